@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Installs everything thaw needs on a fresh Debian 12 machine: system -dev packages, ONNX Runtime
+# (library from PyPI's wheel, headers from Debian trixie's libonnxruntime-dev), the Python tooling
+# venv, and the real model converted to ONNX. Idempotent: a second run with nothing changed is fast.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+deps="$root/.deps"
+mkdir -p "$deps"
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+
+apt_packages=(
+  build-essential cmake ninja-build pkg-config git
+  libboost-dev libboost-system-dev libzstd-dev libxxhash-dev liburing-dev libxgboost-dev
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libutf8proc-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-14-dev clang-format clang-tidy
+  wrk hyperfine curl
+)
+stamp_of() { printf '%s' "$*" | sha256sum | cut -c1-16; }
+
+# 1. Debian packages.
+apt_stamp="$deps/apt.$(stamp_of "${apt_packages[*]}")"
+if [ ! -f "$apt_stamp" ]; then
+  missing=()
+  for p in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  touch "$apt_stamp"
+fi
+
+# 2. ONNX Runtime C/C++ headers from Debian trixie (an older header against a newer library is supported).
+ort_hdr_version="1.21.0+dfsg-1"
+if [ ! -f "$deps/onnxruntime/include/onnxruntime_c_api.h" ]; then
+  say "fetching ONNX Runtime headers (libonnxruntime-dev $ort_hdr_version from trixie)"
+  t="$deps/trixie-apt"; mkdir -p "$t/lists/partial" "$t/cache/archives/partial" "$t/preferences.d"
+  echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" > "$t/sources.list"
+  opts=(-o "Dir::Etc::sourcelist=$t/sources.list" -o Dir::Etc::sourceparts=- -o "Dir::State::Lists=$t/lists"
+        -o "Dir::Cache=$t/cache" -o "Dir::Etc::preferencesparts=$t/preferences.d" -o APT::Sandbox::User=root)
+  apt-get "${opts[@]}" update -qq
+  (cd "$t" && apt-get "${opts[@]}" download "libonnxruntime-dev=$ort_hdr_version" -qq)
+  rm -rf "$t/x"; dpkg-deb -x "$t"/libonnxruntime-dev_*.deb "$t/x"
+  mkdir -p "$deps/onnxruntime"; rm -rf "$deps/onnxruntime/include"
+  cp -r "$t/x/usr/include/onnxruntime" "$deps/onnxruntime/include"
+  rm -rf "$t"
+fi
+
+# 3. Python venv with the tooling, the peers, and the ONNX Runtime wheel whose .so the C++ side links.
+venv="$root/.venv"
+req="$root/tools/requirements.txt"
+py_stamp="$deps/venv.$(sha256sum "$req" | cut -c1-16)"
+if [ ! -f "$py_stamp" ] || [ ! -x "$venv/bin/python" ]; then
+  say "creating the Python venv (torch CPU, transformers, onnxruntime, peers); first run takes a few minutes"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip >/dev/null
+  "$venv/bin/pip" install -q torch==2.13.0
+  "$venv/bin/pip" install -q -r "$req"
+  rm -f "$deps"/venv.*; touch "$py_stamp"
+fi
+ort_lib=$(ls "$venv"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -1)
+mkdir -p "$deps/onnxruntime/lib"
+ln -sf "$ort_lib" "$deps/onnxruntime/lib/libonnxruntime.so"
+ln -sf "$ort_lib" "$deps/onnxruntime/lib/$(basename "$ort_lib")"
+
+# 4. The real model, converted once to ONNX with reference outputs.
+if [ ! -f "$root/models/src/minilm/model.onnx" ]; then
+  say "converting sentence-transformers/all-MiniLM-L6-v2 to ONNX"
+  HF_HUB_OFFLINE=1 "$venv/bin/python" "$root/tools/export_minilm.py" --out "$root/models/src/minilm"
+fi
+say "ready"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine if needed, builds, and runs every test: C++ unit tests (ctest), the
+# end-to-end Python tests (pytest), and a short fuzz run of each parser.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+scripts/setup.sh
+scripts/build.sh
+echo "== C++ unit tests (ctest)"
+ctest --test-dir build --output-on-failure -j "$(nproc)"
+if [ -d tests/e2e ]; then
+  echo "== end-to-end tests (pytest)"
+  THAW_BIN="$root/build/thaw" .venv/bin/python -m pytest -q tests/e2e
+fi
+if [ -x scripts/fuzz.sh ]; then
+  echo "== fuzzing the parsers briefly"
+  scripts/fuzz.sh --seconds "${THAW_FUZZ_SECONDS:-20}"
+fi

@@ -1,0 +1,20 @@
+// Each `thaw` subcommand registers itself on the app; main() wires them in the order listed.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace thaw::cli {
+
+// Exit codes shared by every subcommand (documented in docs/cli.md).
+enum ExitCode : int {
+  kExitOk = 0,
+  kExitFailure = 1,      // the operation failed (I/O, model error)
+  kExitUsage = 2,        // bad flags or arguments
+  kExitCorrupt = 3,      // a bundle failed validation or checksum
+  kExitNotFound = 4,     // a file, model or tensor does not exist
+};
+
+// Registers a subcommand. Its callback stores the exit code in `*exit_code`.
+using Register = void (*)(CLI::App& app, int* exit_code);
+
+}  // namespace thaw::cli

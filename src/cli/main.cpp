@@ -1,0 +1,30 @@
+// The `thaw` binary: one entry point, one subcommand per job.
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+
+namespace thaw::cli {
+// Subcommands, each defined in its own cmd_*.cpp.
+}  // namespace thaw::cli
+
+int main(int argc, char** argv) {
+  using namespace thaw::cli;
+  CLI::App app{"thaw: serve AI models behind scale-to-zero endpoints without the cold-start penalty"};
+  app.set_version_flag("--version", "thaw 0.1.0");
+  app.require_subcommand(1);
+  int exit_code = kExitOk;
+  const Register commands[] = {
+      nullptr,
+  };
+  for (Register r : commands)
+    if (r != nullptr) r(app, &exit_code);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : kExitUsage;
+  }
+  return exit_code;
+}
