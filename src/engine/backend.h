@@ -1,0 +1,54 @@
+// The Backend interface: one loaded model that runs inference. Implementations (ONNX Runtime,
+// XGBoost, ...) live beside this file; the worker talks only to this interface.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/dtype.h"
+#include "common/status.h"
+
+namespace thaw::engine {
+
+// A model input or output as the model declares it; -1 in `shape` is a dynamic dimension.
+struct TensorSpec {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+};
+
+struct ModelSignature {
+  std::vector<TensorSpec> inputs;
+  std::vector<TensorSpec> outputs;
+};
+
+// A request tensor; its bytes are borrowed from the request buffer for the duration of infer().
+struct InputTensor {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  std::span<const std::byte> data;
+};
+
+struct OutputTensor {
+  std::string name;
+  DType dtype = DType::kF32;
+  std::vector<int64_t> shape;
+  std::vector<std::byte> data;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const ModelSignature& signature() const = 0;
+  // Runs one inference. Checks names, dtypes and shapes against signature() and returns
+  // kInvalidArgument naming the offending tensor. Safe to call from several threads.
+  // An empty `outputs` means every output.
+  virtual Result<std::vector<OutputTensor>> infer(std::span<const InputTensor> inputs,
+                                                  std::span<const std::string> outputs) = 0;
+};
+
+}  // namespace thaw::engine
