@@ -59,9 +59,10 @@ py_stamp="$deps/venv.$(sha256sum "$req" | cut -c1-16)"
 if [ ! -f "$py_stamp" ] || [ ! -x "$venv/bin/python" ]; then
   say "creating the Python venv (torch CPU, transformers, onnxruntime, peers); first run takes a few minutes"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip >/dev/null
-  "$venv/bin/pip" install -q torch==2.13.0
-  "$venv/bin/pip" install -q -r "$req"
+  pip_quiet() { "$venv/bin/pip" install -q "$@" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2); }
+  pip_quiet --upgrade pip >/dev/null
+  pip_quiet torch==2.13.0
+  pip_quiet -r "$req"
   rm -f "$deps"/venv.*; touch "$py_stamp"
 fi
 ort_lib=$(ls "$venv"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -1)
