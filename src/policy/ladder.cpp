@@ -1,0 +1,153 @@
+#include "policy/ladder.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include <fmt/format.h>
+
+namespace thaw::policy {
+
+LadderPolicy::LadderPolicy(LadderConfig config, RungProfile profile)
+    : cfg_(config), profile_(std::move(profile)), lambda_(config.lambda),
+      pooled_(static_cast<size_t>(std::max(config.range_minutes, 1)), 0.0) {}
+
+std::string LadderPolicy::spec() const {
+  return fmt::format("ladder:lambda={:g},budget_gb={:g},range_min={},prior={:g},spread={:g},tail_min={:g}",
+                     cfg_.lambda, cfg_.budget_gb, cfg_.range_minutes, cfg_.prior_weight, cfg_.spread,
+                     cfg_.tail_minutes);
+}
+
+void LadderPolicy::add_app(AppId app, const AppInfo& info) {
+  if (app >= apps_.size()) apps_.resize(app + 1, App{0.0, IdleHistogram(cfg_.range_minutes), {}, IdlePlan()});
+  apps_[app].memory_mb = info.memory_mb;
+}
+
+void LadderPolicy::on_invocation(AppId app, Nanos now) {
+  App& a = apps_[app];
+  if (a.idle_since < Nanos{0}) return;  // concurrent with a running request
+  Nanos idle = now - a.idle_since;
+  a.idle_since = Nanos{-1};
+  // Account the finished idle period's memory for the budget controller.
+  auto secs = a.plan.seconds_at_rungs(idle);
+  double gb_s = 0.0;
+  for (Rung r : kAllRungs) gb_s += secs[index(r)] * profile_.memory_gb(r, a.memory_mb);
+  current_minute_gb_s_ += gb_s;
+
+  a.hist.add(idle);
+  add_smoothed(a, idle);
+  if (idle >= kMinute) {
+    int64_t bin = idle / kMinute;
+    if (bin < static_cast<int64_t>(pooled_.size())) pooled_[bin] += 1.0;
+    else pooled_oob_ += 1.0;
+    pooled_total_ += 1.0;
+  }
+  if (idle >= kMinute || a.hist.total() * 100 >= a.total_at_plan * 101) a.dirty = true;
+}
+
+const IdlePlan& LadderPolicy::on_idle(AppId app, Nanos now) {
+  App& a = apps_[app];
+  a.idle_since = now;
+  if (a.dirty || std::abs(a.lambda_at_plan / lambda_ - 1.0) > 0.05) replan(a);
+  return a.plan;
+}
+
+void LadderPolicy::tick(Nanos now) {
+  if (cfg_.budget_gb <= 0.0) return;
+  int64_t minute = now / kMinute;
+  if (minute == current_minute_) return;
+  current_minute_ = minute;
+  recent_gb_s_.push_back(current_minute_gb_s_);
+  current_minute_gb_s_ = 0.0;
+  if (recent_gb_s_.size() > 60) recent_gb_s_.pop_front();
+  double window_s = 60.0 * static_cast<double>(recent_gb_s_.size());
+  double avg_gb = std::accumulate(recent_gb_s_.begin(), recent_gb_s_.end(), 0.0) / window_s;
+  // Multiplicative steering: fast down when over budget, slow back up to the configured price.
+  if (avg_gb > cfg_.budget_gb) lambda_ *= 0.9;
+  else if (avg_gb < 0.9 * cfg_.budget_gb) lambda_ = std::min(cfg_.lambda, lambda_ * 1.05);
+  lambda_ = std::max(lambda_, cfg_.lambda * 1e-4);
+}
+
+// Idle times recur with jitter roughly proportional to their length (and are measured to the
+// minute), so each observation is spread by a triangular kernel of half-width
+// max(1 minute, spread x idle time). Kept incrementally: replanning stays O(range).
+void LadderPolicy::add_smoothed(App& a, Nanos idle) const {
+  const int n = a.hist.range_minutes();
+  if (a.smoothed.empty()) a.smoothed.assign(static_cast<size_t>(n), 0.0);
+  int64_t bin = idle / kMinute;
+  if (bin >= n) return;
+  double center = static_cast<double>(bin) + 0.5;
+  double half = std::max(1.0, cfg_.spread * center);
+  int lo = std::max<int>(0, static_cast<int>(std::floor(center - half)));
+  int hi = std::min<int>(n - 1, static_cast<int>(std::floor(center + half)));
+  double total = 0.0;
+  for (int b = lo; b <= hi; ++b) total += std::max(0.0, 1.0 - std::abs(b + 0.5 - center) / (half + 0.5));
+  for (int b = lo; b <= hi; ++b)
+    a.smoothed[b] += std::max(0.0, 1.0 - std::abs(b + 0.5 - center) / (half + 0.5)) / total;
+}
+
+void LadderPolicy::replan(App& a) {
+  a.dirty = false;
+  a.total_at_plan = a.hist.total();
+  a.lambda_at_plan = lambda_;
+  const int n = a.hist.range_minutes();
+  if (a.smoothed.empty()) a.smoothed.assign(static_cast<size_t>(n), 0.0);
+  // Per-minute arrival probability: the app's kernel-smoothed counts plus a Dirichlet prior.
+  p_.assign(a.smoothed.begin(), a.smoothed.end());
+  double own_total = static_cast<double>(a.hist.total());
+  double oob = static_cast<double>(a.hist.out_of_bounds());
+  double prior = pooled_total_ > 0.0 ? cfg_.prior_weight : 0.0;
+  double norm = own_total + prior;
+  if (norm <= 0.0) {
+    // Nothing known at all: the pooled distribution is empty too. Hold the cheapest resident
+    // rung for the range, a neutral start that the first observations replace.
+    a.plan = IdlePlan(Rung::kPageCache);
+    a.plan.then(minutes(n), Rung::kDisk);
+    return;
+  }
+  for (int b = 0; b < n; ++b) {
+    double g = prior > 0.0 ? pooled_[b] / pooled_total_ : 0.0;
+    p_[b] = (p_[b] + prior * g) / norm;
+  }
+  double p_oob = (oob + (prior > 0.0 ? prior * pooled_oob_ / pooled_total_ : 0.0)) / norm;
+
+  auto best_rung = [&](double expected_idle_s, double p_arrive) {
+    Rung best = Rung::kDisk;
+    double best_cost = 0.0;
+    bool first = true;
+    for (Rung r : kAllRungs) {
+      double cost = profile_.memory_gb(r, a.memory_mb) * expected_idle_s + lambda_ * p_arrive * profile_.latency_s(r);
+      if (first || cost < best_cost) {
+        best = r;
+        best_cost = cost;
+        first = false;
+      }
+    }
+    return best;
+  };
+
+  // survival = P(idle >= b minutes), walking the bins in order.
+  double survival = 1.0;
+  Rung first_rung = Rung::kDisk;
+  IdlePlan plan;
+  for (int b = 0; b < n; ++b) {
+    double after = std::max(0.0, survival - p_[b]);
+    double expected_idle_s = 60.0 * (after + 0.5 * p_[b]);
+    Rung r = best_rung(expected_idle_s, p_[b]);
+    if (b == 0) {
+      first_rung = r;
+      plan = IdlePlan(r);
+    } else {
+      plan.then(minutes(b), r);
+    }
+    survival = after;
+  }
+  (void)first_rung;
+  // Past the range: one rung for the expected out-of-range stretch, then disk.
+  double tail_idle_s = 60.0 * p_oob * 0.5 * cfg_.tail_minutes;
+  Rung tail = best_rung(tail_idle_s, p_oob);
+  plan.hold(minutes(n), minutes(n + cfg_.tail_minutes), tail, Rung::kDisk);
+  a.plan = std::move(plan);
+}
+
+}  // namespace thaw::policy

@@ -1,0 +1,69 @@
+// thaw's ladder policy. For each model and each minute of an idle period it picks the rung that
+// minimises expected cost = idle memory (GB·s, paid while still idle) + lambda x expected added
+// latency (paid if the next request lands in that minute), from the model's predicted idle-time
+// distribution. Pre-warming and multi-rung keep-alive fall out of the same rule: a minute with a
+// high arrival hazard gets a ready rung, a quiet one a cheap rung. A global memory budget steers
+// lambda down when the recent idle memory of all models runs over it.
+#pragma once
+
+#include <deque>
+#include <vector>
+
+#include "policy/idle_histogram.h"
+#include "policy/policy.h"
+#include "policy/rung.h"
+
+namespace thaw::policy {
+
+struct LadderConfig {
+  // GB·s of idle memory worth spending to save one second of added latency.
+  double lambda = 1000.0;
+  // Average idle memory (GB) over the last hour that all models together may use; 0 = no budget.
+  double budget_gb = 0.0;
+  int range_minutes = 240;     // per-model histogram range, as the hybrid policy's
+  double prior_weight = 2.0;   // pseudo-observations of the pooled distribution (Dirichlet prior)
+  double spread = 0.2;         // kernel half-width, relative to the idle time (at least a minute)
+  double tail_minutes = 1200;  // how far past the range an out-of-range idle time is expected
+};
+
+class LadderPolicy final : public Policy {
+ public:
+  LadderPolicy(LadderConfig config, RungProfile profile);
+  std::string spec() const override;
+  void add_app(AppId app, const AppInfo& info) override;
+  void on_invocation(AppId app, Nanos now) override;
+  const IdlePlan& on_idle(AppId app, Nanos now) override;
+  void tick(Nanos now) override;
+
+  double effective_lambda() const { return lambda_; }
+
+ private:
+  struct App {
+    double memory_mb = 0.0;
+    IdleHistogram hist;
+    std::vector<double> smoothed;  // kernel-smoothed in-range counts
+    IdlePlan plan;
+    bool dirty = true;
+    uint64_t total_at_plan = 0;
+    double lambda_at_plan = 0.0;
+    Nanos idle_since{-1};
+  };
+  void replan(App& a);
+  void add_smoothed(App& a, Nanos idle) const;
+
+  LadderConfig cfg_;
+  RungProfile profile_;
+  double lambda_;
+  std::vector<App> apps_;
+  // Pooled idle times of all models (>= 1 minute), the prior for models with little history.
+  std::vector<double> pooled_;
+  double pooled_oob_ = 0.0;
+  double pooled_total_ = 0.0;
+  // Idle GB·s of finished idle periods, per minute, for the budget controller.
+  std::deque<double> recent_gb_s_;
+  double current_minute_gb_s_ = 0.0;
+  int64_t current_minute_ = -1;
+  std::vector<double> p_;  // scratch
+};
+
+}  // namespace thaw::policy
