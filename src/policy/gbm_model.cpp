@@ -47,7 +47,7 @@ Status GbmModel::train(const std::vector<float>& features, const std::vector<flo
   const std::string eta = std::to_string(params.learning_rate);
   const std::string seed = std::to_string(params.seed);
   const std::pair<const char*, const char*> settings[] = {
-      {"objective", "reg:squarederror"}, {"tree_method", "hist"}, {"nthread", "1"},
+      {"objective", params.objective}, {"tree_method", "hist"}, {"nthread", "1"},
       {"max_depth", depth.c_str()},      {"eta", eta.c_str()},    {"seed", seed.c_str()},
       {"verbosity", "0"},
   };
@@ -59,13 +59,20 @@ Status GbmModel::train(const std::vector<float>& features, const std::vector<flo
   return Status::ok();
 }
 
-Result<float> GbmModel::predict(const float* row, size_t cols) const {
+Status GbmModel::predict_rows(const float* data, size_t rows, size_t cols, std::vector<float>& out) const {
   if (!trained()) return make_error(Code::kUnavailable, "gbm: no model trained yet");
   DMatrix m;
-  if (XGDMatrixCreateFromMat(row, 1, cols, std::nanf(""), &m.h) != 0) return xgb_error("creating a row");
+  if (XGDMatrixCreateFromMat(data, rows, cols, std::nanf(""), &m.h) != 0) return xgb_error("creating rows");
   bst_ulong len = 0;
-  const float* out = nullptr;
-  if (XGBoosterPredict(h_->booster, m.h, 0, 0, 0, &len, &out) != 0 || len < 1) return xgb_error("predicting");
+  const float* res = nullptr;
+  if (XGBoosterPredict(h_->booster, m.h, 0, 0, 0, &len, &res) != 0 || len != rows) return xgb_error("predicting");
+  out.assign(res, res + len);
+  return Status::ok();
+}
+
+Result<float> GbmModel::predict(const float* row, size_t cols) const {
+  std::vector<float> out;
+  THAW_TRY(predict_rows(row, 1, cols, out));
   return out[0];
 }
 

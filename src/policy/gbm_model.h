@@ -10,6 +10,7 @@
 namespace thaw::policy {
 
 struct GbmParams {
+  const char* objective = "reg:squarederror";
   int trees = 30;
   int max_depth = 5;
   double learning_rate = 0.2;
@@ -29,6 +30,8 @@ class GbmModel {
   bool trained() const;
   // Predicts one row of `cols` features.
   Result<float> predict(const float* row, size_t cols) const;
+  // Predicts `rows` rows at once into `out`.
+  Status predict_rows(const float* data, size_t rows, size_t cols, std::vector<float>& out) const;
 
  private:
   struct Handles;

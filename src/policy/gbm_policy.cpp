@@ -13,14 +13,18 @@ GbmPolicy::GbmPolicy(GbmConfig config) : cfg_(config) {
 }
 
 std::string GbmPolicy::spec() const {
-  return fmt::format("gbm:k={:g},retrain_min={:g},trees={},depth={}", cfg_.k, cfg_.retrain_minutes, cfg_.model.trees,
+  return fmt::format("gbm:hazard={:g},retrain_min={:g},trees={},depth={}", cfg_.hazard, cfg_.retrain_minutes, cfg_.model.trees,
                      cfg_.model.max_depth);
 }
 
 void GbmPolicy::add_app(AppId app, const AppInfo&) {
-  if (app >= apps_.size()) apps_.resize(app + 1);
-  apps_[app].minute_stamp.fill(-1);
-  apps_[app].plan = fallback_;
+  size_t old = apps_.size();
+  if (app < old) return;
+  apps_.resize(app + 1);
+  for (size_t i = old; i < apps_.size(); ++i) {
+    apps_[i].minute_stamp.fill(-1);
+    apps_[i].plan = fallback_;
+  }
 }
 
 void GbmPolicy::features_for(const App& a, Nanos now, float* f) const {
@@ -55,6 +59,7 @@ void GbmPolicy::features_for(const App& a, Nanos now, float* f) const {
 }
 
 void GbmPolicy::on_invocation(AppId app, Nanos now) {
+  if (app >= apps_.size()) add_app(app, AppInfo{});
   App& a = apps_[app];
   ++a.invocations;
   if (a.first_seen < Nanos{0}) a.first_seen = now;
@@ -66,33 +71,43 @@ void GbmPolicy::on_invocation(AppId app, Nanos now) {
   }
   ++a.minute_counts[slot];
   if (a.idle_since < Nanos{0}) return;  // concurrent with a running request
-  float label = static_cast<float>(std::log1p(to_minutes(now - a.idle_since)));
+  float idle_min = static_cast<float>(to_minutes(now - a.idle_since));
   a.idle_since = Nanos{-1};
-  a.recent_log_idle.push_back(label);
+  a.recent_log_idle.push_back(std::log1p(idle_min));
   if (a.recent_log_idle.size() > 8) a.recent_log_idle.pop_front();
   if (!a.pending) return;
   a.pending = false;
-  std::array<float, kFeatures + 1> s;
+  std::array<float, kHistoryFeatures + 1> s;
   std::copy(a.features.begin(), a.features.end(), s.begin());
-  s[kFeatures] = label;
+  s[kHistoryFeatures] = idle_min;
   samples_.push_back(s);
   if (samples_.size() > cfg_.max_samples) samples_.pop_front();
-  if (a.model_version > 0) {
-    double e = static_cast<double>(label) - a.predicted;
-    sq_err_sum_ += e * e;
-    ++sq_err_n_;
-  }
 }
 
-IdlePlan GbmPolicy::plan_from(double predicted_log, double sd) const {
-  double lo = std::expm1(predicted_log - cfg_.k * sd);
-  double hi = std::max(1.0, std::expm1(predicted_log + cfg_.k * sd));
-  IdlePlan p(lo < 1.0 ? Rung::kWarm : Rung::kDisk);
-  p.hold(minutes(lo < 1.0 ? 0.0 : lo), minutes(hi), Rung::kWarm, Rung::kDisk);
+IdlePlan GbmPolicy::plan_from_survival(const std::array<float, kGrid.size()>& survival) const {
+  IdlePlan p(Rung::kDisk);
+  double prev_t = 0.0, prev_s = 1.0;
+  bool first = true;
+  for (size_t j = 0; j < kGrid.size(); ++j) {
+    double s = std::min<double>(prev_s, std::clamp<double>(survival[j], 0.0, 1.0));  // monotone
+    double arrive = prev_s - s;
+    double idle_minutes = (kGrid[j] - prev_t) * (s + 0.5 * arrive);
+    Rung r = idle_minutes > 0.0 && arrive / idle_minutes >= cfg_.hazard ? Rung::kWarm : Rung::kDisk;
+    if (first) {
+      p = IdlePlan(r);
+      first = false;
+    } else {
+      p.then(minutes(prev_t), r);
+    }
+    prev_t = kGrid[j];
+    prev_s = s;
+  }
+  p.then(minutes(prev_t), Rung::kDisk);
   return p;
 }
 
 const IdlePlan& GbmPolicy::on_idle(AppId app, Nanos now) {
+  if (app >= apps_.size()) add_app(app, AppInfo{});
   App& a = apps_[app];
   a.idle_since = now;
   // One prediction (and so one training sample) per app per minute at most: faster arrivals
@@ -107,30 +122,35 @@ const IdlePlan& GbmPolicy::on_idle(AppId app, Nanos now) {
     a.plan = fallback_;
     return a.plan;
   }
-  Result<float> pred = model_.predict(a.features.data(), kFeatures);
-  if (!pred.is_ok()) {
-    last_error_ = pred.status();
+  rows_.clear();
+  for (float t : kGrid) {
+    rows_.insert(rows_.end(), a.features.begin(), a.features.end());
+    rows_.push_back(t);
+  }
+  if (Status st = model_.predict_rows(rows_.data(), kGrid.size(), kFeatures, out_); !st.is_ok()) {
+    last_error_ = st;
     a.plan = fallback_;
     return a.plan;
   }
-  a.predicted = *pred;
-  a.plan = plan_from(*pred, residual_sd_);
+  std::array<float, kGrid.size()> survival{};
+  std::copy(out_.begin(), out_.end(), survival.begin());
+  a.plan = plan_from_survival(survival);
   return a.plan;
 }
 
 void GbmPolicy::tick(Nanos now) {
   if (now - last_train_ < minutes(cfg_.retrain_minutes) || samples_.size() < cfg_.min_samples) return;
   last_train_ = now;
-  if (sq_err_n_ > 100) residual_sd_ = std::sqrt(sq_err_sum_ / static_cast<double>(sq_err_n_));
-  sq_err_sum_ = 0.0;
-  sq_err_n_ = 0;
   std::vector<float> x;
   std::vector<float> y;
-  x.reserve(samples_.size() * kFeatures);
-  y.reserve(samples_.size());
+  x.reserve(samples_.size() * kGrid.size() * kFeatures);
+  y.reserve(samples_.size() * kGrid.size());
   for (const auto& s : samples_) {
-    x.insert(x.end(), s.begin(), s.begin() + kFeatures);
-    y.push_back(s[kFeatures]);
+    for (float t : kGrid) {
+      x.insert(x.end(), s.begin(), s.begin() + kHistoryFeatures);
+      x.push_back(t);
+      y.push_back(s[kHistoryFeatures] >= t ? 1.0f : 0.0f);
+    }
   }
   GbmParams params = cfg_.model;
   params.seed += static_cast<uint64_t>(trainings_);
@@ -138,15 +158,6 @@ void GbmPolicy::tick(Nanos now) {
   if (!st.is_ok()) {
     last_error_ = st;
     return;
-  }
-  if (trainings_ == 0 && sq_err_n_ == 0) {
-    // First model: estimate its spread in-sample until out-of-sample errors arrive.
-    double se = 0.0;
-    for (const auto& s : samples_) {
-      Result<float> p = model_.predict(s.data(), kFeatures);
-      if (p.is_ok()) se += (s[kFeatures] - *p) * (s[kFeatures] - *p);
-    }
-    residual_sd_ = std::sqrt(se / static_cast<double>(samples_.size()));
   }
   ++trainings_;
   ++model_version_;

@@ -1,7 +1,10 @@
 // Gradient-boosted idle-time predictor. One global model, trained walk-forward inside the run on
-// idle periods that have already ended, predicts log(1 + next idle minutes) from the model's
-// recent history; the policy pre-warms k residual deviations before the predicted arrival and
-// keeps warm until k deviations after it. Before the first training it acts as fixed keep-alive.
+// idle periods that have already ended, predicts the survival curve P(idle >= t | history) at a
+// fixed grid of t (the threshold is a feature, the label is whether the idle time reached it:
+// one binary:logistic model for the whole curve). The policy holds warm over each grid interval
+// whose predicted arrival rate (arrival probability per minute still idle) reaches `hazard`,
+// and cold elsewhere: pre-warming before a predicted arrival falls out of the same rule.
+// Before the first training it acts as a fixed keep-alive.
 #pragma once
 
 #include <array>
@@ -14,17 +17,20 @@
 namespace thaw::policy {
 
 struct GbmConfig {
-  double k = 1.0;                      // window half-width in residual standard deviations
-  double retrain_minutes = 120;        // retrain period (simulated time)
-  size_t max_samples = 50000;          // most recent samples kept for training
+  double hazard = 0.05;                // warm where P(arrival) per idle minute >= this
+  double retrain_minutes = 180;        // retrain period (simulated time)
+  size_t max_samples = 20000;          // most recent idle periods kept for training
   size_t min_samples = 500;            // no model before this many samples
   double fallback_keepalive_min = 10;  // before the first model
-  GbmParams model;
+  GbmParams model{"binary:logistic", 20, 5, 0.3, 1};
 };
 
 class GbmPolicy final : public Policy {
  public:
-  static constexpr size_t kFeatures = 10;
+  static constexpr size_t kHistoryFeatures = 10;
+  static constexpr size_t kFeatures = kHistoryFeatures + 1;  // + the threshold
+  // Survival grid in minutes; the last point is the longest idle time the policy plans for.
+  static constexpr std::array<float, 11> kGrid = {1, 2, 4, 6, 10, 15, 20, 30, 60, 120, 240};
 
   explicit GbmPolicy(GbmConfig config = {});
   std::string spec() const override;
@@ -34,9 +40,11 @@ class GbmPolicy final : public Policy {
   void tick(Nanos now) override;
 
   int trainings() const { return trainings_; }
-  double residual_sd() const { return residual_sd_; }
-  // The error of the last training, if one failed (the policy keeps its previous model).
+  // The error of the last training or prediction, if one failed (the policy keeps going on its
+  // previous model or the fallback).
   const Status& last_error() const { return last_error_; }
+  // Plan for a predicted survival curve S(kGrid[j]) (exposed for tests).
+  IdlePlan plan_from_survival(const std::array<float, kGrid.size()>& survival) const;
 
  private:
   struct App {
@@ -49,12 +57,10 @@ class GbmPolicy final : public Policy {
     Nanos predicted_at{-1};
     int model_version = -1;
     bool pending = false;
-    float predicted = 0.0f;
-    std::array<float, kFeatures> features{};
+    std::array<float, kHistoryFeatures> features{};
     IdlePlan plan;
   };
   void features_for(const App& a, Nanos now, float* out) const;
-  IdlePlan plan_from(double predicted_log, double sd) const;
 
   GbmConfig cfg_;
   std::vector<App> apps_;
@@ -62,12 +68,10 @@ class GbmPolicy final : public Policy {
   int model_version_ = 0;
   int trainings_ = 0;
   Nanos last_train_{0};
-  std::deque<std::array<float, kFeatures + 1>> samples_;  // features + label
-  double residual_sd_ = 1.0;
-  double sq_err_sum_ = 0.0;
-  uint64_t sq_err_n_ = 0;
+  std::deque<std::array<float, kHistoryFeatures + 1>> samples_;  // features + idle minutes
   Status last_error_;
   IdlePlan fallback_;
+  std::vector<float> rows_, out_;  // scratch
 };
 
 }  // namespace thaw::policy

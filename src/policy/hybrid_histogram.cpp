@@ -20,6 +20,7 @@ void HybridHistogram::add_app(AppId app, const AppInfo&) {
 }
 
 void HybridHistogram::on_invocation(AppId app, Nanos now) {
+  if (app >= apps_.size()) add_app(app, AppInfo{});
   Nanos idle = idle_.arrived(app, now);
   if (idle < Nanos{0}) return;
   App& a = apps_[app];
@@ -31,6 +32,7 @@ void HybridHistogram::on_invocation(AppId app, Nanos now) {
 }
 
 const IdlePlan& HybridHistogram::on_idle(AppId app, Nanos now) {
+  if (app >= apps_.size()) add_app(app, AppInfo{});
   idle_.went_idle(app, now);
   App& a = apps_[app];
   if (a.dirty) replan(a);

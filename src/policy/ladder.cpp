@@ -20,10 +20,11 @@ std::string LadderPolicy::spec() const {
 
 void LadderPolicy::add_app(AppId app, const AppInfo& info) {
   if (app >= apps_.size()) apps_.resize(app + 1, App{0.0, IdleHistogram(cfg_.range_minutes), {}, IdlePlan()});
-  apps_[app].memory_mb = info.memory_mb;
+  apps_[app].memory_mb = info.memory_mb > 0.0 ? info.memory_mb : cfg_.default_memory_mb;
 }
 
 void LadderPolicy::on_invocation(AppId app, Nanos now) {
+  if (app >= apps_.size()) add_app(app, AppInfo{});
   App& a = apps_[app];
   if (a.idle_since < Nanos{0}) return;  // concurrent with a running request
   Nanos idle = now - a.idle_since;
@@ -46,6 +47,7 @@ void LadderPolicy::on_invocation(AppId app, Nanos now) {
 }
 
 const IdlePlan& LadderPolicy::on_idle(AppId app, Nanos now) {
+  if (app >= apps_.size()) add_app(app, AppInfo{});
   App& a = apps_[app];
   a.idle_since = now;
   if (a.dirty || std::abs(a.lambda_at_plan / lambda_ - 1.0) > 0.05) replan(a);
@@ -99,10 +101,8 @@ void LadderPolicy::replan(App& a) {
   double prior = pooled_total_ > 0.0 ? cfg_.prior_weight : 0.0;
   double norm = own_total + prior;
   if (norm <= 0.0) {
-    // Nothing known at all: the pooled distribution is empty too. Hold the cheapest resident
-    // rung for the range, a neutral start that the first observations replace.
-    a.plan = IdlePlan(Rung::kPageCache);
-    a.plan.then(minutes(n), Rung::kDisk);
+    // Nothing known at all (the pooled distribution is empty too): hold nothing without evidence.
+    a.plan = IdlePlan(Rung::kDisk);
     return;
   }
   for (int b = 0; b < n; ++b) {
@@ -111,16 +111,15 @@ void LadderPolicy::replan(App& a) {
   }
   double p_oob = (oob + (prior > 0.0 ? prior * pooled_oob_ / pooled_total_ : 0.0)) / norm;
 
+  // Ties go to the cheaper rung: with nothing to gain, hold nothing.
   auto best_rung = [&](double expected_idle_s, double p_arrive) {
     Rung best = Rung::kDisk;
-    double best_cost = 0.0;
-    bool first = true;
-    for (Rung r : kAllRungs) {
+    double best_cost = lambda_ * p_arrive * profile_.latency_s(Rung::kDisk);
+    for (Rung r : {Rung::kPageCache, Rung::kZygote, Rung::kWarm}) {
       double cost = profile_.memory_gb(r, a.memory_mb) * expected_idle_s + lambda_ * p_arrive * profile_.latency_s(r);
-      if (first || cost < best_cost) {
+      if (cost < best_cost) {
         best = r;
         best_cost = cost;
-        first = false;
       }
     }
     return best;

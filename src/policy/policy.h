@@ -29,7 +29,8 @@ class Policy {
   virtual ~Policy() = default;
   // "name:param=value,..." that make_policy() turns back into this configuration.
   virtual std::string spec() const = 0;
-  // Declares a model before its first event. Ids are dense: 0, 1, 2, ...
+  // Declares a model before its first event. Ids are dense: 0, 1, 2, ... An id seen first in an
+  // event is declared then, with a default AppInfo.
   virtual void add_app(AppId app, const AppInfo& info) = 0;
   virtual void on_invocation(AppId app, Nanos now) = 0;
   // The reference stays valid until the next call for the same app.
@@ -49,9 +50,13 @@ class IdleTracker {
   void add_app(AppId app) {
     if (app >= idle_since_.size()) idle_since_.resize(app + 1, Nanos{-1});
   }
-  void went_idle(AppId app, Nanos now) { idle_since_[app] = now; }
+  void went_idle(AppId app, Nanos now) {
+    add_app(app);
+    idle_since_[app] = now;
+  }
   // Returns the idle time that `now` ends, or a negative value when the app was not idle.
   Nanos arrived(AppId app, Nanos now) {
+    add_app(app);
     Nanos since = idle_since_[app];
     idle_since_[app] = Nanos{-1};
     return since < Nanos{0} ? Nanos{-1} : now - since;

@@ -97,7 +97,7 @@ Result<std::unique_ptr<Policy>> make_policy(std::string_view spec, const RungPro
   }
   if (name == "gbm") {
     GbmConfig c;
-    THAW_TRY(t.get("k", c.k, 0.0, 10.0));
+    THAW_TRY(t.get("hazard", c.hazard, 0.0, 1.0));
     THAW_TRY(t.get("retrain_min", c.retrain_minutes, 1.0, 1e6));
     THAW_TRY(t.get("trees", c.model.trees, 1, 1000));
     THAW_TRY(t.get("depth", c.model.max_depth, 1, 16));
@@ -126,7 +126,7 @@ Result<std::vector<std::string>> sweep_specs(std::string_view family) {
     // The paper's sweep varies the histogram range.
     for (int r : {60, 120, 180, 240, 300, 360}) out.push_back(fmt::format("hybrid:range_min={}", r));
   } else if (family == "gbm") {
-    for (double k : {0.5, 1.0, 1.5, 2.0}) out.push_back(fmt::format("gbm:k={:g}", k));
+    for (double h : {0.01, 0.02, 0.05, 0.1, 0.2}) out.push_back(fmt::format("gbm:hazard={:g}", h));
   } else if (family == "ladder") {
     for (double l : {30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0, 30000.0, 100000.0})
       out.push_back(fmt::format("ladder:lambda={:g}", l));
@@ -138,7 +138,7 @@ Result<std::vector<std::string>> sweep_specs(std::string_view family) {
 
 std::string policy_help() {
   return "fixed[:keepalive_min=M], fixed4, fixed10, fixed20, "
-         "hybrid[:range_min,head,tail,margin,cv,oob], gbm[:k,retrain_min,trees,depth], "
+         "hybrid[:range_min,head,tail,margin,cv,oob], gbm[:hazard,retrain_min,trees,depth], "
          "ladder[:lambda,budget_gb,range_min,prior,spread,tail_min]";
 }
 
