@@ -17,7 +17,7 @@ namespace thaw::policy {
 
 struct LadderConfig {
   // GB·s of idle memory worth spending to save one second of added latency.
-  double lambda = 1000.0;
+  double lambda = 1e5;
   // Average idle memory (GB) over the last hour that all models together may use; 0 = no budget.
   double budget_gb = 0.0;
   int range_minutes = 240;     // per-model histogram range, as the hybrid policy's
