@@ -157,8 +157,8 @@ int run_sim(const SimArgs& a) {
   j["results"] = nlohmann::json::array();
   std::string csv = sim::csv_header() + "\n";
   int rc = kExitOk;
-  fmt::print("{:<70} {:>9} {:>9} {:>9} {:>10} {:>12} {:>7}\n", "policy", "cold%", "expens%", "mean ms",
-             "p99 ms", "idle GB*s", "run s");
+  fmt::print("{:<40} {:>8} {:>8} {:>8} {:>8} {:>11} {:>11} {:>6}\n", "policy", "cold%", "expens%", "mean ms",
+             "p99 ms", "idle GB*s", "pcache GB*s", "run s");
   for (size_t i = 0; i < specs.size(); ++i) {
     if (!results[i].is_ok()) {
       fmt::print(stderr, "error: {}: {}\n", specs[i], results[i].status().to_string());
@@ -166,8 +166,8 @@ int run_sim(const SimArgs& a) {
       continue;
     }
     const auto& r = *results[i];
-    fmt::print("{:<70} {:>9.3f} {:>9.3f} {:>9.2f} {:>10.1f} {:>12.0f} {:>7.2f}\n", r.policy, r.cold_pct,
-               r.expensive_pct, r.latency_mean_ms, r.latency_p99_ms, r.idle_gb_s, r.runtime_s);
+    fmt::print("{:<40} {:>8.3f} {:>8.3f} {:>8.2f} {:>8.1f} {:>11.0f} {:>11.0f} {:>6.2f}\n", specs[i], r.cold_pct,
+               r.expensive_pct, r.latency_mean_ms, r.latency_p99_ms, r.idle_gb_s, r.page_cache_gb_s, r.runtime_s);
     auto rj = sim::to_json(r, true);
     rj["requested"] = specs[i];
     rj["sweep_family"] = specs[i].substr(0, specs[i].find(':'));
@@ -206,8 +206,8 @@ void register_sim(CLI::App& app, int* exit_code) {
       "sim",
       "Replay a serverless trace through keep-alive / pre-warm policies.\n"
       "Reports per policy: starts by rung (warm hit, zygote, page cache, disk), % cold and % expensive\n"
-      "(process start or worse), added latency mean/p50/p99, idle memory in GB*s (warm + zygote +\n"
-      "page cache, PSS) and its $ cost. Policies: " + policy::policy_help() + ".\n"
+      "(process start or worse), added latency mean/p50/p99, idle memory in GB*s (warm instances +\n"
+      "zygotes, PSS; page-cache GB*s apart) and its $ cost. Policies: " + policy::policy_help() + ".\n"
       "Example: thaw sim --trace traces/azure2019 --policy fixed10 --policy hybrid --sweep --plot out.png");
   cmd->add_option("--trace", args->trace,
                   "Azure Functions 2019 directory (invocations*.csv [+ durations, memory]) or 2021 CSV file")

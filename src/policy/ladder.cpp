@@ -13,8 +13,8 @@ LadderPolicy::LadderPolicy(LadderConfig config, RungProfile profile)
       pooled_(static_cast<size_t>(std::max(config.range_minutes, 1)), 0.0) {}
 
 std::string LadderPolicy::spec() const {
-  return fmt::format("ladder:lambda={:g},budget_gb={:g},range_min={},prior={:g},spread={:g},tail_min={:g}",
-                     cfg_.lambda, cfg_.budget_gb, cfg_.range_minutes, cfg_.prior_weight, cfg_.spread,
+  return fmt::format("ladder:lambda={:g},budget_gb={:g},range_min={},prior={:g},floor={:g},spread={:g},tail_min={:g}",
+                     cfg_.lambda, cfg_.budget_gb, cfg_.range_minutes, cfg_.prior_weight, cfg_.prior_floor, cfg_.spread,
                      cfg_.tail_minutes);
 }
 
@@ -96,20 +96,26 @@ void LadderPolicy::replan(App& a) {
   if (a.smoothed.empty()) a.smoothed.assign(static_cast<size_t>(n), 0.0);
   // Per-minute arrival probability: the app's kernel-smoothed counts plus a Dirichlet prior.
   p_.assign(a.smoothed.begin(), a.smoothed.end());
-  double own_total = static_cast<double>(a.hist.total());
-  double oob = static_cast<double>(a.hist.out_of_bounds());
-  double prior = pooled_total_ > 0.0 ? cfg_.prior_weight : 0.0;
-  double norm = own_total + prior;
-  if (norm <= 0.0) {
+  // Mixture of the app's own distribution and the pooled one. The pooled share shrinks with
+  // history (Dirichlet prior of prior_weight observations) but never below prior_floor: apps
+  // change, and the past day never shows every idle time the next one will.
+  const double own_total = static_cast<double>(a.hist.total());
+  const double oob = static_cast<double>(a.hist.out_of_bounds());
+  if (own_total <= 0.0 && pooled_total_ <= 0.0) {
     // Nothing known at all (the pooled distribution is empty too): hold nothing without evidence.
     a.plan = IdlePlan(Rung::kDisk);
     return;
   }
+  double share = 0.0;
+  if (pooled_total_ > 0.0)
+    share = own_total > 0.0 ? std::max(cfg_.prior_weight / (own_total + cfg_.prior_weight), cfg_.prior_floor) : 1.0;
+  share = std::min(share, 1.0);
+  const double own_scale = own_total > 0.0 ? (1.0 - share) / own_total : 0.0;
   for (int b = 0; b < n; ++b) {
-    double g = prior > 0.0 ? pooled_[b] / pooled_total_ : 0.0;
-    p_[b] = (p_[b] + prior * g) / norm;
+    double g = pooled_total_ > 0.0 ? pooled_[b] / pooled_total_ : 0.0;
+    p_[b] = p_[b] * own_scale + share * g;
   }
-  double p_oob = (oob + (prior > 0.0 ? prior * pooled_oob_ / pooled_total_ : 0.0)) / norm;
+  double p_oob = oob * own_scale + (pooled_total_ > 0.0 ? share * pooled_oob_ / pooled_total_ : 0.0);
 
   // Ties go to the cheaper rung: with nothing to gain, hold nothing.
   auto best_rung = [&](double expected_idle_s, double p_arrive) {

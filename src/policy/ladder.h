@@ -22,6 +22,7 @@ struct LadderConfig {
   double budget_gb = 0.0;
   int range_minutes = 240;     // per-model histogram range, as the hybrid policy's
   double prior_weight = 2.0;   // pseudo-observations of the pooled distribution (Dirichlet prior)
+  double prior_floor = 0.02;   // the pooled distribution's least share, however long the history
   double spread = 0.2;         // kernel half-width, relative to the idle time (at least a minute)
   double tail_minutes = 1200;
   double default_memory_mb = 256;  // for models declared without a memory size  // how far past the range an out-of-range idle time is expected

@@ -110,6 +110,7 @@ Result<std::unique_ptr<Policy>> make_policy(std::string_view spec, const RungPro
     THAW_TRY(t.get("budget_gb", c.budget_gb, 0.0, 1e9));
     THAW_TRY(t.get("range_min", c.range_minutes, 1, 10080));
     THAW_TRY(t.get("prior", c.prior_weight, 0.0, 1e6));
+    THAW_TRY(t.get("floor", c.prior_floor, 0.0, 1.0));
     THAW_TRY(t.get("spread", c.spread, 0.0, 0.5));
     THAW_TRY(t.get("tail_min", c.tail_minutes, 0.0, 1e6));
     THAW_TRY(t.done());
@@ -128,7 +129,7 @@ Result<std::vector<std::string>> sweep_specs(std::string_view family) {
   } else if (family == "gbm") {
     for (double h : {0.01, 0.02, 0.05, 0.1, 0.2}) out.push_back(fmt::format("gbm:hazard={:g}", h));
   } else if (family == "ladder") {
-    for (double l : {30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0, 30000.0, 100000.0})
+    for (double l : {1e3, 3e3, 1e4, 3e4, 1e5, 3e5, 1e6, 3e6})
       out.push_back(fmt::format("ladder:lambda={:g}", l));
   } else {
     return make_error(Code::kInvalidArgument, "no sweep for policy '{}'", family);
@@ -139,7 +140,7 @@ Result<std::vector<std::string>> sweep_specs(std::string_view family) {
 std::string policy_help() {
   return "fixed[:keepalive_min=M], fixed4, fixed10, fixed20, "
          "hybrid[:range_min,head,tail,margin,cv,oob], gbm[:hazard,retrain_min,trees,depth], "
-         "ladder[:lambda,budget_gb,range_min,prior,spread,tail_min]";
+         "ladder[:lambda,budget_gb,range_min,prior,floor,spread,tail_min]";
 }
 
 }  // namespace thaw::policy

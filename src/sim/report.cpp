@@ -32,6 +32,8 @@ nlohmann::json to_json(const SimResult& r, bool with_per_app) {
       {"idle_seconds_by_rung", idle_s},
       {"idle_gb_s_by_rung", idle_gb},
       {"idle_gb_s", r.idle_gb_s},
+      {"page_cache_gb_s", r.page_cache_gb_s},
+      {"resident_gb_s", r.resident_gb_s},
       {"warm_idle_app_seconds", r.warm_idle_seconds},
       {"busy_seconds", r.busy_seconds},
       {"busy_gb_s", r.busy_gb_s},
@@ -47,13 +49,13 @@ nlohmann::json to_json(const SimResult& r, bool with_per_app) {
 
 std::string csv_header() {
   return "policy,invocations,warm,zygote,page_cache,disk,cold_pct,expensive_cold_pct,latency_mean_ms,"
-         "latency_p50_ms,latency_p99_ms,idle_gb_s,warm_idle_app_seconds,cost_usd,runtime_s";
+         "latency_p50_ms,latency_p99_ms,idle_gb_s,page_cache_gb_s,warm_idle_app_seconds,cost_usd,runtime_s";
 }
 
 std::string csv_row(const SimResult& r) {
-  return fmt::format("\"{}\",{},{},{},{},{},{:.4f},{:.4f},{:.3f},{:.3f},{:.3f},{:.1f},{:.1f},{:.6f},{:.3f}", r.policy,
+  return fmt::format("\"{}\",{},{},{},{},{},{:.4f},{:.4f},{:.3f},{:.3f},{:.3f},{:.1f},{:.1f},{:.1f},{:.6f},{:.3f}", r.policy,
                      r.invocations, r.starts_by_rung[0], r.starts_by_rung[1], r.starts_by_rung[2], r.starts_by_rung[3],
-                     r.cold_pct, r.expensive_pct, r.latency_mean_ms, r.latency_p50_ms, r.latency_p99_ms, r.idle_gb_s,
+                     r.cold_pct, r.expensive_pct, r.latency_mean_ms, r.latency_p50_ms, r.latency_p99_ms, r.idle_gb_s, r.page_cache_gb_s,
                      r.warm_idle_seconds, r.cost_usd, r.runtime_s);
 }
 

@@ -138,7 +138,9 @@ SimResult simulate(const Trace& trace, policy::Policy& pol, const SimOptions& op
     r.latency_p50_ms = quantile(0.50);
     r.latency_p99_ms = quantile(0.99);
   }
-  for (Rung rung : {Rung::kWarm, Rung::kZygote, Rung::kPageCache}) r.idle_gb_s += r.idle_gb_s_by_rung[policy::index(rung)];
+  r.idle_gb_s = r.idle_gb_s_by_rung[policy::index(Rung::kWarm)] + r.idle_gb_s_by_rung[policy::index(Rung::kZygote)];
+  r.page_cache_gb_s = r.idle_gb_s_by_rung[policy::index(Rung::kPageCache)];
+  r.resident_gb_s = r.idle_gb_s + r.page_cache_gb_s;
   r.warm_idle_seconds = r.idle_seconds[policy::index(Rung::kWarm)];
   r.cost_usd = r.idle_gb_s * opts.price_gb_s;
   r.runtime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();

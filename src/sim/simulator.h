@@ -38,12 +38,14 @@ struct SimResult {
   // Idle time of all apps per rung (app-seconds) and the idle memory it held (GB·s).
   std::array<double, policy::kRungCount> idle_seconds{};
   std::array<double, policy::kRungCount> idle_gb_s_by_rung{};
-  double idle_gb_s = 0.0;          // warm + zygote + page cache
+  double idle_gb_s = 0.0;          // warm instances + zygotes (PSS): the memory held for idle models
+  double page_cache_gb_s = 0.0;    // bundle pages kept in the page cache (reclaimable), separately
+  double resident_gb_s = 0.0;      // idle_gb_s + page_cache_gb_s: everything the ladder holds
   double warm_idle_seconds = 0.0;  // the paper's "wasted memory time" (app-seconds loaded, idle)
   double busy_seconds = 0.0, busy_gb_s = 0.0;
   double before_first_seconds = 0.0;  // time before an app's first request (nothing resident)
   double span_seconds = 0.0;          // sum over apps of the accounted time; the parts add up to it
-  double cost_usd = 0.0;
+  double cost_usd = 0.0;  // idle_gb_s x price
   double runtime_s = 0.0;
   std::vector<float> app_cold_pct;       // per app with requests
   std::vector<float> app_expensive_pct;
