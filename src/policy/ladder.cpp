@@ -37,12 +37,13 @@ void LadderPolicy::on_invocation(AppId app, Nanos now) {
 
   a.hist.add(idle);
   add_smoothed(a, idle);
-  if (idle >= kMinute) {
-    int64_t bin = idle / kMinute;
-    if (bin < static_cast<int64_t>(pooled_.size())) pooled_[bin] += 1.0;
-    else pooled_oob_ += 1.0;
-    pooled_total_ += 1.0;
-  }
+  // The pooled distribution: an app's k-th idle time weighs 1/k, so busy apps count
+  // logarithmically in their history, not linearly, and a typical app shapes the prior.
+  double w = 1.0 / static_cast<double>(a.hist.total());
+  int64_t bin = idle / kMinute;
+  if (bin < static_cast<int64_t>(pooled_.size())) pooled_[bin] += w;
+  else pooled_oob_ += w;
+  pooled_total_ += w;
   if (idle >= kMinute || a.hist.total() * 100 >= a.total_at_plan * 101) a.dirty = true;
 }
 

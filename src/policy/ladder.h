@@ -57,7 +57,7 @@ class LadderPolicy final : public Policy {
   RungProfile profile_;
   double lambda_;
   std::vector<App> apps_;
-  // Pooled idle times of all models (>= 1 minute), the prior for models with little history.
+  // Pooled idle times of all models, the prior for models with little history.
   std::vector<double> pooled_;
   double pooled_oob_ = 0.0;
   double pooled_total_ = 0.0;
