@@ -29,12 +29,6 @@ void LadderPolicy::on_invocation(AppId app, Nanos now) {
   if (a.idle_since < Nanos{0}) return;  // concurrent with a running request
   Nanos idle = now - a.idle_since;
   a.idle_since = Nanos{-1};
-  // Account the finished idle period's memory for the budget controller.
-  auto secs = a.plan.seconds_at_rungs(idle);
-  double gb_s = 0.0;
-  for (Rung r : kAllRungs) gb_s += secs[index(r)] * profile_.memory_gb(r, a.memory_mb);
-  current_minute_gb_s_ += gb_s;
-
   a.hist.add(idle);
   add_smoothed(a, idle);
   // The pooled distribution: an app's k-th idle time weighs 1/k, so busy apps count
@@ -60,15 +54,18 @@ void LadderPolicy::tick(Nanos now) {
   int64_t minute = now / kMinute;
   if (minute == current_minute_) return;
   current_minute_ = minute;
-  recent_gb_s_.push_back(current_minute_gb_s_);
-  current_minute_gb_s_ = 0.0;
-  if (recent_gb_s_.size() > 60) recent_gb_s_.pop_front();
-  double window_s = 60.0 * static_cast<double>(recent_gb_s_.size());
-  double avg_gb = std::accumulate(recent_gb_s_.begin(), recent_gb_s_.end(), 0.0) / window_s;
-  // Multiplicative steering: fast down when over budget, slow back up to the configured price.
+  // What the idle models hold right now, by their plans.
+  double held_gb = 0.0;
+  for (const App& a : apps_)
+    if (a.idle_since >= Nanos{0} && now >= a.idle_since)
+      held_gb += profile_.memory_gb(a.plan.rung_at(now - a.idle_since), a.memory_mb);
+  recent_gb_.push_back(held_gb);
+  if (recent_gb_.size() > 10) recent_gb_.pop_front();
+  double avg_gb = std::accumulate(recent_gb_.begin(), recent_gb_.end(), 0.0) / static_cast<double>(recent_gb_.size());
+  // Multiplicative steering: fast down when over budget, slower back up to the configured price.
   if (avg_gb > cfg_.budget_gb) lambda_ *= 0.9;
   else if (avg_gb < 0.9 * cfg_.budget_gb) lambda_ = std::min(cfg_.lambda, lambda_ * 1.05);
-  lambda_ = std::max(lambda_, cfg_.lambda * 1e-4);
+  lambda_ = std::max(lambda_, cfg_.lambda * 1e-6);
 }
 
 // Idle times recur with jitter roughly proportional to their length (and are measured to the

@@ -3,7 +3,7 @@
 // latency (paid if the next request lands in that minute), from the model's predicted idle-time
 // distribution. Pre-warming and multi-rung keep-alive fall out of the same rule: a minute with a
 // high arrival hazard gets a ready rung, a quiet one a cheap rung. A global memory budget steers
-// lambda down when the recent idle memory of all models runs over it.
+// lambda down when the idle memory all models hold now runs over it.
 #pragma once
 
 #include <deque>
@@ -18,7 +18,8 @@ namespace thaw::policy {
 struct LadderConfig {
   // GB·s of idle memory worth spending to save one second of added latency.
   double lambda = 1e5;
-  // Average idle memory (GB) over the last hour that all models together may use; 0 = no budget.
+  // Idle memory (GB, every rung's cost in the profile) that all models together may hold, as a
+  // 10-minute average; 0 = no budget.
   double budget_gb = 0.0;
   int range_minutes = 240;     // per-model histogram range, as the hybrid policy's
   double prior_weight = 2.0;   // pseudo-observations of the pooled distribution (Dirichlet prior)
@@ -61,9 +62,8 @@ class LadderPolicy final : public Policy {
   std::vector<double> pooled_;
   double pooled_oob_ = 0.0;
   double pooled_total_ = 0.0;
-  // Idle GB·s of finished idle periods, per minute, for the budget controller.
-  std::deque<double> recent_gb_s_;
-  double current_minute_gb_s_ = 0.0;
+  // Idle memory held at the last ticks (GB), for the budget controller.
+  std::deque<double> recent_gb_;
   int64_t current_minute_ = -1;
   std::vector<double> p_;  // scratch
 };

@@ -14,6 +14,7 @@ namespace {
 struct AppState {
   size_t next = 0;
   bool seen = false;
+  const IdlePlan* plan = nullptr;  // plan of the idle period in progress, once announced
   Nanos busy_until{0};
   Nanos ready_at{0};
   uint64_t cold = 0, expensive = 0;
@@ -66,13 +67,14 @@ SimResult simulate(const Trace& trace, policy::Policy& pol, const SimOptions& op
           r.before_first_seconds += to_seconds(t);
           rung = Rung::kDisk;
         } else if (t >= s.busy_until) {
-          const IdlePlan& plan = pol.on_idle(static_cast<AppId>(i), s.busy_until);
-          rung = plan.rung_at(t - s.busy_until);
-          account_idle(plan, t - s.busy_until, app.memory_mb);
+          if (s.plan == nullptr) s.plan = &pol.on_idle(static_cast<AppId>(i), s.busy_until);
+          rung = s.plan->rung_at(t - s.busy_until);
+          account_idle(*s.plan, t - s.busy_until, app.memory_mb);
         } else {
           ++r.concurrent;
           if (s.ready_at > t) added_ms = to_ms(s.ready_at - t);
         }
+        s.plan = nullptr;
         pol.on_invocation(static_cast<AppId>(i), t);
         ++r.starts_by_rung[policy::index(rung)];
         if (rung != Rung::kWarm) {
@@ -95,6 +97,10 @@ SimResult simulate(const Trace& trace, policy::Policy& pol, const SimOptions& op
         s.busy_until = busy_end;
         ++done;
       }
+      // Announce the idle period once the app's last request has finished, in time order, so
+      // policies that watch all apps at once (the ladder's budget) see who is idle now.
+      if (s.seen && s.plan == nullptr && s.busy_until <= us(end_us))
+        s.plan = &pol.on_idle(static_cast<AppId>(i), s.busy_until);
     }
     pol.tick(std::chrono::microseconds(end_us));
     if (opts.progress && (m % 30 == 29 || m + 1 == last_minute)) opts.progress(done);
@@ -109,8 +115,8 @@ SimResult simulate(const Trace& trace, policy::Policy& pol, const SimOptions& op
       continue;
     }
     if (s.busy_until < trace.horizon) {
-      const IdlePlan& plan = pol.on_idle(static_cast<AppId>(i), s.busy_until);
-      account_idle(plan, trace.horizon - s.busy_until, app.memory_mb);
+      if (s.plan == nullptr) s.plan = &pol.on_idle(static_cast<AppId>(i), s.busy_until);
+      account_idle(*s.plan, trace.horizon - s.busy_until, app.memory_mb);
     }
     r.span_seconds += to_seconds(std::max(trace.horizon, s.busy_until));
     if (opts.per_app && !app.arrival_us.empty()) {

@@ -1,5 +1,5 @@
-// Drives a policy through synthetic arrivals the way the simulator does (zero-length requests):
-// on_idle at the end of each request, on_invocation at the next arrival. Returns the rung each
+// Drives a policy through synthetic arrivals as the live manager would (zero-length requests):
+// on_invocation at each arrival, on_idle right after it, tick after both. Returns the rung each
 // arrival found.
 #pragma once
 
@@ -11,17 +11,13 @@ namespace thaw::policy::testing {
 
 inline std::vector<Rung> drive(Policy& p, AppId app, const std::vector<double>& arrival_minutes) {
   std::vector<Rung> found;
-  bool first = true;
+  IdlePlan plan(Rung::kDisk);  // nothing resident before the first call
   Nanos idle_start{0};
   for (double m : arrival_minutes) {
     Nanos t = minutes(m);
-    if (first) {
-      found.push_back(Rung::kDisk);
-      first = false;
-    } else {
-      found.push_back(p.on_idle(app, idle_start).rung_at(t - idle_start));
-    }
+    found.push_back(plan.rung_at(t - idle_start));
     p.on_invocation(app, t);
+    plan = p.on_idle(app, t);  // zero-length requests: idle again at once
     idle_start = t;
     p.tick(t);
   }

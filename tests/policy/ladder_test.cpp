@@ -66,8 +66,23 @@ TEST(Ladder, BudgetLowersTheEffectivePrice) {
   c.budget_gb = 0.001;  // far below what one 1 GB app kept warm uses
   LadderPolicy p(c, RungProfile{});
   p.add_app(0, AppInfo{1024.0});
-  drive(p, 0, every(3, 400));
+  double before = p.effective_lambda();
+  for (int k = 0; k < 400; ++k) {
+    p.on_invocation(0, minutes(3 * k));
+    p.on_idle(0, minutes(3 * k));
+    p.tick(minutes(3 * k + 1));
+    p.tick(minutes(3 * k + 2));
+  }
+  EXPECT_EQ(before, 1e6);
   EXPECT_LT(p.effective_lambda(), 1e6);
+  // Without a budget the price never moves.
+  LadderPolicy free = make(1e6);
+  for (int k = 0; k < 100; ++k) {
+    free.on_invocation(0, minutes(3 * k));
+    free.on_idle(0, minutes(3 * k));
+    free.tick(minutes(3 * k + 2));
+  }
+  EXPECT_EQ(free.effective_lambda(), 1e6);
 }
 
 }  // namespace
