@@ -19,7 +19,7 @@ std::string LadderPolicy::spec() const {
 }
 
 void LadderPolicy::add_app(AppId app, const AppInfo& info) {
-  if (app >= apps_.size()) apps_.resize(app + 1, App{0.0, IdleHistogram(cfg_.range_minutes), {}, IdlePlan()});
+  if (app >= apps_.size()) apps_.resize(app + 1, App{0.0, IdleHistogram(cfg_.range_minutes), 0.0, 0.0, 0, IdlePlan()});
   apps_[app].memory_mb = info.memory_mb > 0.0 ? info.memory_mb : cfg_.default_memory_mb;
 }
 
@@ -30,7 +30,12 @@ void LadderPolicy::on_invocation(AppId app, Nanos now) {
   Nanos idle = now - a.idle_since;
   a.idle_since = Nanos{-1};
   a.hist.add(idle);
-  add_smoothed(a, idle);
+  if (idle >= kMinute) {
+    double l = std::log(to_minutes(idle));
+    a.log_sum += l;
+    a.log_sq += l * l;
+    ++a.log_n;
+  }
   // The pooled distribution: an app's k-th idle time weighs 1/k, so busy apps count
   // logarithmically in their history, not linearly, and a typical app shapes the prior.
   double w = 1.0 / static_cast<double>(a.hist.total());
@@ -68,32 +73,40 @@ void LadderPolicy::tick(Nanos now) {
   lambda_ = std::max(lambda_, cfg_.lambda * 1e-6);
 }
 
-// Idle times recur with jitter roughly proportional to their length (and are measured to the
-// minute), so each observation is spread by a triangular kernel of half-width
-// max(1 minute, spread x idle time). Kept incrementally: replanning stays O(range).
-void LadderPolicy::add_smoothed(App& a, Nanos idle) const {
-  const int n = a.hist.range_minutes();
-  if (a.smoothed.empty()) a.smoothed.assign(static_cast<size_t>(n), 0.0);
-  int64_t bin = idle / kMinute;
-  if (bin >= n) return;
-  double center = static_cast<double>(bin) + 0.5;
-  double half = std::max(1.0, cfg_.spread * center);
-  int lo = std::max<int>(0, static_cast<int>(std::floor(center - half)));
-  int hi = std::min<int>(n - 1, static_cast<int>(std::floor(center + half)));
-  double total = 0.0;
-  for (int b = lo; b <= hi; ++b) total += std::max(0.0, 1.0 - std::abs(b + 0.5 - center) / (half + 0.5));
-  for (int b = lo; b <= hi; ++b)
-    a.smoothed[b] += std::max(0.0, 1.0 - std::abs(b + 0.5 - center) / (half + 0.5)) / total;
-}
-
 void LadderPolicy::replan(App& a) {
   a.dirty = false;
   a.total_at_plan = a.hist.total();
   a.lambda_at_plan = lambda_;
   const int n = a.hist.range_minutes();
-  if (a.smoothed.empty()) a.smoothed.assign(static_cast<size_t>(n), 0.0);
-  // Per-minute arrival probability: the app's kernel-smoothed counts plus a Dirichlet prior.
-  p_.assign(a.smoothed.begin(), a.smoothed.end());
+  // Per-minute arrival probability from the app's own idle times, smoothed by a kernel in log
+  // time: idle times recur with jitter roughly proportional to their length, and a few
+  // observations say less than many. Half-width by Silverman's rule, 1.06 sd(log idle) n^-1/5,
+  // at least one minute; each count is spread evenly (a box kernel, via a difference array, so
+  // replanning stays O(range)).
+  double width = cfg_.spread;
+  if (a.log_n >= 2) {
+    double nn = static_cast<double>(a.log_n);
+    double var = std::max(0.0, a.log_sq / nn - (a.log_sum / nn) * (a.log_sum / nn));
+    width = std::max(width, 1.06 * std::sqrt(var) * std::pow(nn, -0.2));
+  }
+  diff_.assign(static_cast<size_t>(n) + 1, 0.0);
+  for (int b = 0; b < n; ++b) {
+    double c = static_cast<double>(a.hist.count(b));
+    if (c == 0.0) continue;
+    double center = b + 0.5;
+    int lo = std::max(0, std::min(b - 1, static_cast<int>(std::floor(center * std::exp(-width)))));
+    int hi = std::min(n - 1, std::max(b + 1, static_cast<int>(std::floor(center * std::exp(width)))));
+    if (b == 0) lo = 0;
+    double each = c / static_cast<double>(hi - lo + 1);
+    diff_[lo] += each;
+    diff_[hi + 1] -= each;
+  }
+  p_.assign(static_cast<size_t>(n), 0.0);
+  double run = 0.0;
+  for (int b = 0; b < n; ++b) {
+    run += diff_[b];
+    p_[b] = std::max(0.0, run);
+  }
   // Mixture of the app's own distribution and the pooled one. The pooled share shrinks with
   // history (Dirichlet prior of prior_weight observations) but never below prior_floor: apps
   // change, and the past day never shows every idle time the next one will.

@@ -24,7 +24,7 @@ struct LadderConfig {
   int range_minutes = 240;     // per-model histogram range, as the hybrid policy's
   double prior_weight = 2.0;   // pseudo-observations of the pooled distribution (Dirichlet prior)
   double prior_floor = 0.02;   // the pooled distribution's least share, however long the history
-  double spread = 0.2;         // kernel half-width, relative to the idle time (at least a minute)
+  double spread = 0.0;         // least kernel half-width in log time (Silverman's rule sets it)
   double tail_minutes = 1200;
   double default_memory_mb = 256;  // for models declared without a memory size  // how far past the range an out-of-range idle time is expected
 };
@@ -44,7 +44,8 @@ class LadderPolicy final : public Policy {
   struct App {
     double memory_mb = 0.0;
     IdleHistogram hist;
-    std::vector<double> smoothed;  // kernel-smoothed in-range counts
+    double log_sum = 0.0, log_sq = 0.0;  // of idle times >= 1 minute, for the kernel width
+    uint64_t log_n = 0;
     IdlePlan plan;
     bool dirty = true;
     uint64_t total_at_plan = 0;
@@ -52,7 +53,7 @@ class LadderPolicy final : public Policy {
     Nanos idle_since{-1};
   };
   void replan(App& a);
-  void add_smoothed(App& a, Nanos idle) const;
+
 
   LadderConfig cfg_;
   RungProfile profile_;
@@ -65,7 +66,7 @@ class LadderPolicy final : public Policy {
   // Idle memory held at the last ticks (GB), for the budget controller.
   std::deque<double> recent_gb_;
   int64_t current_minute_ = -1;
-  std::vector<double> p_;  // scratch
+  std::vector<double> p_, diff_;  // scratch
 };
 
 }  // namespace thaw::policy
