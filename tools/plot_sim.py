@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLORS = {"fixed": "tab:gray", "fixed4": "tab:gray", "fixed10": "tab:gray", "fixed20": "tab:gray",
+COLORS = {"fixed": "tab:gray", "fixed4": "tab:brown", "fixed10": "tab:gray", "fixed20": "black",
           "hybrid": "tab:blue", "gbm": "tab:green", "ladder": "tab:red"}
 
 
@@ -99,8 +99,9 @@ def main():
             n = len(v)
             if n == 0:
                 continue
-            ax.step(v, [(i + 1) / n for i in range(n)], where="post", label=r.get("requested", r["policy"]),
-                    color=COLORS.get(family(r)))
+            name = r.get("requested", r["policy"])
+            ax.step(v, [(i + 1) / n for i in range(n)], where="post", label=name,
+                    color=COLORS.get(name.split(":")[0], COLORS.get(family(r))))
         ax.set_xlabel(label)
         ax.set_ylabel("CDF over apps")
         ax.set_xlim(0, 100)
