@@ -38,7 +38,7 @@ Status GbmModel::train(const std::vector<float>& features, const std::vector<flo
     return make_error(Code::kInvalidArgument, "gbm: {} features do not make {} rows of {}", features.size(),
                       labels.size(), cols);
   DMatrix train;
-  if (XGDMatrixCreateFromMat(features.data(), labels.size(), cols, std::nanf(""), &train.h) != 0)
+  if (XGDMatrixCreateFromMat_omp(features.data(), labels.size(), cols, std::nanf(""), &train.h, 1) != 0)
     return xgb_error("creating the training matrix");
   if (XGDMatrixSetFloatInfo(train.h, "label", labels.data(), labels.size()) != 0) return xgb_error("setting labels");
   auto fresh = std::make_unique<Handles>();
@@ -62,7 +62,7 @@ Status GbmModel::train(const std::vector<float>& features, const std::vector<flo
 Status GbmModel::predict_rows(const float* data, size_t rows, size_t cols, std::vector<float>& out) const {
   if (!trained()) return make_error(Code::kUnavailable, "gbm: no model trained yet");
   DMatrix m;
-  if (XGDMatrixCreateFromMat(data, rows, cols, std::nanf(""), &m.h) != 0) return xgb_error("creating rows");
+  if (XGDMatrixCreateFromMat_omp(data, rows, cols, std::nanf(""), &m.h, 1) != 0) return xgb_error("creating rows");
   bst_ulong len = 0;
   const float* res = nullptr;
   if (XGBoosterPredict(h_->booster, m.h, 0, 0, 0, &len, &res) != 0 || len != rows) return xgb_error("predicting");

@@ -1,5 +1,5 @@
 // A gradient-boosted regression model (libxgboost's C API) behind a small value-returning
-// interface: train on a dense feature matrix, predict one row. Single-threaded by design.
+// interface: train on a dense feature matrix, predict rows. Single-threaded (nthread 1 everywhere).
 #pragma once
 
 #include <memory>
