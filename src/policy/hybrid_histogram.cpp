@@ -25,7 +25,7 @@ void HybridHistogram::on_invocation(AppId app, Nanos now) {
   if (idle < Nanos{0}) return;
   App& a = apps_[app];
   a.hist.add(idle);
-  if (idle >= minutes(cfg_.range_minutes)) a.forecast.add(to_minutes(idle));
+  a.forecast.add(to_minutes(idle));
   // Sub-minute idle times land in bin 0; re-deriving the windows for each of them would change
   // nothing until bin 0's weight moves, so replan after any longer idle time or 1 % growth.
   if (idle >= kMinute || a.hist.total() * 100 >= a.total_at_plan * 101) a.dirty = true;
