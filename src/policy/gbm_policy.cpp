@@ -75,11 +75,14 @@ void GbmPolicy::on_invocation(AppId app, Nanos now) {
   a.idle_since = Nanos{-1};
   a.recent_log_idle.push_back(std::log1p(idle_min));
   if (a.recent_log_idle.size() > 8) a.recent_log_idle.pop_front();
+  ++a.idle_count;
+  for (size_t j = 0; j < kGrid.size(); ++j) a.reached[j] += idle_min >= kGrid[j] ? 1 : 0;
   if (!a.pending) return;
   a.pending = false;
-  std::array<float, kHistoryFeatures + 1> s;
+  std::array<float, kSampleSize> s;
   std::copy(a.features.begin(), a.features.end(), s.begin());
-  s[kHistoryFeatures] = idle_min;
+  std::copy(a.empirical.begin(), a.empirical.end(), s.begin() + kHistoryFeatures);
+  s[kSampleSize - 1] = idle_min;
   samples_.push_back(s);
   if (samples_.size() > cfg_.max_samples) samples_.pop_front();
 }
@@ -117,15 +120,18 @@ const IdlePlan& GbmPolicy::on_idle(AppId app, Nanos now) {
   a.predicted_at = now;
   a.model_version = model_version_;
   features_for(a, now, a.features.data());
+  for (size_t j = 0; j < kGrid.size(); ++j)
+    a.empirical[j] = a.idle_count > 0 ? static_cast<float>(a.reached[j]) / static_cast<float>(a.idle_count) : std::nanf("");
   a.pending = true;
   if (!model_.trained()) {
     a.plan = fallback_;
     return a.plan;
   }
   rows_.clear();
-  for (float t : kGrid) {
+  for (size_t j = 0; j < kGrid.size(); ++j) {
     rows_.insert(rows_.end(), a.features.begin(), a.features.end());
-    rows_.push_back(t);
+    rows_.push_back(kGrid[j]);
+    rows_.push_back(a.empirical[j]);
   }
   if (Status st = model_.predict_rows(rows_.data(), kGrid.size(), kFeatures, out_); !st.is_ok()) {
     last_error_ = st;
@@ -146,10 +152,11 @@ void GbmPolicy::tick(Nanos now) {
   x.reserve(samples_.size() * kGrid.size() * kFeatures);
   y.reserve(samples_.size() * kGrid.size());
   for (const auto& s : samples_) {
-    for (float t : kGrid) {
+    for (size_t j = 0; j < kGrid.size(); ++j) {
       x.insert(x.end(), s.begin(), s.begin() + kHistoryFeatures);
-      x.push_back(t);
-      y.push_back(s[kHistoryFeatures] >= t ? 1.0f : 0.0f);
+      x.push_back(kGrid[j]);
+      x.push_back(s[kHistoryFeatures + j]);
+      y.push_back(s[kSampleSize - 1] >= kGrid[j] ? 1.0f : 0.0f);
     }
   }
   GbmParams params = cfg_.model;

@@ -27,10 +27,13 @@ struct GbmConfig {
 
 class GbmPolicy final : public Policy {
  public:
-  static constexpr size_t kHistoryFeatures = 10;
-  static constexpr size_t kFeatures = kHistoryFeatures + 1;  // + the threshold
   // Survival grid in minutes; the last point is the longest idle time the policy plans for.
   static constexpr std::array<float, 11> kGrid = {1, 2, 4, 6, 10, 15, 20, 30, 60, 120, 240};
+  static constexpr size_t kHistoryFeatures = 10;
+  // Per row: the history, the threshold t, and the app's own empirical P(idle >= t) so far.
+  static constexpr size_t kFeatures = kHistoryFeatures + 2;
+  // What a sample keeps: the history, the empirical survival at each grid point, the idle time.
+  static constexpr size_t kSampleSize = kHistoryFeatures + kGrid.size() + 1;
 
   explicit GbmPolicy(GbmConfig config = {});
   std::string spec() const override;
@@ -58,6 +61,9 @@ class GbmPolicy final : public Policy {
     int model_version = -1;
     bool pending = false;
     std::array<float, kHistoryFeatures> features{};
+    std::array<float, kGrid.size()> empirical{};  // snapshot with the features
+    std::array<uint32_t, kGrid.size()> reached{};  // idle times >= each grid point
+    uint32_t idle_count = 0;
     IdlePlan plan;
   };
   void features_for(const App& a, Nanos now, float* out) const;
@@ -68,7 +74,7 @@ class GbmPolicy final : public Policy {
   int model_version_ = 0;
   int trainings_ = 0;
   Nanos last_train_{0};
-  std::deque<std::array<float, kHistoryFeatures + 1>> samples_;  // features + idle minutes
+  std::deque<std::array<float, kSampleSize>> samples_;
   Status last_error_;
   IdlePlan fallback_;
   std::vector<float> rows_, out_;  // scratch
