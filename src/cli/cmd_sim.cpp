@@ -1,0 +1,235 @@
+// `thaw sim`: replays a serverless trace through one or more keep-alive / pre-warm policies and
+// reports cold starts per rung, added latency, idle memory and its cost.
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/commands.h"
+#include "common/progress.h"
+#include "policy/policy_spec.h"
+#include "sim/report.h"
+#include "sim/trace.h"
+
+extern char** environ;
+
+namespace thaw::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct SimArgs {
+  std::string trace;
+  std::vector<std::string> policies;
+  bool sweep = false;
+  std::string profile;
+  std::string json_out, csv_out, plot_out;
+  int threads = 2;
+  uint64_t seed = 1;
+  double price = 0.0000166667;
+  double default_memory_mb = 170.0;
+  size_t max_apps = 0;
+  bool progress = true;
+};
+
+// tools/plot_sim.py next to the source tree the binary was built from, or $THAW_PLOT_SCRIPT.
+std::string find_plot_script() {
+  if (const char* env = std::getenv("THAW_PLOT_SCRIPT")) return env;
+  std::error_code ec;
+  fs::path dir = fs::read_symlink("/proc/self/exe", ec).parent_path();
+  for (int up = 0; up < 4 && !dir.empty(); ++up, dir = dir.parent_path())
+    if (fs::exists(dir / "tools/plot_sim.py", ec)) return (dir / "tools/plot_sim.py").string();
+  if (fs::exists("tools/plot_sim.py", ec)) return "tools/plot_sim.py";
+  return {};
+}
+
+std::string find_python(const std::string& script) {
+  if (const char* env = std::getenv("THAW_PYTHON")) return env;
+  std::error_code ec;
+  fs::path venv = fs::path(script).parent_path().parent_path() / ".venv/bin/python";
+  if (fs::exists(venv, ec)) return venv.string();
+  return "python3";
+}
+
+Status run_plot(const std::string& json_path, const std::string& png_path) {
+  std::string script = find_plot_script();
+  if (script.empty()) return make_error(Code::kNotFound, "tools/plot_sim.py not found; set THAW_PLOT_SCRIPT");
+  std::string python = find_python(script);
+  std::vector<std::string> args = {python, script, "--json", json_path, "--out", png_path};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (posix_spawnp(&pid, python.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
+    return make_error(Code::kIo, "cannot run {}", python);
+  int status = 0;
+  if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return make_error(Code::kIo, "{} {} failed", python, script);
+  return Status::ok();
+}
+
+Status write_file(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return make_error(Code::kIo, "cannot write {}", path);
+  out << text;
+  out.close();
+  if (!out) return make_error(Code::kIo, "writing {} failed", path);
+  return Status::ok();
+}
+
+int run_sim(const SimArgs& a) {
+  policy::RungProfile profile;
+  if (!a.profile.empty()) {
+    std::ifstream in(a.profile);
+    if (!in) {
+      fmt::print(stderr, "error: cannot open profile {}\n", a.profile);
+      return kExitNotFound;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto p = policy::parse_rung_profile(ss.str());
+    if (!p.is_ok()) {
+      fmt::print(stderr, "error: {}: {}\n", a.profile, p.status().to_string());
+      return kExitUsage;
+    }
+    profile = *p;
+  }
+  std::vector<std::string> specs;
+  std::vector<std::string> requested = a.policies;
+  if (requested.empty()) requested = {"fixed10", "hybrid", "ladder", "fixed4", "gbm"};
+  for (const auto& p : requested) {
+    specs.push_back(p);  // the configuration as given is always run
+    if (!a.sweep) continue;
+    std::string family = p.substr(0, p.find(':'));
+    auto sw = policy::sweep_specs(family);
+    if (!sw.is_ok()) {
+      fmt::print(stderr, "error: {}\n", sw.status().message());
+      return kExitUsage;
+    }
+    for (auto& s : *sw) specs.push_back(s);
+  }
+  for (const auto& s : specs) {  // reject bad specs before reading the trace
+    auto pol = policy::make_policy(s, profile);
+    if (!pol.is_ok()) {
+      fmt::print(stderr, "error: {}\n", pol.status().message());
+      return kExitUsage;
+    }
+  }
+  sim::TraceOptions topts;
+  topts.seed = a.seed;
+  topts.default_memory_mb = a.default_memory_mb;
+  topts.max_apps = a.max_apps;
+  auto trace = sim::read_trace(a.trace, topts);
+  if (!trace.is_ok()) {
+    fmt::print(stderr, "error: {}\n", trace.status().to_string());
+    return trace.status().code() == Code::kNotFound ? kExitNotFound : kExitFailure;
+  }
+  fmt::print(stderr, "trace {}: {} apps, {} invocations, {:.0f} minutes; {} configuration(s)\n", trace->format,
+             trace->apps.size(), trace->invocations, policy::to_minutes(trace->horizon), specs.size());
+  sim::SimOptions opts;
+  opts.profile = profile;
+  opts.price_gb_s = a.price;
+  ProgressBar bar("sim", trace->invocations * specs.size(), a.progress && ProgressBar::stderr_is_tty());
+  uint64_t shown = 0;
+  opts.progress = [&](uint64_t n) {
+    if (n > shown) bar.advance(n - shown);
+    shown = n;
+  };
+  auto results = sim::run_specs(*trace, specs, opts, a.threads);
+  bar.finish();
+
+  nlohmann::json j;
+  j["trace"] = {{"path", a.trace}, {"format", trace->format}, {"apps", trace->apps.size()},
+                {"invocations", trace->invocations}, {"minutes", policy::to_minutes(trace->horizon)}, {"seed", a.seed}};
+  j["profile"] = {{"source", profile.source}};
+  for (policy::Rung r : policy::kAllRungs)
+    j["profile"][std::string(policy::rung_name(r))] = {{"latency_ms", profile.latency_ms[policy::index(r)]},
+                                                       {"memory_fraction", profile.memory_fraction[policy::index(r)]}};
+  j["price_gb_s"] = a.price;
+  j["results"] = nlohmann::json::array();
+  std::string csv = sim::csv_header() + "\n";
+  int rc = kExitOk;
+  fmt::print("{:<40} {:>8} {:>8} {:>8} {:>8} {:>11} {:>11} {:>6}\n", "policy", "cold%", "expens%", "mean ms",
+             "p99 ms", "idle GB*s", "pcache GB*s", "run s");
+  for (size_t i = 0; i < specs.size(); ++i) {
+    if (!results[i].is_ok()) {
+      fmt::print(stderr, "error: {}: {}\n", specs[i], results[i].status().to_string());
+      rc = kExitFailure;
+      continue;
+    }
+    const auto& r = *results[i];
+    fmt::print("{:<40} {:>8.3f} {:>8.3f} {:>8.2f} {:>8.1f} {:>11.0f} {:>11.0f} {:>6.2f}\n", specs[i], r.cold_pct,
+               r.expensive_pct, r.latency_mean_ms, r.latency_p99_ms, r.idle_gb_s, r.page_cache_gb_s, r.runtime_s);
+    auto rj = sim::to_json(r, true);
+    rj["requested"] = specs[i];
+    rj["sweep_family"] = specs[i].substr(0, specs[i].find(':'));
+    rj["is_sweep_point"] = a.sweep && std::find(requested.begin(), requested.end(), specs[i]) == requested.end();
+    j["results"].push_back(std::move(rj));
+    csv += sim::csv_row(r) + "\n";
+  }
+  std::string json_path = a.json_out;
+  if (json_path.empty() && !a.plot_out.empty()) json_path = a.plot_out + ".json";
+  if (!json_path.empty()) {
+    if (Status s = write_file(json_path, j.dump(1)); !s.is_ok()) {
+      fmt::print(stderr, "error: {}\n", s.message());
+      return kExitFailure;
+    }
+  }
+  if (!a.csv_out.empty()) {
+    if (Status s = write_file(a.csv_out, csv); !s.is_ok()) {
+      fmt::print(stderr, "error: {}\n", s.message());
+      return kExitFailure;
+    }
+  }
+  if (!a.plot_out.empty()) {
+    if (Status s = run_plot(json_path, a.plot_out); !s.is_ok()) {
+      fmt::print(stderr, "error: plotting: {}\n", s.message());
+      return kExitFailure;
+    }
+  }
+  return rc;
+}
+
+}  // namespace
+
+void register_sim(CLI::App& app, int* exit_code) {
+  auto args = std::make_shared<SimArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "sim",
+      "Replay a serverless trace through keep-alive / pre-warm policies.\n"
+      "Reports per policy: starts by rung (warm hit, zygote, page cache, disk), % cold and % expensive\n"
+      "(process start or worse), added latency mean/p50/p99, idle memory in GB*s (warm instances +\n"
+      "zygotes, PSS; page-cache GB*s apart) and its $ cost. Policies: " + policy::policy_help() + ".\n"
+      "Example: thaw sim --trace traces/azure2019 --policy fixed10 --policy hybrid --sweep --plot out.png");
+  cmd->add_option("--trace", args->trace,
+                  "Azure Functions 2019 directory (invocations*.csv [+ durations, memory]) or 2021 CSV file")
+      ->required();
+  cmd->add_option("--policy", args->policies, "Policy spec name[:param=value,...]; repeatable (default: all)");
+  cmd->add_flag("--sweep", args->sweep, "Also run each policy family's parameter sweep (Pareto frontier)");
+  cmd->add_option("--profile", args->profile, "Rung profile YAML (latency and memory per rung)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--json", args->json_out, "Write results as JSON");
+  cmd->add_option("--csv", args->csv_out, "Write results as CSV");
+  cmd->add_option("--plot", args->plot_out,
+                  "Write the Pareto frontier PNG here and the per-app cold-start CDF next to it (*-cdf.png), "
+                  "via tools/plot_sim.py (matplotlib)");
+  cmd->add_option("--threads", args->threads, "Configurations run in parallel")->check(CLI::Range(1, 256));
+  cmd->add_option("--seed", args->seed, "Seed of the within-minute arrival spreading");
+  cmd->add_option("--price-gb-s", args->price, "$ per GB*s of idle memory (default: AWS Lambda list price)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--default-memory-mb", args->default_memory_mb, "Memory of apps without a memory record")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-apps", args->max_apps, "Replay only the first N apps (0 = all)");
+  cmd->add_flag("!--no-progress", args->progress, "Hide the progress bar");
+  cmd->callback([args, exit_code] { *exit_code = run_sim(*args); });
+}
+
+}  // namespace thaw::cli

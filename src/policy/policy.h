@@ -1,0 +1,69 @@
+// The policy interface shared by the live manager and the simulator. Pure code: no I/O, no
+// threads, no wall clock; time arrives as arguments (from a Clock live, from the trace in sim).
+//
+// Event contract, per model (app), with non-decreasing times:
+//   on_invocation(app, t)  a request arrived at t
+//   on_idle(app, t)        the model's last request finished at t; the returned plan says which
+//                          rung to hold at each offset after t until the next request
+//   tick(t)                periodic housekeeping (retraining, budget control), at least once per
+//                          minute of (simulated) time, with t non-decreasing across calls
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "policy/idle_plan.h"
+
+namespace thaw::policy {
+
+using AppId = uint32_t;
+
+struct AppInfo {
+  double memory_mb = 0.0;  // resident memory of one warm instance (PSS)
+};
+
+class Policy {
+ public:
+  virtual ~Policy() = default;
+  // "name:param=value,..." that make_policy() turns back into this configuration.
+  virtual std::string spec() const = 0;
+  // Declares a model before its first event. Ids are dense: 0, 1, 2, ... An id seen first in an
+  // event is declared then, with a default AppInfo.
+  virtual void add_app(AppId app, const AppInfo& info) = 0;
+  virtual void on_invocation(AppId app, Nanos now) = 0;
+  // The reference stays valid until the next call for the same app.
+  virtual const IdlePlan& on_idle(AppId app, Nanos now) = 0;
+  virtual void tick(Nanos now) { (void)now; }
+};
+
+inline constexpr Nanos kMinute = std::chrono::minutes(1);
+inline Nanos minutes(double m) { return Nanos(static_cast<int64_t>(m * 60e9)); }
+inline double to_minutes(Nanos d) { return to_seconds(d) / 60.0; }
+
+// Per-app bookkeeping every history-based policy needs: when did the app go idle, and so how
+// long was the idle period that an arrival ends. Concurrent arrivals (no idle in between) end
+// no idle period.
+class IdleTracker {
+ public:
+  void add_app(AppId app) {
+    if (app >= idle_since_.size()) idle_since_.resize(app + 1, Nanos{-1});
+  }
+  void went_idle(AppId app, Nanos now) {
+    add_app(app);
+    idle_since_[app] = now;
+  }
+  // Returns the idle time that `now` ends, or a negative value when the app was not idle.
+  Nanos arrived(AppId app, Nanos now) {
+    add_app(app);
+    Nanos since = idle_since_[app];
+    idle_since_[app] = Nanos{-1};
+    return since < Nanos{0} ? Nanos{-1} : now - since;
+  }
+
+ private:
+  std::vector<Nanos> idle_since_;
+};
+
+}  // namespace thaw::policy

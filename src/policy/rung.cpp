@@ -1,0 +1,53 @@
+#include "policy/rung.h"
+
+#include <yaml-cpp/yaml.h>
+
+namespace thaw::policy {
+
+std::string_view rung_name(Rung r) {
+  switch (r) {
+    case Rung::kWarm: return "warm";
+    case Rung::kZygote: return "zygote";
+    case Rung::kPageCache: return "page_cache";
+    case Rung::kDisk: return "disk";
+  }
+  return "?";
+}
+
+Result<RungProfile> parse_rung_profile(std::string_view yaml_text) {
+  RungProfile p;
+  try {
+    YAML::Node root = YAML::Load(std::string(yaml_text));
+    if (!root.IsMap()) return make_error(Code::kInvalidArgument, "rung profile: top level must be a map");
+    YAML::Node rungs = root["rungs"];
+    if (!rungs || !rungs.IsMap())
+      return make_error(Code::kInvalidArgument, "rung profile: missing 'rungs' map");
+    for (Rung r : kAllRungs) {
+      std::string name(rung_name(r));
+      YAML::Node n = rungs[name];
+      if (!n || !n.IsMap()) return make_error(Code::kInvalidArgument, "rung profile: missing rung '{}'", name);
+      if (!n["latency_ms"] || !n["memory_fraction"])
+        return make_error(Code::kInvalidArgument, "rung profile: rung '{}' needs latency_ms and memory_fraction", name);
+      p.latency_ms[index(r)] = n["latency_ms"].as<double>();
+      p.memory_fraction[index(r)] = n["memory_fraction"].as<double>();
+    }
+    if (root["source"]) p.source = root["source"].as<std::string>();
+  } catch (const YAML::Exception& e) {
+    return make_error(Code::kInvalidArgument, "rung profile: {}", e.what());
+  }
+  for (int i = 0; i < kRungCount; ++i) {
+    if (!(p.latency_ms[i] >= 0.0) || !(p.memory_fraction[i] >= 0.0) || p.memory_fraction[i] > 1.0)
+      return make_error(Code::kInvalidArgument,
+                        "rung profile: rung '{}' needs latency_ms >= 0 and memory_fraction in [0, 1]",
+                        rung_name(static_cast<Rung>(i)));
+    if (i > 0 && (p.latency_ms[i] < p.latency_ms[i - 1] || p.memory_fraction[i] > p.memory_fraction[i - 1]))
+      return make_error(Code::kInvalidArgument,
+                        "rung profile: down the ladder latency must not fall and memory must not grow "
+                        "(at '{}')", rung_name(static_cast<Rung>(i)));
+  }
+  if (p.memory_fraction[index(Rung::kDisk)] != 0.0)
+    return make_error(Code::kInvalidArgument, "rung profile: the disk rung holds no memory");
+  return p;
+}
+
+}  // namespace thaw::policy

@@ -1,0 +1,46 @@
+// The cold-start ladder: the rungs a model can sit at between requests, and what each one costs.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+
+namespace thaw::policy {
+
+// Ordered from most to least ready. A request that finds its model at rung r waits latency[r].
+enum class Rung : uint8_t {
+  kWarm = 0,       // a running instance: serves at once
+  kZygote = 1,     // a loaded template process: forks a ready instance
+  kPageCache = 2,  // the bundle's pages are in the OS page cache: process start without disk reads
+  kDisk = 3,       // nothing resident: process start reading the bundle from disk
+};
+inline constexpr int kRungCount = 4;
+inline constexpr std::array<Rung, kRungCount> kAllRungs = {Rung::kWarm, Rung::kZygote,
+                                                           Rung::kPageCache, Rung::kDisk};
+
+std::string_view rung_name(Rung r);
+inline int index(Rung r) { return static_cast<int>(r); }
+// Rungs that start a process (page cache or worse) are the expensive cold starts.
+inline bool is_expensive(Rung r) { return r >= Rung::kPageCache; }
+
+// Per-rung start latency and idle memory. Memory is a fraction of the model's resident memory
+// (its warm-instance PSS), so one profile serves models of any size.
+struct RungProfile {
+  std::array<double, kRungCount> latency_ms{0.0, 3.0, 40.0, 400.0};
+  std::array<double, kRungCount> memory_fraction{1.0, 0.6, 0.3, 0.0};
+  std::string source = "built-in estimates (docs/policies.md)";
+
+  double latency_s(Rung r) const { return latency_ms[index(r)] / 1000.0; }
+  double memory_gb(Rung r, double model_mb) const {
+    return memory_fraction[index(r)] * model_mb / 1024.0;
+  }
+};
+
+// Parses a profile from YAML text (the format of profiles/default-rungs.yaml). Validates that
+// latency grows and memory shrinks down the ladder, and that the disk rung holds no memory.
+Result<RungProfile> parse_rung_profile(std::string_view yaml_text);
+
+}  // namespace thaw::policy
