@@ -1,0 +1,34 @@
+// The process's ONNX Runtime environment: loads the C API once and owns the OrtEnv that every
+// session of the process shares (logging, default allocators). Create one per process at start-up
+// and keep it alive longer than every OnnxBackend built on it.
+#pragma once
+
+#include <memory>
+
+#include "common/status.h"
+
+struct OrtApi;
+struct OrtEnv;
+
+namespace thaw::engine {
+
+enum class OrtLogLevel { kVerbose = 0, kInfo = 1, kWarning = 2, kError = 3, kFatal = 4 };
+
+class OrtEnvironment {
+ public:
+  // Fails with kUnsupported when the loaded libonnxruntime is older than the headers we built with.
+  static Result<std::unique_ptr<OrtEnvironment>> create(OrtLogLevel level = OrtLogLevel::kWarning);
+  ~OrtEnvironment();
+  OrtEnvironment(const OrtEnvironment&) = delete;
+  OrtEnvironment& operator=(const OrtEnvironment&) = delete;
+
+  const OrtApi& api() const { return *api_; }
+  OrtEnv* env() const { return env_; }
+
+ private:
+  OrtEnvironment(const OrtApi* api, OrtEnv* env) : api_(api), env_(env) {}
+  const OrtApi* api_;
+  OrtEnv* env_;
+};
+
+}  // namespace thaw::engine
