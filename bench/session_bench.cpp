@@ -6,6 +6,7 @@
 //            [--reps N] [--exec-reps N] [--json out.json]
 // DIR holds graph.onnx + thaw.data (the bundle contract); optimised variants are written there.
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -266,6 +267,14 @@ std::vector<Variant> variants() {
   };
 }
 
+// CPU time of this process so far (user + system): less sensitive to a busy machine than wall time.
+double cpu_ms() {
+  struct rusage ru {};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto ms = [](const timeval& tv) { return tv.tv_sec * 1e3 + tv.tv_usec / 1e3; };
+  return ms(ru.ru_utime) + ms(ru.ru_stime);
+}
+
 // Child mode: everything a cold worker does, timed from the parent's spawn.
 int child_main(const std::string& kind, const std::string& model, const std::string& dir,
                const std::string& ref_path, long long t0_ns) {
@@ -276,7 +285,10 @@ int child_main(const std::string& kind, const std::string& model, const std::str
   const double at_main = since_spawn();
   Reference ref = load_reference(ref_path, 1);
   auto t = Clock::now();
-  auto env = check(OrtEnvironment::create(), "env");
+  // Plain ORT runs as shipped (telemetry on); thaw's environment turns it off.
+  const bool plain = kind == "file";
+  if (plain) ::unsetenv("ORT_DISABLE_TELEMETRY");
+  auto env = check(OrtEnvironment::create(thaw::engine::OrtLogLevel::kWarning, plain), "env");
   const double env_ms = ms_since(t);
   t = Clock::now();
   double cos = 0;
@@ -288,8 +300,8 @@ int child_main(const std::string& kind, const std::string& model, const std::str
     rss_growth = rss_anon_mb() - rss0;
     t = Clock::now();
     cos = run_plain(p, ref);
-    std::printf("{\"main_ms\":%.3f,\"env_ms\":%.3f,\"create_ms\":%.3f,\"infer_ms\":%.3f,\"total_ms\":%.3f,\"cosine\":%.6f,\"rss_anon_growth_mb\":%.1f}\n",
-                at_main, env_ms, create_ms, ms_since(t), since_spawn(), cos, rss_growth);
+    std::printf("{\"main_ms\":%.3f,\"env_ms\":%.3f,\"create_ms\":%.3f,\"infer_ms\":%.3f,\"total_ms\":%.3f,\"cosine\":%.6f,\"rss_anon_growth_mb\":%.1f,\"cpu_ms\":%.1f}\n",
+                at_main, env_ms, create_ms, ms_since(t), since_spawn(), cos, rss_growth, cpu_ms());
     return 0;
   }
   if (kind.rfind("ort", 0) == 0) {
@@ -301,8 +313,8 @@ int child_main(const std::string& kind, const std::string& model, const std::str
     rss_growth = rss_anon_mb() - rss0;
     t = Clock::now();
     cos = run_backend(*backend, ref);
-    std::printf("{\"main_ms\":%.3f,\"env_ms\":%.3f,\"create_ms\":%.3f,\"infer_ms\":%.3f,\"total_ms\":%.3f,\"cosine\":%.6f,\"rss_anon_growth_mb\":%.1f}\n",
-                at_main, env_ms, create_ms, ms_since(t), since_spawn(), cos, rss_growth);
+    std::printf("{\"main_ms\":%.3f,\"env_ms\":%.3f,\"create_ms\":%.3f,\"infer_ms\":%.3f,\"total_ms\":%.3f,\"cosine\":%.6f,\"rss_anon_growth_mb\":%.1f,\"cpu_ms\":%.1f}\n",
+                at_main, env_ms, create_ms, ms_since(t), since_spawn(), cos, rss_growth, cpu_ms());
     return 0;
   }
   OnnxOptions o;
@@ -321,8 +333,8 @@ int child_main(const std::string& kind, const std::string& model, const std::str
   rss_growth = rss_anon_mb() - rss0;
   t = Clock::now();
   cos = run_backend(*backend, ref);
-  std::printf("{\"main_ms\":%.3f,\"env_ms\":%.3f,\"create_ms\":%.3f,\"infer_ms\":%.3f,\"total_ms\":%.3f,\"cosine\":%.6f,\"rss_anon_growth_mb\":%.1f}\n",
-              at_main, env_ms, create_ms, ms_since(t), since_spawn(), cos, rss_growth);
+  std::printf("{\"main_ms\":%.3f,\"env_ms\":%.3f,\"create_ms\":%.3f,\"infer_ms\":%.3f,\"total_ms\":%.3f,\"cosine\":%.6f,\"rss_anon_growth_mb\":%.1f,\"cpu_ms\":%.1f}\n",
+              at_main, env_ms, create_ms, ms_since(t), since_spawn(), cos, rss_growth, cpu_ms());
   return 0;
 }
 
@@ -447,8 +459,8 @@ int main(int argc, char** argv) {
 
   // exec -> first answer in fresh processes (includes loading libonnxruntime and creating the env).
   nlohmann::json exec_json = nlohmann::json::array();
-  std::printf("\n| exec → first answer (fresh process) | total median ms | to main() | env | create | first infer | anon RSS growth at create MB |\n");
-  std::printf("|---|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("\n| exec → first answer (fresh process) | total median ms | to main() | env | create | first infer | process CPU ms | anon RSS growth at create MB |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
   const std::string self = "/proc/self/exe";
   char self_path[4096];
   ssize_t len = ::readlink(self.c_str(), self_path, sizeof self_path - 1);
@@ -460,7 +472,7 @@ int main(int argc, char** argv) {
                              std::pair{"opt-all-values", "pack-optimised (all), initializer values"},
                              std::pair{"ort", "ORT format (extended), bytes in place"},
                              std::pair{"ort-all", "ORT format (all), bytes in place [default]"}}) {
-    std::vector<double> total, main_ms, env_ms, create_ms, infer_ms, rss;
+    std::vector<double> total, main_ms, env_ms, create_ms, infer_ms, rss, cpu;
     for (int r = 0; r < exec_reps; ++r) {
       auto j = spawn_child(self_path, {"--child", kind, "--model", model, "--bundle-dir", dir, "--reference", ref_path});
       total.push_back(j["total_ms"]);
@@ -469,14 +481,16 @@ int main(int argc, char** argv) {
       create_ms.push_back(j["create_ms"]);
       infer_ms.push_back(j["infer_ms"]);
       rss.push_back(j["rss_anon_growth_mb"]);
+      cpu.push_back(j["cpu_ms"]);
       if (j["cosine"].get<double>() < 0.9999) die(std::string("wrong answer from ") + kind);
     }
-    std::printf("| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", label, median(total), median(main_ms),
-                median(env_ms), median(create_ms), median(infer_ms), median(rss));
+    std::printf("| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", label, median(total), median(main_ms),
+                median(env_ms), median(create_ms), median(infer_ms), median(cpu), median(rss));
     exec_json.push_back({{"variant", label}, {"total_ms_median", median(total)}, {"total_ms", total},
                          {"to_main_ms_median", median(main_ms)}, {"env_ms_median", median(env_ms)},
                          {"create_ms_median", median(create_ms)}, {"first_infer_ms_median", median(infer_ms)},
-                         {"rss_anon_growth_mb_median", median(rss)}});
+                         {"rss_anon_growth_mb_median", median(rss)},
+                         {"cpu_ms_median", median(cpu)}});
   }
 
   nlohmann::json doc = {{"benchmark", "session"},

@@ -17,7 +17,12 @@ enum class OrtLogLevel { kVerbose = 0, kInfo = 1, kWarning = 2, kError = 3, kFat
 class OrtEnvironment {
  public:
   // Fails with kUnsupported when the loaded libonnxruntime is older than the headers we built with.
-  static Result<std::unique_ptr<OrtEnvironment>> create(OrtLogLevel level = OrtLogLevel::kWarning);
+  // Without `telemetry`, ORT's usage telemetry is switched off before the environment exists (by
+  // setting ORT_DISABLE_TELEMETRY=1 unless the variable is already set): with it on, ORT 1.32
+  // opens a SQLite store under ~/.cache and probes the OS at start-up, which slows the first
+  // answer and fails on read-only home directories. Call at start-up, before other threads.
+  static Result<std::unique_ptr<OrtEnvironment>> create(OrtLogLevel level = OrtLogLevel::kWarning,
+                                                        bool telemetry = false);
   ~OrtEnvironment();
   OrtEnvironment(const OrtEnvironment&) = delete;
   OrtEnvironment& operator=(const OrtEnvironment&) = delete;
