@@ -13,6 +13,8 @@
 #include "engine/backend.h"
 #include "engine/ort_environment.h"
 
+struct OrtSessionOptions;
+
 namespace thaw::engine {
 
 // Name the graph's external_data "location" uses for the bundle's data section.
@@ -69,6 +71,10 @@ class OnnxBackend final : public Backend {
  private:
   struct Impl;
   explicit OnnxBackend(std::unique_ptr<Impl> impl);
+  // Creates the session from `model` bytes with `so`, then reads the signature.
+  static Result<std::unique_ptr<Backend>> open(const OrtEnvironment& env, std::unique_ptr<Impl> impl,
+                                               const void* model, size_t model_size,
+                                               OrtSessionOptions* so, std::string_view what);
   std::unique_ptr<Impl> impl_;
   ModelSignature signature_;
 };

@@ -142,17 +142,15 @@ TEST_F(MiniLm, OrtFormatMatchesReferenceInPlaceAndCopied) {
   }
 }
 
-TEST_F(MiniLm, InferFromSeveralThreads) {
-  auto backend = OnnxBackend::create(*env_, *graph_, data_->bytes());
-  ASSERT_TRUE(backend.is_ok()) << backend.status().to_string();
-  Backend& b = **backend;
+// Several threads share one backend; every answer must still match the reference.
+void expect_correct_from_threads(Backend& b, const std::vector<ReferenceSentence>& reference) {
   constexpr int kThreads = 4, kRounds = 5;
   std::vector<std::vector<double>> cosines(kThreads);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int r = 0; r < kRounds; ++r) {
-        const auto& s = (*reference_)[(t + r) % reference_->size()];
+        const auto& s = reference[(t + r) % reference.size()];
         auto request = encode(s);
         auto out = b.infer(request.tensors, {});
         cosines[t].push_back(out.is_ok() ? cosine((*out)[0].data, s.embedding) : -1.0);
@@ -163,6 +161,31 @@ TEST_F(MiniLm, InferFromSeveralThreads) {
   for (int t = 0; t < kThreads; ++t) {
     ASSERT_EQ(cosines[t].size(), size_t{kRounds});
     for (double c : cosines[t]) EXPECT_GE(c, kMinCosine) << "thread " << t;
+  }
+}
+
+TEST_F(MiniLm, InferFromSeveralThreads) {
+  auto backend = OnnxBackend::create(*env_, *graph_, data_->bytes());
+  ASSERT_TRUE(backend.is_ok()) << backend.status().to_string();
+  expect_correct_from_threads(**backend, *reference_);
+}
+
+TEST_F(MiniLm, OrtFormatInPlaceFromSeveralThreads) {
+  auto ort = convert_to_ort_format(*env_, *graph_, data_->bytes());
+  ASSERT_TRUE(ort.is_ok()) << ort.status().to_string();
+  auto backend = OnnxBackend::create_from_ort_format(
+      *env_, {reinterpret_cast<const std::byte*>(ort->data()), ort->size()}, true);
+  ASSERT_TRUE(backend.is_ok()) << backend.status().to_string();
+  expect_correct_from_threads(**backend, *reference_);
+}
+
+TEST_F(MiniLm, TruncatedOrtFormatIsAnError) {
+  auto ort = convert_to_ort_format(*env_, *graph_, data_->bytes());
+  ASSERT_TRUE(ort.is_ok()) << ort.status().to_string();
+  for (size_t keep : {size_t{16}, ort->size() / 2, ort->size() - 4096}) {
+    auto backend = OnnxBackend::create_from_ort_format(
+        *env_, {reinterpret_cast<const std::byte*>(ort->data()), keep}, true);
+    EXPECT_FALSE(backend.is_ok()) << keep << " bytes";
   }
 }
 
