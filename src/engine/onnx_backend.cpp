@@ -19,6 +19,8 @@ struct OnnxBackend::Impl {
   std::vector<OrtPtr<OrtValue>> weight_values;
   OrtPtr<OrtSession> session;
   OrtPtr<OrtMemoryInfo> cpu;
+  // Failed runs come back as Status; ORT's own log line for them would only duplicate it.
+  OrtPtr<OrtRunOptions> quiet_run;
 };
 
 namespace {
@@ -162,6 +164,11 @@ Result<std::unique_ptr<Backend>> OnnxBackend::open(const OrtEnvironment& env, st
   THAW_ORT_TRY(api, api.CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &cpu),
                "creating CPU memory info");
   impl->cpu = OrtPtr<OrtMemoryInfo>(cpu, OrtDeleter{&api});
+  OrtRunOptions* run = nullptr;
+  THAW_ORT_TRY(api, api.CreateRunOptions(&run), "creating run options");
+  impl->quiet_run = OrtPtr<OrtRunOptions>(run, OrtDeleter{&api});
+  THAW_ORT_TRY(api, api.RunOptionsSetRunLogSeverityLevel(run, ORT_LOGGING_LEVEL_FATAL),
+               "setting the run log level");
   THAW_ASSIGN_OR_RETURN(ModelSignature sig, read_signature(api, session));
   std::unique_ptr<OnnxBackend> backend(new OnnxBackend(std::move(impl)));
   backend->signature_ = std::move(sig);
@@ -253,7 +260,7 @@ Result<std::vector<OutputTensor>> OnnxBackend::infer(std::span<const InputTensor
     }
   }
   std::vector<OrtValue*> results(output_names.size(), nullptr);
-  OrtStatus* run = api.Run(impl_->session.get(), nullptr, input_names.data(), value_ptrs.data(),
+  OrtStatus* run = api.Run(impl_->session.get(), impl_->quiet_run.get(), input_names.data(), value_ptrs.data(),
                            value_ptrs.size(), output_names.data(), output_names.size(), results.data());
   std::vector<OrtPtr<OrtValue>> owned;
   for (OrtValue* r : results) owned.emplace_back(r, OrtDeleter{&api});

@@ -257,6 +257,13 @@ TEST_F(MiniLmRequests, MismatchedSequenceLengthsAreRejected) {
   ASSERT_FALSE(out.is_ok());
 }
 
+TEST_F(MiniLmRequests, TokenIdOutsideTheVocabularyIsAnError) {
+  request_.ids[1] = 1'000'000;
+  auto out = backend_->infer(request_.tensors, {});
+  ASSERT_FALSE(out.is_ok());
+  EXPECT_EQ(out.status().code(), Code::kInvalidArgument) << out.status().to_string();
+}
+
 TEST_F(MiniLmRequests, UnknownOutputIsNamed) {
   std::vector<std::string> outputs = {"logits"};
   expect_rejected(request_.tensors, "'logits'", outputs);
