@@ -19,6 +19,10 @@ namespace thaw::engine {
 
 // Name the graph's external_data "location" uses for the bundle's data section.
 inline constexpr std::string_view kDataFileName = "thaw.data";
+// Bundle file entries read by the ONNX backend: the ORT-format model (preferred: fastest start,
+// weights used in place) and the ONNX graph whose initializers live in the data section.
+inline constexpr std::string_view kOrtModelFile = "graph.ort";
+inline constexpr std::string_view kOnnxGraphFile = "graph.onnx";
 
 // How initializers stored as external data reach ORT.
 enum class WeightSource {

@@ -68,6 +68,13 @@ std::string* MiniLm::graph_ = nullptr;
 MappedFile* MiniLm::data_ = nullptr;
 std::vector<ReferenceSentence>* MiniLm::reference_ = nullptr;
 
+TEST_F(MiniLm, VersionIsTheLoadedLibrarys) {
+  const std::string v = OrtEnvironment::version();
+  ASSERT_FALSE(v.empty());
+  EXPECT_EQ(v.find_first_not_of("0123456789."), std::string::npos) << v;
+  EXPECT_NE(v.find('.'), std::string::npos) << v;
+}
+
 TEST_F(MiniLm, SignatureComesFromTheSession) {
   auto backend = OnnxBackend::create(*env_, *graph_, data_->bytes());
   ASSERT_TRUE(backend.is_ok()) << backend.status().to_string();
