@@ -132,9 +132,15 @@ class LoadSession {
  private:
   Status load_mmap(const bundle::Reader& reader, LoadedBundle& out) {
     const bundle::Manifest& m = reader.manifest();
-    THAW_ASSIGN_OR_RETURN(out.memory_, Mapping::map_file(reader.fd(), m.data_offset, m.data_length, options_.populate));
+    THAW_ASSIGN_OR_RETURN(out.memory_, Mapping::map_file(reader.fd(), m.data_offset, m.data_length, false));
     if (options_.hugepages) (void)out.memory_.advise(MADV_HUGEPAGE, "MADV_HUGEPAGE");  // best effort on files
+    // Readahead of the whole range first, so a cold populate waits on large reads, not 128 KiB ones.
     if (options_.willneed) THAW_TRY(out.memory_.advise(MADV_WILLNEED, "MADV_WILLNEED"));
+    if (options_.populate) {
+      Status s = out.memory_.advise(MADV_POPULATE_READ, "MADV_POPULATE_READ");
+      // Kernels before 5.14 lack it; the touch pass faults the pages in instead.
+      if (!s.is_ok() && s.code() != Code::kUnsupported) return s;
+    }
     timer_.mark("map");
     return Status::ok();
   }

@@ -92,8 +92,11 @@ std::span<std::byte> Mapping::writable() {
 
 Status Mapping::advise(int what, const char* what_name) const {
   if (base_ == nullptr) return Status::ok();
-  if (::madvise(base_, base_length_, what) != 0)
-    return make_error(Code::kIo, "madvise({}) failed: {}", what_name, os_error());
+  if (::madvise(base_, base_length_, what) != 0) {
+    int err = errno;
+    return make_error(err == EINVAL ? Code::kUnsupported : Code::kIo, "madvise({}) failed: {}", what_name,
+                      std::strerror(err));
+  }
   return Status::ok();
 }
 

@@ -34,7 +34,8 @@ class Mapping {
   size_t size() const { return length_; }
   bool is_file_backed() const { return file_backed_; }
 
-  // madvise() over the whole region; `what` is MADV_*. Returns the OS error as a Status.
+  // madvise() over the whole region; `what` is MADV_*. kUnsupported when the kernel does not know
+  // `what` (EINVAL), kIo for other OS errors.
   Status advise(int what, const char* what_name) const;
   // Pins the region in RAM (mlock). Released when the mapping goes away.
   Status lock();
