@@ -26,6 +26,7 @@ struct LoadArgs {
   bool no_hugepages = false;
   bool mlock = false;
   bool io_uring = false;
+  bool direct = false;
   bool evict = false;
   uint64_t block_mib = 8;
 };
@@ -74,6 +75,7 @@ int run_load(const LoadArgs& a) {
   o.hugepages = !a.no_hugepages;
   o.mlock = a.mlock;
   o.io_uring = a.io_uring;
+  o.direct = a.direct;
   o.read_block = a.block_mib << 20;
   auto loaded = loader::load_file(a.bundle, o);
   if (!loaded.is_ok()) {
@@ -90,6 +92,7 @@ int run_load(const LoadArgs& a) {
     j["mode"] = std::string(loader::mode_name(lb.mode()));
     j["threads"] = lb.threads();
     j["io_uring"] = lb.io_uring();
+    j["direct"] = lb.direct();
     j["touched"] = o.touch;
     j["verified"] = o.verify;
     j["bytes"] = lb.data().size();
@@ -105,7 +108,7 @@ int run_load(const LoadArgs& a) {
   }
   fmt::print("loaded {}: {} tensors, {:.1f} MB in {:.3f} s ({:.2f} GB/s), mode {}{}, {} thread{}\n", a.bundle,
              lb.manifest().tensors.size(), bytes / 1e6, seconds, gbps, loader::mode_name(lb.mode()),
-             lb.io_uring() ? " (io_uring)" : "", lb.threads(), lb.threads() == 1 ? "" : "s");
+             lb.direct() ? " (O_DIRECT)" : lb.io_uring() ? " (io_uring)" : "", lb.threads(), lb.threads() == 1 ? "" : "s");
   if (resident_before >= 0) fmt::print("  page cache before load: {:.0f}% resident\n", resident_before * 100);
   for (const auto& [name, d] : lb.timings().phases) fmt::print("  {:<12} {:>10.2f} ms\n", name, to_ms(d));
   for (const auto& [name, d] : lb.timings().worker_time)
@@ -139,6 +142,8 @@ void register_load(CLI::App& app, int* exit_code) {
   cmd->add_flag("--no-hugepages", args->no_hugepages, "Do not ask for transparent huge pages");
   cmd->add_flag("--mlock", args->mlock, "Pin the loaded bytes in RAM");
   cmd->add_flag("--io-uring", args->io_uring, "read: use one io_uring ring instead of pread threads");
+  cmd->add_flag("--direct", args->direct,
+                "read: O_DIRECT reads bypassing the page cache (faster from cold storage; nothing is cached)");
   cmd->add_option("--block-mib", args->block_mib, "read: MiB per read request")->capture_default_str();
   cmd->add_flag("--evict", args->evict,
                 "Drop the bundle from the page cache first (posix_fadvise DONTNEED) for a cold load");
