@@ -27,13 +27,14 @@ int run_verify(const VerifyArgs& a) {
   const auto& m = r->manifest();
   const auto t0 = std::chrono::steady_clock::now();
   Status s;
+  const bool show = ProgressBar::stderr_is_tty() && !a.quiet;
   {
-    ProgressBar bar("verify", m.data_length, ProgressBar::stderr_is_tty() && !a.quiet);
+    ProgressBar bar("verify", m.data_length, show);
     s = r->verify([&bar](uint64_t n) { bar.advance(n); });
     if (s.is_ok()) bar.finish();
   }
   if (!s.is_ok()) {
-    fmt::print(stderr, "\nthaw verify: {}: {}\n", a.bundle, s.to_string());
+    fmt::print(stderr, "{}thaw verify: {}: {}\n", show ? "\n" : "", a.bundle, s.to_string());
     return s.code() == Code::kIo ? kExitFailure : kExitCorrupt;
   }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
