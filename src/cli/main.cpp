@@ -7,6 +7,11 @@
 
 namespace thaw::cli {
 // Subcommands, each defined in its own cmd_*.cpp.
+void register_load(CLI::App& app, int* exit_code);
+void register_limits(CLI::App& app, int* exit_code);
+void register_pack(CLI::App& app, int* exit_code);
+void register_inspect(CLI::App& app, int* exit_code);
+void register_verify(CLI::App& app, int* exit_code);
 void register_sim(CLI::App& app, int* exit_code);
 }  // namespace thaw::cli
 
@@ -17,6 +22,11 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = kExitOk;
   const Register commands[] = {
+      register_pack,
+      register_inspect,
+      register_verify,
+      register_load,
+      register_limits,
       register_sim,
   };
   for (Register r : commands)
