@@ -261,6 +261,18 @@ TEST(Server, StopFinishesTheRequestInFlight) {
   EXPECT_EQ(r->header("connection").value_or(""), "close");
 }
 
+TEST(Server, HeadGetsTheGetHeadersWithoutABody) {
+  auto server = start({});
+  ASSERT_NE(server, nullptr);
+  RawConnection raw(server->endpoint());
+  ASSERT_TRUE(raw.send("HEAD /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  bool closed = false;
+  std::string reply = raw.read_until_close(&closed);
+  EXPECT_EQ(reply.rfind("HTTP/1.1 200", 0), 0u) << reply;
+  EXPECT_NE(reply.find("Content-Length: 2\r\n"), std::string::npos) << reply;
+  EXPECT_EQ(reply.substr(reply.find("\r\n\r\n") + 4), "");
+}
+
 TEST(Server, StopWithoutStartAndTwice) {
   auto server = Server::listen({}, echo_router());
   ASSERT_TRUE(server.is_ok());
