@@ -26,6 +26,8 @@ struct LoadedModel {
   std::string name;
   std::string version = "1";
   std::string platform = "onnxruntime_onnx";
+  // Whatever the backend borrows (mapped weights, runtime environment); outlives the backend.
+  std::shared_ptr<void> keep_alive;
   std::unique_ptr<engine::Backend> backend;
   std::unique_ptr<TextEncoder> text_encoder;  // null: the model takes no text
   size_t max_text_tokens = 512;

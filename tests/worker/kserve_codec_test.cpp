@@ -181,7 +181,8 @@ TEST(KServeEncode, RoundTripsThroughTheDecoder) {
   json req = {{"inputs", json::array({{{"name", "x"}, {"datatype", "FP32"}, {"shape", {3}},
                                        {"parameters", doc["outputs"][0]["parameters"]}}})}};
   std::string header = req.dump();
-  auto dec = decode_infer_request(header + enc.body.substr(*enc.header_length), header.size());
+  std::string body = header + enc.body.substr(*enc.header_length);  // tensors point into it
+  auto dec = decode_infer_request(body, header.size());
   ASSERT_TRUE(dec.is_ok()) << dec.status().to_string();
   EXPECT_EQ(values<float>(dec->inputs[0]), (std::vector<float>{1.0f, 2.5f, -3.0f}));
 }
