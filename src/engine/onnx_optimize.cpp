@@ -1,0 +1,128 @@
+#include "engine/onnx_optimize.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <system_error>
+
+#include <onnxruntime_c_api.h>
+
+#include "engine/ort_session_setup.h"
+#include "engine/ort_status.h"
+
+namespace thaw::engine {
+namespace {
+
+// A mkdtemp directory removed with its contents on scope exit.
+class TempDir {
+ public:
+  static Result<TempDir> create() {
+    std::error_code ec;
+    std::filesystem::path base = std::filesystem::temp_directory_path(ec);
+    if (ec) base = "/tmp";
+    std::string templ = (base / "thaw-optimize-XXXXXX").string();
+    if (::mkdtemp(templ.data()) == nullptr) {
+      return make_error(Code::kIo, "creating a temporary directory under {}: {}", base.string(),
+                        std::strerror(errno));
+    }
+    return TempDir(templ);
+  }
+  TempDir(TempDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
+  TempDir(const TempDir&) = delete;
+  ~TempDir() {
+    if (path_.empty()) return;
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  explicit TempDir(std::filesystem::path p) : path_(std::move(p)) {}
+  std::filesystem::path path_;
+};
+
+Result<std::string> slurp(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return make_error(Code::kIo, "reading {}: cannot open", path.string());
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return make_error(Code::kIo, "reading {} failed", path.string());
+  return bytes;
+}
+
+}  // namespace
+
+Result<OptimizedGraph> optimize_for_bundle(const OrtEnvironment& env, std::string_view graph_bytes,
+                                           std::span<const std::byte> data_section,
+                                           const OptimizeOptions& options) {
+  const OrtApi& api = env.api();
+  if (graph_bytes.empty()) return make_error(Code::kInvalidArgument, "the ONNX graph is empty");
+  THAW_ASSIGN_OR_RETURN(TempDir dir, TempDir::create());
+  OnnxOptions session_options;
+  session_options.optimization = options.level;
+  THAW_ASSIGN_OR_RETURN(OrtPtr<OrtSessionOptions> so, make_session_options(api, session_options));
+  const std::filesystem::path graph_path = dir.path() / "graph.onnx";
+  const std::string min_bytes = std::to_string(options.min_external_bytes);
+  const std::string data_name(kDataFileName);
+  THAW_ORT_TRY(api, api.SetOptimizedModelFilePath(so.get(), graph_path.c_str()),
+               "setting the optimised model path");
+  THAW_ORT_TRY(api,
+               api.AddSessionConfigEntry(so.get(), "session.optimized_model_external_initializers_file_name",
+                                         data_name.c_str()),
+               "setting the external initializer file");
+  THAW_ORT_TRY(api,
+               api.AddSessionConfigEntry(
+                   so.get(), "session.optimized_model_external_initializers_min_size_in_bytes",
+                   min_bytes.c_str()),
+               "setting the external initializer size");
+  std::vector<OrtPtr<OrtValue>> keep_alive;
+  THAW_TRY(attach_weights(api, so.get(), WeightSource::kFilesInMemory, graph_bytes, data_section,
+                          keep_alive));
+  OrtSession* session = nullptr;
+  THAW_ORT_TRY(api,
+               api.CreateSessionFromArray(env.env(), graph_bytes.data(), graph_bytes.size(), so.get(),
+                                          &session),
+               "optimising the graph");
+  api.ReleaseSession(session);
+
+  OptimizedGraph out;
+  THAW_ASSIGN_OR_RETURN(out.graph, slurp(graph_path));
+  const std::filesystem::path data_path = dir.path() / data_name;
+  if (std::filesystem::exists(data_path)) {
+    THAW_ASSIGN_OR_RETURN(std::string data, slurp(data_path));
+    out.data.resize(data.size());
+    std::memcpy(out.data.data(), data.data(), data.size());
+  }
+  return out;
+}
+
+Result<std::string> convert_to_ort_format(const OrtEnvironment& env, std::string_view graph_bytes,
+                                          std::span<const std::byte> data_section,
+                                          const OptimizeOptions& options) {
+  const OrtApi& api = env.api();
+  if (graph_bytes.empty()) return make_error(Code::kInvalidArgument, "the ONNX graph is empty");
+  THAW_ASSIGN_OR_RETURN(TempDir dir, TempDir::create());
+  OnnxOptions session_options;
+  session_options.optimization = options.level;
+  THAW_ASSIGN_OR_RETURN(OrtPtr<OrtSessionOptions> so, make_session_options(api, session_options));
+  const std::filesystem::path ort_path = dir.path() / "model.ort";
+  THAW_ORT_TRY(api, api.SetOptimizedModelFilePath(so.get(), ort_path.c_str()),
+               "setting the ORT-format output path");
+  THAW_ORT_TRY(api, api.AddSessionConfigEntry(so.get(), "session.save_model_format", "ORT"),
+               "selecting the ORT format");
+  std::vector<OrtPtr<OrtValue>> keep_alive;
+  THAW_TRY(attach_weights(api, so.get(), WeightSource::kFilesInMemory, graph_bytes, data_section,
+                          keep_alive));
+  OrtSession* session = nullptr;
+  THAW_ORT_TRY(api,
+               api.CreateSessionFromArray(env.env(), graph_bytes.data(), graph_bytes.size(), so.get(),
+                                          &session),
+               "converting the graph to ORT format");
+  api.ReleaseSession(session);
+  return slurp(ort_path);
+}
+
+}  // namespace thaw::engine
