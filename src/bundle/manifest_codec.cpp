@@ -48,51 +48,53 @@ class Fields {
   Fields(const json& obj, std::string where) : obj_(obj), where_(std::move(where)) {}
 
   const std::string& where() const { return where_; }
+  // "tensors[3] 'w'.offset", or just "name" at the top level.
+  std::string at(std::string_view key) const { return where_.empty() ? std::string(key) : fmt::format("{}.{}", where_, key); }
 
   Result<const json*> get(std::string_view key) const {
     auto it = obj_.find(key);
-    if (it == obj_.end()) return make_error(Code::kCorrupt, "manifest: {} has no field '{}'", where_, key);
+    if (it == obj_.end()) return make_error(Code::kCorrupt, "manifest: {} has no field '{}'", where_.empty() ? "the top level" : where_, key);
     return &*it;
   }
   Result<std::string> str(std::string_view key, bool allow_empty = true) const {
     THAW_ASSIGN_OR_RETURN(const json* v, get(key));
-    if (!v->is_string()) return make_error(Code::kCorrupt, "manifest: {}.{} is not a string", where_, key);
+    if (!v->is_string()) return make_error(Code::kCorrupt, "manifest: {} is not a string", at(key));
     const auto& s = v->get_ref<const std::string&>();
     if (s.size() > kMaxNameBytes)
-      return make_error(Code::kCorrupt, "manifest: {}.{} is {} bytes long, over the limit of {}", where_, key,
+      return make_error(Code::kCorrupt, "manifest: {} is {} bytes long, over the limit of {}", at(key),
                         s.size(), kMaxNameBytes);
-    if (!allow_empty && s.empty()) return make_error(Code::kCorrupt, "manifest: {}.{} is empty", where_, key);
+    if (!allow_empty && s.empty()) return make_error(Code::kCorrupt, "manifest: {} is empty", at(key));
     return s;
   }
   Result<uint64_t> u64(std::string_view key) const {
     THAW_ASSIGN_OR_RETURN(const json* v, get(key));
     if (!v->is_number_unsigned())
-      return make_error(Code::kCorrupt, "manifest: {}.{} is not a non-negative integer", where_, key);
+      return make_error(Code::kCorrupt, "manifest: {} is not a non-negative integer", at(key));
     return v->get<uint64_t>();
   }
   Result<bool> boolean(std::string_view key) const {
     THAW_ASSIGN_OR_RETURN(const json* v, get(key));
-    if (!v->is_boolean()) return make_error(Code::kCorrupt, "manifest: {}.{} is not a boolean", where_, key);
+    if (!v->is_boolean()) return make_error(Code::kCorrupt, "manifest: {} is not a boolean", at(key));
     return v->get<bool>();
   }
   Result<uint64_t> checksum(std::string_view key) const {
     THAW_ASSIGN_OR_RETURN(std::string s, str(key));
     auto v = parse_checksum_hex(s);
-    if (!v) return make_error(Code::kCorrupt, "manifest: {}.{} is not 16 lowercase hex digits", where_, key);
+    if (!v) return make_error(Code::kCorrupt, "manifest: {} is not 16 lowercase hex digits", at(key));
     return *v;
   }
   Result<const json*> array(std::string_view key, size_t max_count) const {
     THAW_ASSIGN_OR_RETURN(const json* v, get(key));
-    if (!v->is_array()) return make_error(Code::kCorrupt, "manifest: {}.{} is not an array", where_, key);
+    if (!v->is_array()) return make_error(Code::kCorrupt, "manifest: {} is not an array", at(key));
     if (v->size() > max_count)
-      return make_error(Code::kCorrupt, "manifest: {}.{} has {} entries, over the limit of {}", where_, key, v->size(),
+      return make_error(Code::kCorrupt, "manifest: {} has {} entries, over the limit of {}", at(key), v->size(),
                         max_count);
     return v;
   }
   Result<DType> dtype(std::string_view key) const {
     THAW_ASSIGN_OR_RETURN(std::string s, str(key));
     auto d = dtype_from_name(s);
-    if (!d) return make_error(Code::kCorrupt, "manifest: {}.{} '{}' is not a known dtype", where_, key, s);
+    if (!d) return make_error(Code::kCorrupt, "manifest: {} '{}' is not a known dtype", at(key), s);
     return *d;
   }
   // A shape of non-negative dims whose element count times `elem` fits in 64 bits; returns bytes.
@@ -103,7 +105,7 @@ class Fields {
     for (size_t i = 0; i < a->size(); ++i) {
       const json& d = (*a)[i];
       if (!d.is_number_unsigned() || d.get<uint64_t>() > static_cast<uint64_t>(INT64_MAX))
-        return make_error(Code::kCorrupt, "manifest: {}.{}[{}] is not a non-negative integer", where_, key, i);
+        return make_error(Code::kCorrupt, "manifest: {}[{}] is not a non-negative integer", at(key), i);
       uint64_t dim = d.get<uint64_t>();
       out->push_back(static_cast<int64_t>(dim));
       if (dim != 0 && bytes > UINT64_MAX / dim) overflow = true;
@@ -111,7 +113,7 @@ class Fields {
     }
     bool zero = std::find(out->begin(), out->end(), 0) != out->end();
     if (zero) return uint64_t{0};
-    if (overflow) return make_error(Code::kCorrupt, "manifest: {}.{}: element count x dtype size overflows", where_, key);
+    if (overflow) return make_error(Code::kCorrupt, "manifest: {}: element count x dtype size overflows", at(key));
     return bytes;
   }
 
@@ -252,7 +254,7 @@ Status decode_chunks(const Fields& root, const Header& h, Manifest* m) {
 Status decode_warmup(const json& root_obj, Manifest* m) {
   auto it = root_obj.find("warmup");
   if (it == root_obj.end()) return Status::ok();
-  Fields root(root_obj, "manifest");
+  Fields root(root_obj, "");
   THAW_ASSIGN_OR_RETURN(const json* arr, root.array("warmup", kMaxWarmupRequests));
   for (size_t r = 0; r < arr->size(); ++r) {
     const json& ro = (*arr)[r];
@@ -288,7 +290,7 @@ Result<Manifest> decode_checked(std::string_view text, const Header& h) {
   json root = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded()) return make_error(Code::kCorrupt, "manifest: not valid JSON");
   if (!root.is_object()) return make_error(Code::kCorrupt, "manifest: not a JSON object");
-  Fields f(root, "manifest");
+  Fields f(root, "");
   Manifest m;
   THAW_ASSIGN_OR_RETURN(m.name, f.str("name"));
   THAW_ASSIGN_OR_RETURN(m.version, f.str("version"));

@@ -7,6 +7,8 @@
 
 namespace thaw::cli {
 // Subcommands, each defined in its own cmd_*.cpp.
+void register_load(CLI::App& app, int* exit_code);
+void register_limits(CLI::App& app, int* exit_code);
 void register_run(CLI::App& app, int* exit_code);
 }  // namespace thaw::cli
 
@@ -17,6 +19,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = kExitOk;
   const Register commands[] = {
+      register_load,
+      register_limits,
       register_run,
   };
   for (Register r : commands)

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "bundle/shuffle.h"
 #include "loader/parallel.h"
 #include "loader/read_io.h"
 #include "loader/shuffle.h"
@@ -75,7 +76,7 @@ Status decompress_chunks(int fd, const bundle::Manifest& manifest, std::span<std
                             c.length);
         break;
       }
-      if (manifest.byte_shuffle) byte_unshuffle(target, out, 4);
+      if (manifest.byte_shuffle) byte_unshuffle(target, out, bundle::kShuffleLane);
       my_work += clock.now() - t1;
       stored.fetch_add(c.stored_length, std::memory_order_relaxed);
     }

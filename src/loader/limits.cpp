@@ -87,13 +87,28 @@ Result<double> page_cache_read_bandwidth(const std::string& path, int threads, u
   return best;
 }
 
-Result<double> storage_read_bandwidth(const std::string& path, uint64_t block, bool direct, const Clock& clock) {
+Result<double> storage_read_bandwidth(const std::string& path, uint64_t block, bool direct, const Clock& clock,
+                                      double* resident_before) {
   if (block == 0 || block % kPageSize != 0)
     return make_error(Code::kInvalidArgument, "block must be a positive multiple of {}", kPageSize);
-  if (!direct) THAW_TRY(evict(path));
+  THAW_TRY(evict(path));
+  if (resident_before != nullptr) {
+    auto r = residency(path);
+    *resident_before = r.is_ok() ? r->fraction() : -1.0;
+  }
   uint64_t size = 0;
   THAW_ASSIGN_OR_RETURN(UniqueFd fd, open_file(path, direct ? O_DIRECT : 0, &size));
-  if (!direct) ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+  if (direct) {
+    // fio-style: O_DIRECT, `block`-sized requests, 4 in flight, whole 4 KiB blocks only.
+    const uint64_t aligned = size & ~uint64_t{kPageSize - 1};
+    THAW_ASSIGN_OR_RETURN(Mapping buf, Mapping::allocate(aligned, true));
+    std::memset(buf.writable().data(), 0, aligned);
+    Nanos t0 = clock.now();
+    THAW_TRY(read_io_uring(fd.get(), 0, buf.writable(), block, 4));
+    return rate(aligned, clock.now() - t0);
+  }
+  // dd-style: one thread, buffered sequential reads of `block` bytes into one reused buffer.
+  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
   THAW_ASSIGN_OR_RETURN(Mapping buf, Mapping::allocate(block, false));
   std::memset(buf.writable().data(), 0, block);
   Nanos t0 = clock.now();

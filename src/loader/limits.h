@@ -20,9 +20,11 @@ Result<double> memcpy_bandwidth(uint64_t bytes, int threads, int repeats, const 
 Result<double> page_cache_read_bandwidth(const std::string& path, int threads, uint64_t block, int repeats,
                                          bool into_fresh_buffer, const Clock& clock);
 
-// Sequential read of the whole file, one thread, `block` bytes per read, from storage: O_DIRECT
-// when `direct`, otherwise buffered after evicting the file from the page cache. One pass.
-Result<double> storage_read_bandwidth(const std::string& path, uint64_t block, bool direct,
-                                      const Clock& clock);
+// Sequential read of the whole file from storage after evicting it from the page cache.
+// direct: O_DIRECT with 4 requests of `block` bytes in flight (fio-style); otherwise one thread of
+// buffered `block`-sized reads (dd-style, kernel readahead). `resident_before` (optional) gets the
+// fraction of the file still cached after the eviction. One pass.
+Result<double> storage_read_bandwidth(const std::string& path, uint64_t block, bool direct, const Clock& clock,
+                                      double* resident_before = nullptr);
 
 }  // namespace thaw::loader

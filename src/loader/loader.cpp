@@ -3,9 +3,14 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
 #include <nlohmann/json.hpp>
 
 #include "common/phase_timer.h"
+#include "common/unique_fd.h"
 #include "loader/decompress.h"
 #include "loader/pages.h"
 #include "loader/read_io.h"
@@ -149,20 +154,45 @@ class LoadSession {
     const bundle::Manifest& m = reader.manifest();
     THAW_ASSIGN_OR_RETURN(out.memory_, Mapping::allocate(m.data_length, options_.hugepages));
     timer_.mark("alloc");
-    if (options_.willneed)
-      ::posix_fadvise(reader.fd(), static_cast<off_t>(m.data_offset), static_cast<off_t>(m.data_length),
-                      POSIX_FADV_SEQUENTIAL);
-    if (options_.io_uring) {
+    std::span<std::byte> dest = out.memory_.writable();
+    if (options_.direct) {
+      out.direct_ = true;
+      THAW_TRY(read_direct(reader, dest, out).with_context(reader.path()));
+    } else if (options_.io_uring) {
       out.io_uring_ = true;
-      THAW_TRY(read_io_uring(reader.fd(), m.data_offset, out.memory_.writable(), options_.read_block,
+      THAW_TRY(read_io_uring(reader.fd(), m.data_offset, dest, options_.read_block,
                              static_cast<unsigned>(2 * options_.threads))
                    .with_context(reader.path()));
     } else {
-      THAW_TRY(pread_parallel(reader.fd(), m.data_offset, out.memory_.writable(), options_.threads,
-                              options_.read_block)
+      if (options_.willneed)
+        ::posix_fadvise(reader.fd(), static_cast<off_t>(m.data_offset), static_cast<off_t>(m.data_length),
+                        POSIX_FADV_SEQUENTIAL);
+      THAW_TRY(pread_parallel(reader.fd(), m.data_offset, dest, options_.threads, options_.read_block)
                    .with_context(reader.path()));
     }
     timer_.mark("read");
+    return Status::ok();
+  }
+
+  // O_DIRECT for the whole 4 KiB blocks (data_offset is page-aligned), the page cache for a tail.
+  Status read_direct(const bundle::Reader& reader, std::span<std::byte> dest, LoadedBundle& out) {
+    const bundle::Manifest& m = reader.manifest();
+    if (m.data_offset % kPageSize != 0)
+      return make_error(Code::kUnsupported, "O_DIRECT needs a page-aligned data section, offset is {}", m.data_offset);
+    UniqueFd fd(::open(reader.path().c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC));
+    if (!fd.valid()) return make_error(Code::kIo, "open with O_DIRECT: {}", std::strerror(errno));
+    const uint64_t block = std::max<uint64_t>(kPageSize, options_.read_block & ~uint64_t{kPageSize - 1});
+    const uint64_t aligned = dest.size() & ~uint64_t{kPageSize - 1};
+    Status s = read_io_uring(fd.get(), m.data_offset, dest.first(aligned), block,
+                             std::max<unsigned>(4, static_cast<unsigned>(2 * options_.threads)));
+    if (!s.is_ok() && s.message().find("io_uring_queue_init") != std::string::npos) {
+      s = pread_parallel(fd.get(), m.data_offset, dest.first(aligned), options_.threads, block);
+    } else {
+      out.io_uring_ = true;
+    }
+    THAW_TRY(s);
+    if (aligned < dest.size())
+      THAW_TRY(pread_full(reader.fd(), m.data_offset + aligned, dest.subspan(aligned)));
     return Status::ok();
   }
 

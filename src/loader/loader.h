@@ -46,6 +46,10 @@ struct LoadOptions {
   // zstd buffers; for mmap it only helps where the filesystem's page cache supports large folios.
   bool hugepages = true;
   bool io_uring = false;        // read mode: one io_uring ring instead of pread threads
+  // read mode: O_DIRECT reads, 4 x read_block in flight on one io_uring ring (pread threads where
+  // io_uring is unavailable). Bypasses the page cache: faster from cold storage, no caching for the
+  // next process; slower when the bundle is already cached.
+  bool direct = false;
   uint64_t read_block = 8 << 20;  // read mode: bytes per pread / io_uring request
   const Clock* clock = nullptr; // nullptr: a steady clock
 };
@@ -80,6 +84,7 @@ class LoadedBundle {
   Mode mode() const { return mode_; }  // the mode that ran (never kAuto)
   int threads() const { return threads_; }
   bool io_uring() const { return io_uring_; }
+  bool direct() const { return direct_; }
 
  private:
   friend class LoadSession;
@@ -91,6 +96,7 @@ class LoadedBundle {
   Mode mode_ = Mode::kMmap;
   int threads_ = 1;
   bool io_uring_ = false;
+  bool direct_ = false;
 };
 
 // Loads an open bundle. The result does not depend on `reader` staying alive.

@@ -1,12 +1,11 @@
 #include "loader/pages.h"
 
-#include <xxhash.h>
-
 #include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <string>
 
+#include "bundle/hash.h"
 #include "loader/mapping.h"
 #include "loader/parallel.h"
 
@@ -15,18 +14,6 @@ namespace thaw::loader {
 namespace {
 
 constexpr uint64_t kTouchBlock = 16 << 20;  // bytes per work item when touching
-
-std::string hex128(XXH128_hash_t h) {
-  XXH128_canonical_t c;
-  XXH128_canonicalFromHash(&c, h);
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out(32, '0');
-  for (int i = 0; i < 16; ++i) {
-    out[2 * i] = kDigits[c.digest[i] >> 4];
-    out[2 * i + 1] = kDigits[c.digest[i] & 15];
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -50,7 +37,8 @@ uint64_t touch_pages(std::span<const std::byte> bytes, int threads) {
 }
 
 Status verify_checksums(const bundle::Manifest& manifest, std::span<const std::byte> data, int threads) {
-  // One work list: chunks first (they tile the data and split it evenly), then tensors and files.
+  // One work list: tensors and files (so a mismatch is reported by name), then the chunks, which
+  // also cover the padding between them. The first mismatch in this order is returned.
   struct Item {
     const char* kind;
     const std::string* name;
@@ -58,9 +46,9 @@ Status verify_checksums(const bundle::Manifest& manifest, std::span<const std::b
     const std::string* chunk_id;  // set for chunks
   };
   std::vector<Item> items;
-  for (const auto& c : manifest.chunks) items.push_back({"chunk", &c.id, c.data_offset, c.length, 0, &c.id});
   for (const auto& t : manifest.tensors) items.push_back({"tensor", &t.name, t.offset, t.length, t.checksum, nullptr});
   for (const auto& f : manifest.files) items.push_back({"file", &f.name, f.offset, f.length, f.checksum, nullptr});
+  for (const auto& c : manifest.chunks) items.push_back({"chunk", &c.id, c.data_offset, c.length, 0, &c.id});
   std::atomic<size_t> next{0};
   std::mutex first_error_mu;
   size_t first_error_index = items.size();
@@ -75,12 +63,12 @@ Status verify_checksums(const bundle::Manifest& manifest, std::span<const std::b
         s = make_error(Code::kCorrupt, "{} '{}' [{}, +{}) lies outside the data section of {} bytes", it.kind,
                        *it.name, it.offset, it.length, data.size());
       } else if (it.chunk_id != nullptr) {
-        std::string got = hex128(XXH3_128bits(data.data() + it.offset, it.length));
+        std::string got = bundle::xxh3_128_hex(data.subspan(it.offset, it.length));
         if (got != *it.chunk_id)
           s = make_error(Code::kCorrupt, "chunk at data offset {} hashes to {}, manifest says {}", it.offset, got,
                          *it.chunk_id);
       } else {
-        uint64_t got = XXH3_64bits(data.data() + it.offset, it.length);
+        uint64_t got = bundle::xxh3_64(data.subspan(it.offset, it.length));
         if (got != it.checksum)
           s = make_error(Code::kCorrupt, "{} '{}' checksum mismatch: xxh3-64 {:016x}, manifest says {:016x}",
                          it.kind, *it.name, got, it.checksum);

@@ -80,19 +80,4 @@ void byte_unshuffle(std::span<const std::byte> src, std::span<std::byte> dst, si
   if (tail > 0) std::memcpy(d + n * element_size, s + n * element_size, tail);
 }
 
-void byte_shuffle(std::span<const std::byte> src, std::span<std::byte> dst, size_t element_size) {
-  const auto* s = reinterpret_cast<const uint8_t*>(src.data());
-  auto* d = reinterpret_cast<uint8_t*>(dst.data());
-  const size_t size = src.size() < dst.size() ? src.size() : dst.size();
-  if (element_size <= 1) {
-    if (size > 0) std::memcpy(d, s, size);
-    return;
-  }
-  const size_t n = size / element_size;
-  for (size_t j = 0; j < element_size; ++j)
-    for (size_t i = 0; i < n; ++i) d[j * n + i] = s[i * element_size + j];
-  const size_t tail = size - n * element_size;
-  if (tail > 0) std::memcpy(d + n * element_size, s + n * element_size, tail);
-}
-
 }  // namespace thaw::loader

@@ -6,6 +6,8 @@
 #include <random>
 #include <vector>
 
+#include "bundle/shuffle.h"
+
 namespace thaw::loader {
 namespace {
 
@@ -16,34 +18,31 @@ std::vector<std::byte> random_bytes(size_t n, uint32_t seed) {
   return v;
 }
 
-TEST(Shuffle, PlanesHoldTheKthByteOfEveryElement) {
-  // Two 4-byte elements: 00 01 02 03 | 10 11 12 13 -> planes 00 10 | 01 11 | 02 12 | 03 13.
-  std::vector<std::byte> in = {std::byte{0x00}, std::byte{0x01}, std::byte{0x02}, std::byte{0x03},
-                               std::byte{0x10}, std::byte{0x11}, std::byte{0x12}, std::byte{0x13}};
-  std::vector<std::byte> out(in.size());
-  byte_shuffle(in, out, 4);
-  std::vector<std::byte> want = {std::byte{0x00}, std::byte{0x10}, std::byte{0x01}, std::byte{0x11},
-                                 std::byte{0x02}, std::byte{0x12}, std::byte{0x03}, std::byte{0x13}};
-  EXPECT_EQ(out, want);
-}
-
-TEST(Shuffle, UnshuffleInvertsShuffleForEverySizeAndTail) {
+TEST(Unshuffle, InvertsTheBundleWritersShuffleForEveryLaneAndTail) {
   for (size_t k : {1u, 2u, 3u, 4u, 8u}) {
     for (size_t n : {0u, 1u, 5u, 15u, 16u, 17u, 63u, 64u, 1000u, 4099u, 65536u + 13u}) {
       auto in = random_bytes(n, static_cast<uint32_t>(k * 100003 + n));
-      std::vector<std::byte> planes(n), back(n);
-      byte_shuffle(in, planes, k);
+      std::vector<std::byte> planes(n), back(n), reference(n);
+      bundle::shuffle_bytes(in, planes, k);
       byte_unshuffle(planes, back, k);
-      ASSERT_EQ(back, in) << "element size " << k << ", " << n << " bytes";
+      bundle::unshuffle_bytes(planes, reference, k);
+      ASSERT_EQ(back, in) << "lane " << k << ", " << n << " bytes";
+      ASSERT_EQ(back, reference);
     }
   }
 }
 
-TEST(Shuffle, TrailingBytesAreCopiedUnchanged) {
-  auto in = random_bytes(4 * 33 + 3, 7);
-  std::vector<std::byte> planes(in.size());
-  byte_shuffle(in, planes, 4);
-  for (size_t i = 4 * 33; i < in.size(); ++i) EXPECT_EQ(planes[i], in[i]);
+TEST(Unshuffle, KnownPlanesInterleaveBackIntoValues) {
+  // Planes 00 10 | 01 11 | 02 12 | 03 13 are the two 4-byte values 00 01 02 03 and 10 11 12 13.
+  std::vector<std::byte> planes = {std::byte{0x00}, std::byte{0x10}, std::byte{0x01}, std::byte{0x11},
+                                   std::byte{0x02}, std::byte{0x12}, std::byte{0x03}, std::byte{0x13},
+                                   std::byte{0xee}};
+  std::vector<std::byte> out(planes.size());
+  byte_unshuffle(planes, out, 4);
+  std::vector<std::byte> want = {std::byte{0x00}, std::byte{0x01}, std::byte{0x02}, std::byte{0x03},
+                                 std::byte{0x10}, std::byte{0x11}, std::byte{0x12}, std::byte{0x13},
+                                 std::byte{0xee}};
+  EXPECT_EQ(out, want);
 }
 
 }  // namespace
