@@ -260,10 +260,10 @@ std::vector<Variant> variants() {
       {"pack-optimised (all), files-in-memory, prepack", "opt-all", opt(W::kFilesInMemory, G::kNone, true)},
       {"pack-optimised (all), files-in-memory", "opt-all", opt(W::kFilesInMemory, G::kNone, false)},
       {"pack-optimised (all), initializer values", "opt-all", opt(W::kInitializerValues, G::kNone, false)},
-      {"ORT format (extended), bytes in place", "ort", opt(W::kFilesInMemory, G::kNone, false), true},
+      {"ORT format (extended), bytes in place [default]", "ort", opt(W::kFilesInMemory, G::kNone, false), true},
       {"ORT format (extended), bytes in place, prepack", "ort", opt(W::kFilesInMemory, G::kNone, true), true},
       {"ORT format (extended), bytes copied", "ort", opt(W::kFilesInMemory, G::kNone, false), false},
-      {"ORT format (all), bytes in place [default]", "ort-all", opt(W::kFilesInMemory, G::kNone, false), true},
+      {"ORT format (all), bytes in place", "ort-all", opt(W::kFilesInMemory, G::kNone, false), true},
   };
 }
 
@@ -470,8 +470,8 @@ int main(int argc, char** argv) {
                              std::pair{"raw", "raw graph, files-in-memory, optimise at load (all)"},
                              std::pair{"opt-all", "pack-optimised (all), files-in-memory"},
                              std::pair{"opt-all-values", "pack-optimised (all), initializer values"},
-                             std::pair{"ort", "ORT format (extended), bytes in place"},
-                             std::pair{"ort-all", "ORT format (all), bytes in place [default]"}}) {
+                             std::pair{"ort", "ORT format (extended), bytes in place [default]"},
+                             std::pair{"ort-all", "ORT format (all), bytes in place"}}) {
     std::vector<double> total, main_ms, env_ms, create_ms, infer_ms, rss, cpu;
     for (int r = 0; r < exec_reps; ++r) {
       auto j = spawn_child(self_path, {"--child", kind, "--model", model, "--bundle-dir", dir, "--reference", ref_path});

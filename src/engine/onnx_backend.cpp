@@ -19,6 +19,8 @@ struct OnnxBackend::Impl {
   std::vector<OrtPtr<OrtValue>> weight_values;
   OrtPtr<OrtSession> session;
   OrtPtr<OrtMemoryInfo> cpu;
+  // Failed runs come back as Status; ORT's own log line for them would only duplicate it.
+  OrtPtr<OrtRunOptions> quiet_run;
 };
 
 namespace {
@@ -150,6 +152,29 @@ Result<OutputTensor> read_output(const OrtApi& api, OrtValue* value, const std::
 OnnxBackend::OnnxBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 OnnxBackend::~OnnxBackend() = default;
 
+Result<std::unique_ptr<Backend>> OnnxBackend::open(const OrtEnvironment& env, std::unique_ptr<Impl> impl,
+                                                   const void* model, size_t model_size,
+                                                   OrtSessionOptions* so, std::string_view what) {
+  const OrtApi& api = env.api();
+  OrtSession* session = nullptr;
+  THAW_ORT_TRY(api, api.CreateSessionFromArray(env.env(), model, model_size, so, &session),
+               fmt::format("creating the ONNX Runtime session from {}", what));
+  impl->session = OrtPtr<OrtSession>(session, OrtDeleter{&api});
+  OrtMemoryInfo* cpu = nullptr;
+  THAW_ORT_TRY(api, api.CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &cpu),
+               "creating CPU memory info");
+  impl->cpu = OrtPtr<OrtMemoryInfo>(cpu, OrtDeleter{&api});
+  OrtRunOptions* run = nullptr;
+  THAW_ORT_TRY(api, api.CreateRunOptions(&run), "creating run options");
+  impl->quiet_run = OrtPtr<OrtRunOptions>(run, OrtDeleter{&api});
+  THAW_ORT_TRY(api, api.RunOptionsSetRunLogSeverityLevel(run, ORT_LOGGING_LEVEL_FATAL),
+               "setting the run log level");
+  THAW_ASSIGN_OR_RETURN(ModelSignature sig, read_signature(api, session));
+  std::unique_ptr<OnnxBackend> backend(new OnnxBackend(std::move(impl)));
+  backend->signature_ = std::move(sig);
+  return std::unique_ptr<Backend>(std::move(backend));
+}
+
 Result<std::unique_ptr<Backend>> OnnxBackend::create(const OrtEnvironment& env,
                                                      std::string_view graph_bytes,
                                                      std::span<const std::byte> data_section,
@@ -161,20 +186,7 @@ Result<std::unique_ptr<Backend>> OnnxBackend::create(const OrtEnvironment& env,
   THAW_ASSIGN_OR_RETURN(OrtPtr<OrtSessionOptions> so, make_session_options(api, options));
   THAW_TRY(attach_weights(api, so.get(), options.weights, graph_bytes, data_section,
                           impl->weight_values));
-  OrtSession* session = nullptr;
-  THAW_ORT_TRY(api,
-               api.CreateSessionFromArray(env.env(), graph_bytes.data(), graph_bytes.size(), so.get(),
-                                          &session),
-               "creating the ONNX Runtime session");
-  impl->session = OrtPtr<OrtSession>(session, OrtDeleter{&api});
-  OrtMemoryInfo* cpu = nullptr;
-  THAW_ORT_TRY(api, api.CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &cpu),
-               "creating CPU memory info");
-  impl->cpu = OrtPtr<OrtMemoryInfo>(cpu, OrtDeleter{&api});
-  THAW_ASSIGN_OR_RETURN(ModelSignature sig, read_signature(api, session));
-  std::unique_ptr<OnnxBackend> backend(new OnnxBackend(std::move(impl)));
-  backend->signature_ = std::move(sig);
-  return std::unique_ptr<Backend>(std::move(backend));
+  return open(env, std::move(impl), graph_bytes.data(), graph_bytes.size(), so.get(), "the ONNX graph");
 }
 
 Result<std::unique_ptr<Backend>> OnnxBackend::create_from_ort_format(const OrtEnvironment& env,
@@ -195,20 +207,7 @@ Result<std::unique_ptr<Backend>> OnnxBackend::create_from_ort_format(const OrtEn
                  api.AddSessionConfigEntry(so.get(), "session.use_ort_model_bytes_for_initializers", "1"),
                  "using the model bytes for initializers");
   }
-  OrtSession* session = nullptr;
-  THAW_ORT_TRY(api,
-               api.CreateSessionFromArray(env.env(), ort_bytes.data(), ort_bytes.size(), so.get(),
-                                          &session),
-               "creating the ONNX Runtime session from ORT format");
-  impl->session = OrtPtr<OrtSession>(session, OrtDeleter{&api});
-  OrtMemoryInfo* cpu = nullptr;
-  THAW_ORT_TRY(api, api.CreateCpuMemoryInfo(OrtArenaAllocator, OrtMemTypeDefault, &cpu),
-               "creating CPU memory info");
-  impl->cpu = OrtPtr<OrtMemoryInfo>(cpu, OrtDeleter{&api});
-  THAW_ASSIGN_OR_RETURN(ModelSignature sig, read_signature(api, session));
-  std::unique_ptr<OnnxBackend> backend(new OnnxBackend(std::move(impl)));
-  backend->signature_ = std::move(sig);
-  return std::unique_ptr<Backend>(std::move(backend));
+  return open(env, std::move(impl), ort_bytes.data(), ort_bytes.size(), so.get(), "the ORT-format model");
 }
 
 Result<std::vector<OutputTensor>> OnnxBackend::infer(std::span<const InputTensor> inputs,
@@ -261,7 +260,7 @@ Result<std::vector<OutputTensor>> OnnxBackend::infer(std::span<const InputTensor
     }
   }
   std::vector<OrtValue*> results(output_names.size(), nullptr);
-  OrtStatus* run = api.Run(impl_->session.get(), nullptr, input_names.data(), value_ptrs.data(),
+  OrtStatus* run = api.Run(impl_->session.get(), impl_->quiet_run.get(), input_names.data(), value_ptrs.data(),
                            value_ptrs.size(), output_names.data(), output_names.size(), results.data());
   std::vector<OrtPtr<OrtValue>> owned;
   for (OrtValue* r : results) owned.emplace_back(r, OrtDeleter{&api});

@@ -13,10 +13,16 @@
 #include "engine/backend.h"
 #include "engine/ort_environment.h"
 
+struct OrtSessionOptions;
+
 namespace thaw::engine {
 
 // Name the graph's external_data "location" uses for the bundle's data section.
 inline constexpr std::string_view kDataFileName = "thaw.data";
+// Bundle file entries read by the ONNX backend: the ORT-format model (preferred: fastest start,
+// weights used in place) and the ONNX graph whose initializers live in the data section.
+inline constexpr std::string_view kOrtModelFile = "graph.ort";
+inline constexpr std::string_view kOnnxGraphFile = "graph.onnx";
 
 // How initializers stored as external data reach ORT.
 enum class WeightSource {
@@ -69,6 +75,10 @@ class OnnxBackend final : public Backend {
  private:
   struct Impl;
   explicit OnnxBackend(std::unique_ptr<Impl> impl);
+  // Creates the session from `model` bytes with `so`, then reads the signature.
+  static Result<std::unique_ptr<Backend>> open(const OrtEnvironment& env, std::unique_ptr<Impl> impl,
+                                               const void* model, size_t model_size,
+                                               OrtSessionOptions* so, std::string_view what);
   std::unique_ptr<Impl> impl_;
   ModelSignature signature_;
 };

@@ -8,6 +8,8 @@
 #include <iterator>
 #include <string>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 #include <onnxruntime_c_api.h>
 
@@ -53,31 +55,23 @@ Result<std::string> slurp(const std::filesystem::path& path) {
   return bytes;
 }
 
-}  // namespace
-
-Result<OptimizedGraph> optimize_for_bundle(const OrtEnvironment& env, std::string_view graph_bytes,
-                                           std::span<const std::byte> data_section,
-                                           const OptimizeOptions& options) {
+// Runs ORT's optimisers over the graph once with `extra` applied to the session options, saving
+// the result to `out_path` (ORT writes it while creating the session).
+Status optimise_once(const OrtEnvironment& env, std::string_view graph_bytes,
+                     std::span<const std::byte> data_section, GraphOptimization level,
+                     const std::filesystem::path& out_path,
+                     const std::vector<std::pair<const char*, std::string>>& extra) {
   const OrtApi& api = env.api();
   if (graph_bytes.empty()) return make_error(Code::kInvalidArgument, "the ONNX graph is empty");
-  THAW_ASSIGN_OR_RETURN(TempDir dir, TempDir::create());
   OnnxOptions session_options;
-  session_options.optimization = options.level;
+  session_options.optimization = level;
   THAW_ASSIGN_OR_RETURN(OrtPtr<OrtSessionOptions> so, make_session_options(api, session_options));
-  const std::filesystem::path graph_path = dir.path() / "graph.onnx";
-  const std::string min_bytes = std::to_string(options.min_external_bytes);
-  const std::string data_name(kDataFileName);
-  THAW_ORT_TRY(api, api.SetOptimizedModelFilePath(so.get(), graph_path.c_str()),
+  THAW_ORT_TRY(api, api.SetOptimizedModelFilePath(so.get(), out_path.c_str()),
                "setting the optimised model path");
-  THAW_ORT_TRY(api,
-               api.AddSessionConfigEntry(so.get(), "session.optimized_model_external_initializers_file_name",
-                                         data_name.c_str()),
-               "setting the external initializer file");
-  THAW_ORT_TRY(api,
-               api.AddSessionConfigEntry(
-                   so.get(), "session.optimized_model_external_initializers_min_size_in_bytes",
-                   min_bytes.c_str()),
-               "setting the external initializer size");
+  for (const auto& [key, value] : extra) {
+    THAW_ORT_TRY(api, api.AddSessionConfigEntry(so.get(), key, value.c_str()),
+                 std::string("setting session option ") + key);
+  }
   std::vector<OrtPtr<OrtValue>> keep_alive;
   THAW_TRY(attach_weights(api, so.get(), WeightSource::kFilesInMemory, graph_bytes, data_section,
                           keep_alive));
@@ -87,7 +81,21 @@ Result<OptimizedGraph> optimize_for_bundle(const OrtEnvironment& env, std::strin
                                           &session),
                "optimising the graph");
   api.ReleaseSession(session);
+  return Status::ok();
+}
 
+}  // namespace
+
+Result<OptimizedGraph> optimize_for_bundle(const OrtEnvironment& env, std::string_view graph_bytes,
+                                           std::span<const std::byte> data_section,
+                                           const OptimizeOptions& options) {
+  THAW_ASSIGN_OR_RETURN(TempDir dir, TempDir::create());
+  const std::filesystem::path graph_path = dir.path() / "graph.onnx";
+  const std::string data_name(kDataFileName);
+  THAW_TRY(optimise_once(env, graph_bytes, data_section, options.level, graph_path,
+                         {{"session.optimized_model_external_initializers_file_name", data_name},
+                          {"session.optimized_model_external_initializers_min_size_in_bytes",
+                           std::to_string(options.min_external_bytes)}}));
   OptimizedGraph out;
   THAW_ASSIGN_OR_RETURN(out.graph, slurp(graph_path));
   const std::filesystem::path data_path = dir.path() / data_name;
@@ -102,26 +110,10 @@ Result<OptimizedGraph> optimize_for_bundle(const OrtEnvironment& env, std::strin
 Result<std::string> convert_to_ort_format(const OrtEnvironment& env, std::string_view graph_bytes,
                                           std::span<const std::byte> data_section,
                                           const OptimizeOptions& options) {
-  const OrtApi& api = env.api();
-  if (graph_bytes.empty()) return make_error(Code::kInvalidArgument, "the ONNX graph is empty");
   THAW_ASSIGN_OR_RETURN(TempDir dir, TempDir::create());
-  OnnxOptions session_options;
-  session_options.optimization = options.level;
-  THAW_ASSIGN_OR_RETURN(OrtPtr<OrtSessionOptions> so, make_session_options(api, session_options));
   const std::filesystem::path ort_path = dir.path() / "model.ort";
-  THAW_ORT_TRY(api, api.SetOptimizedModelFilePath(so.get(), ort_path.c_str()),
-               "setting the ORT-format output path");
-  THAW_ORT_TRY(api, api.AddSessionConfigEntry(so.get(), "session.save_model_format", "ORT"),
-               "selecting the ORT format");
-  std::vector<OrtPtr<OrtValue>> keep_alive;
-  THAW_TRY(attach_weights(api, so.get(), WeightSource::kFilesInMemory, graph_bytes, data_section,
-                          keep_alive));
-  OrtSession* session = nullptr;
-  THAW_ORT_TRY(api,
-               api.CreateSessionFromArray(env.env(), graph_bytes.data(), graph_bytes.size(), so.get(),
-                                          &session),
-               "converting the graph to ORT format");
-  api.ReleaseSession(session);
+  THAW_TRY(optimise_once(env, graph_bytes, data_section, options.level, ort_path,
+                         {{"session.save_model_format", "ORT"}}));
   return slurp(ort_path);
 }
 

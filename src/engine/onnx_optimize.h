@@ -17,9 +17,10 @@
 namespace thaw::engine {
 
 struct OptimizeOptions {
-  // kAll adds layout transforms tuned to this CPU's instruction set; kExtended is portable across
-  // x86-64 machines. Both fuse attention, LayerNorm, GELU and fold constants for transformers.
-  GraphOptimization level = GraphOptimization::kAll;
+  // kExtended fuses attention, LayerNorm, GELU and folds constants, and stays portable across
+  // CPUs. kAll adds layout transforms chosen for the packing machine's instruction set (NCHWc
+  // block size), so a bundle packed with it may misbehave on another CPU.
+  GraphOptimization level = GraphOptimization::kExtended;
   // Initializers at least this large are written to the data blob; smaller ones stay inside the
   // graph (ORT's shape inference needs small constants such as axes to be inline).
   uint64_t min_external_bytes = 1024;
@@ -41,8 +42,7 @@ Result<OptimizedGraph> optimize_for_bundle(const OrtEnvironment& env, std::strin
 // The same optimisation, saved in ONNX Runtime's own format (a flatbuffer holding the graph and
 // every initializer). Loading it with OnnxBackend::create_from_ort_format(in_place = true) from a
 // page-aligned mapping is the fastest start: no protobuf parse, no graph resolution, no weight
-// copy. `options.min_external_bytes` is unused (the format keeps weights inside). kExtended is the
-// portable level; kAll ties the file to this CPU's instruction set.
+// copy. `options.min_external_bytes` is unused (the format keeps weights inside).
 Result<std::string> convert_to_ort_format(const OrtEnvironment& env, std::string_view graph_bytes,
                                           std::span<const std::byte> data_section,
                                           const OptimizeOptions& options = {});

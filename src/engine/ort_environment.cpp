@@ -27,6 +27,11 @@ Result<std::unique_ptr<OrtEnvironment>> OrtEnvironment::create(OrtLogLevel level
   return std::unique_ptr<OrtEnvironment>(new OrtEnvironment(api, env));
 }
 
+std::string OrtEnvironment::version() {
+  const OrtApiBase* base = OrtGetApiBase();
+  return base == nullptr ? std::string() : std::string(base->GetVersionString());
+}
+
 OrtEnvironment::~OrtEnvironment() {
   if (env_ != nullptr) api_->ReleaseEnv(env_);
 }

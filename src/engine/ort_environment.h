@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "common/status.h"
 
@@ -28,6 +29,9 @@ class OrtEnvironment {
   OrtEnvironment& operator=(const OrtEnvironment&) = delete;
 
   const OrtApi& api() const { return *api_; }
+  // The loaded library's version, e.g. "1.32.0". ORT-format models and graphs optimised at pack
+  // time are tied to it: record it in the bundle and re-optimise when it changes.
+  static std::string version();
   OrtEnv* env() const { return env_; }
 
  private:

@@ -22,6 +22,7 @@ struct OrtDeleter {
   void operator()(OrtMemoryInfo* p) const { api->ReleaseMemoryInfo(p); }
   void operator()(OrtTypeInfo* p) const { api->ReleaseTypeInfo(p); }
   void operator()(OrtTensorTypeAndShapeInfo* p) const { api->ReleaseTensorTypeAndShapeInfo(p); }
+  void operator()(OrtRunOptions* p) const { api->ReleaseRunOptions(p); }
 };
 template <typename T>
 using OrtPtr = std::unique_ptr<T, OrtDeleter>;

@@ -68,6 +68,13 @@ std::string* MiniLm::graph_ = nullptr;
 MappedFile* MiniLm::data_ = nullptr;
 std::vector<ReferenceSentence>* MiniLm::reference_ = nullptr;
 
+TEST_F(MiniLm, VersionIsTheLoadedLibrarys) {
+  const std::string v = OrtEnvironment::version();
+  ASSERT_FALSE(v.empty());
+  EXPECT_EQ(v.find_first_not_of("0123456789."), std::string::npos) << v;
+  EXPECT_NE(v.find('.'), std::string::npos) << v;
+}
+
 TEST_F(MiniLm, SignatureComesFromTheSession) {
   auto backend = OnnxBackend::create(*env_, *graph_, data_->bytes());
   ASSERT_TRUE(backend.is_ok()) << backend.status().to_string();
@@ -142,17 +149,15 @@ TEST_F(MiniLm, OrtFormatMatchesReferenceInPlaceAndCopied) {
   }
 }
 
-TEST_F(MiniLm, InferFromSeveralThreads) {
-  auto backend = OnnxBackend::create(*env_, *graph_, data_->bytes());
-  ASSERT_TRUE(backend.is_ok()) << backend.status().to_string();
-  Backend& b = **backend;
+// Several threads share one backend; every answer must still match the reference.
+void expect_correct_from_threads(Backend& b, const std::vector<ReferenceSentence>& reference) {
   constexpr int kThreads = 4, kRounds = 5;
   std::vector<std::vector<double>> cosines(kThreads);
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int r = 0; r < kRounds; ++r) {
-        const auto& s = (*reference_)[(t + r) % reference_->size()];
+        const auto& s = reference[(t + r) % reference.size()];
         auto request = encode(s);
         auto out = b.infer(request.tensors, {});
         cosines[t].push_back(out.is_ok() ? cosine((*out)[0].data, s.embedding) : -1.0);
@@ -163,6 +168,31 @@ TEST_F(MiniLm, InferFromSeveralThreads) {
   for (int t = 0; t < kThreads; ++t) {
     ASSERT_EQ(cosines[t].size(), size_t{kRounds});
     for (double c : cosines[t]) EXPECT_GE(c, kMinCosine) << "thread " << t;
+  }
+}
+
+TEST_F(MiniLm, InferFromSeveralThreads) {
+  auto backend = OnnxBackend::create(*env_, *graph_, data_->bytes());
+  ASSERT_TRUE(backend.is_ok()) << backend.status().to_string();
+  expect_correct_from_threads(**backend, *reference_);
+}
+
+TEST_F(MiniLm, OrtFormatInPlaceFromSeveralThreads) {
+  auto ort = convert_to_ort_format(*env_, *graph_, data_->bytes());
+  ASSERT_TRUE(ort.is_ok()) << ort.status().to_string();
+  auto backend = OnnxBackend::create_from_ort_format(
+      *env_, {reinterpret_cast<const std::byte*>(ort->data()), ort->size()}, true);
+  ASSERT_TRUE(backend.is_ok()) << backend.status().to_string();
+  expect_correct_from_threads(**backend, *reference_);
+}
+
+TEST_F(MiniLm, TruncatedOrtFormatIsAnError) {
+  auto ort = convert_to_ort_format(*env_, *graph_, data_->bytes());
+  ASSERT_TRUE(ort.is_ok()) << ort.status().to_string();
+  for (size_t keep : {size_t{16}, ort->size() / 2, ort->size() - 4096}) {
+    auto backend = OnnxBackend::create_from_ort_format(
+        *env_, {reinterpret_cast<const std::byte*>(ort->data()), keep}, true);
+    EXPECT_FALSE(backend.is_ok()) << keep << " bytes";
   }
 }
 
@@ -232,6 +262,13 @@ TEST_F(MiniLmRequests, MismatchedSequenceLengthsAreRejected) {
   request_.tensors[1].data = {reinterpret_cast<const std::byte*>(request_.mask.data()), request_.mask.size() * 8};
   auto out = backend_->infer(request_.tensors, {});
   ASSERT_FALSE(out.is_ok());
+}
+
+TEST_F(MiniLmRequests, TokenIdOutsideTheVocabularyIsAnError) {
+  request_.ids[1] = 1'000'000;
+  auto out = backend_->infer(request_.tensors, {});
+  ASSERT_FALSE(out.is_ok());
+  EXPECT_EQ(out.status().code(), Code::kInvalidArgument) << out.status().to_string();
 }
 
 TEST_F(MiniLmRequests, UnknownOutputIsNamed) {
