@@ -1,6 +1,9 @@
-// Writes a handful of small, valid bundles (every compression/shuffle mode, warm-up inputs, an
-// empty bundle) into a directory, as the seed corpus for bundle_reader_fuzz.
+// Writes seed corpora: small valid bundles (every compression/shuffle mode, warm-up inputs, an
+// empty bundle) into OUT_DIR/bundle_reader, and small safetensors files into OUT_DIR/safetensors.
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include "bundle/bundle.h"
@@ -13,7 +16,22 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: %s OUT_DIR\n", argv[0]);
     return 2;
   }
-  const std::string dir = argv[1];
+  const std::string dir = std::string(argv[1]) + "/bundle_reader";
+  const std::string st_dir = std::string(argv[1]) + "/safetensors";
+  std::filesystem::create_directories(dir);
+  std::filesystem::create_directories(st_dir);
+  auto write_st = [&](const std::string& name, const std::string& header, const std::string& data) {
+    std::string bytes(8, '\0');
+    uint64_t n = header.size();
+    std::memcpy(bytes.data(), &n, 8);
+    std::ofstream(st_dir + "/" + name, std::ios::binary) << bytes << header << data;
+  };
+  write_st("two.safetensors",
+           R"({"__metadata__":{"format":"pt"},"w":{"dtype":"F32","shape":[2,2],"data_offsets":[0,16]},)"
+           R"("b":{"dtype":"BF16","shape":[2],"data_offsets":[16,20]}})",
+           std::string(20, '\1'));
+  write_st("empty.safetensors", "{}", "");
+  write_st("zero.safetensors", R"({"z":{"dtype":"I64","shape":[0,3],"data_offsets":[0,0]}})", "");
   testing::SampleModel s;
   s.storage.reserve(8);
   s.contents.name = "seed";

@@ -22,14 +22,13 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
     -DTHAW_BUILD_FUZZERS=ON -DTHAW_BUILD_TESTS=OFF -DTHAW_BUILD_BENCH=OFF -DTHAW_SANITIZE=address,undefined \
     -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
 fi
-targets=(bundle_reader_fuzz)
+targets=(bundle_reader_fuzz safetensors_fuzz)
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" bundle_fuzz_seeds
-seeds="$build/seeds/bundle_reader"
-mkdir -p "$seeds"
-"$build/fuzz/bundle_fuzz_seeds" "$seeds"
+"$build/fuzz/bundle_fuzz_seeds" "$build/seeds"
 status=0
 for t in "${targets[@]}"; do
   corpus="$build/corpus/$t"
+  seeds="$build/seeds/${t%_fuzz}"
   mkdir -p "$corpus"
   dict="$root/fuzz/${t%_fuzz}.dict"
   args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/")

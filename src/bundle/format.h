@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string_view>
 
 #include "bundle/bundle.h"
 #include "common/status.h"
@@ -43,6 +44,10 @@ struct Header {
 std::array<std::byte, kHeaderSize> encode_header(const Header& h);
 // Checks magic, version, header checksum and that every range fits in `file_size`.
 Result<Header> decode_header(std::span<const std::byte> bytes, uint64_t file_size);
+
+// False when JSON text nests arrays/objects deeper than `max_depth` (checked before parsing, so
+// recursive parts of a JSON library never see hostile nesting).
+bool json_depth_ok(std::string_view text, size_t max_depth);
 
 constexpr uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 

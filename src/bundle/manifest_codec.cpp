@@ -21,27 +21,6 @@ json shape_json(const std::vector<int64_t>& shape) {
   return a;
 }
 
-// Rejects nesting deeper than kMaxJsonDepth before the recursive parts of a JSON library see it.
-bool json_depth_ok(std::string_view text) {
-  size_t depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) return false;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
-    }
-  }
-  return true;
-}
-
 // Typed field access with errors that name the field ("tensors[3].offset").
 class Fields {
  public:
@@ -285,7 +264,7 @@ Status decode_warmup(const json& root_obj, Manifest* m) {
 }
 
 Result<Manifest> decode_checked(std::string_view text, const Header& h) {
-  if (!json_depth_ok(text))
+  if (!json_depth_ok(text, kMaxJsonDepth))
     return make_error(Code::kCorrupt, "manifest: JSON nested deeper than {} levels", kMaxJsonDepth);
   json root = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded()) return make_error(Code::kCorrupt, "manifest: not valid JSON");

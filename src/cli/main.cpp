@@ -9,6 +9,9 @@ namespace thaw::cli {
 // Subcommands, each defined in its own cmd_*.cpp.
 void register_load(CLI::App& app, int* exit_code);
 void register_limits(CLI::App& app, int* exit_code);
+void register_pack(CLI::App& app, int* exit_code);
+void register_inspect(CLI::App& app, int* exit_code);
+void register_verify(CLI::App& app, int* exit_code);
 void register_run(CLI::App& app, int* exit_code);
 }  // namespace thaw::cli
 
@@ -19,6 +22,9 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = kExitOk;
   const Register commands[] = {
+      register_pack,
+      register_inspect,
+      register_verify,
       register_load,
       register_limits,
       register_run,

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -13,6 +14,7 @@
 #include "common/unique_fd.h"
 #include "loader/decompress.h"
 #include "loader/pages.h"
+#include "loader/parallel.h"
 #include "loader/read_io.h"
 
 namespace thaw::loader {
@@ -142,7 +144,19 @@ class LoadSession {
     // Readahead of the whole range first, so a cold populate waits on large reads, not 128 KiB ones.
     if (options_.willneed) THAW_TRY(out.memory_.advise(MADV_WILLNEED, "MADV_WILLNEED"));
     if (options_.populate) {
-      Status s = out.memory_.advise(MADV_POPULATE_READ, "MADV_POPULATE_READ");
+      // Split over the workers: from cold storage each waits on its own reads (about 2x faster than
+      // one populate here); from the page cache it is as fast as one.
+      constexpr uint64_t kPiece = 32 << 20;
+      const Mapping& mem = out.memory_;
+      const uint64_t pieces = (mem.size() + kPiece - 1) / kPiece;
+      std::atomic<uint64_t> next{0};
+      Status s = parallel_for(options_.threads, [&](int) -> Status {
+        for (uint64_t p = next.fetch_add(1); p < pieces; p = next.fetch_add(1)) {
+          Status r = mem.advise_range(p * kPiece, kPiece, MADV_POPULATE_READ, "MADV_POPULATE_READ");
+          if (!r.is_ok()) return r;
+        }
+        return Status::ok();
+      });
       // Kernels before 5.14 lack it; the touch pass faults the pages in instead.
       if (!s.is_ok() && s.code() != Code::kUnsupported) return s;
     }

@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <utility>
@@ -93,6 +94,19 @@ std::span<std::byte> Mapping::writable() {
 Status Mapping::advise(int what, const char* what_name) const {
   if (base_ == nullptr) return Status::ok();
   if (::madvise(base_, base_length_, what) != 0) {
+    int err = errno;
+    return make_error(err == EINVAL ? Code::kUnsupported : Code::kIo, "madvise({}) failed: {}", what_name,
+                      std::strerror(err));
+  }
+  return Status::ok();
+}
+
+Status Mapping::advise_range(uint64_t offset, uint64_t length, int what, const char* what_name) const {
+  if (base_ == nullptr || offset >= length_) return Status::ok();
+  length = std::min<uint64_t>(length, length_ - offset);
+  auto first = reinterpret_cast<uintptr_t>(data_ + offset) & ~uintptr_t{kPageSize - 1};
+  auto end = reinterpret_cast<uintptr_t>(data_ + offset + length);
+  if (::madvise(reinterpret_cast<void*>(first), end - first, what) != 0) {
     int err = errno;
     return make_error(err == EINVAL ? Code::kUnsupported : Code::kIo, "madvise({}) failed: {}", what_name,
                       std::strerror(err));

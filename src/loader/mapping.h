@@ -37,6 +37,8 @@ class Mapping {
   // madvise() over the whole region; `what` is MADV_*. kUnsupported when the kernel does not know
   // `what` (EINVAL), kIo for other OS errors.
   Status advise(int what, const char* what_name) const;
+  // madvise() over [offset, offset + length) of bytes(), widened to whole pages.
+  Status advise_range(uint64_t offset, uint64_t length, int what, const char* what_name) const;
   // Pins the region in RAM (mlock). Released when the mapping goes away.
   Status lock();
 
