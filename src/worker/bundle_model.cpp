@@ -56,11 +56,18 @@ Result<LoadedModel> load_bundle_model(const std::string& path, const BundleModel
     return make_error(Code::kUnsupported, "bundle {} needs backend '{}'; this worker has 'onnx'", path, m.backend);
 
   THAW_ASSIGN_OR_RETURN(res->env, engine::OrtEnvironment::create());
-  auto graph = res->bundle.file("graph.onnx");
-  if (!graph.is_ok()) return graph.status().with_context(fmt::format("bundle {}", path));
   engine::OnnxOptions onnx;
   onnx.intra_op_threads = options.intra_op_threads;
-  auto backend = engine::OnnxBackend::create(*res->env, as_string(*graph), res->bundle.data(), onnx);
+  onnx.inter_op_threads = 1;
+  Result<std::unique_ptr<engine::Backend>> backend = make_error(Code::kInternal, "no graph");
+  if (auto ort = res->bundle.file(engine::kOrtModelFile); ort.is_ok()) {
+    // ORT format: fastest to start, initializers used in place in the mapped bundle.
+    backend = engine::OnnxBackend::create_from_ort_format(*res->env, *ort, /*in_place=*/true, onnx);
+  } else {
+    auto graph = res->bundle.file(engine::kOnnxGraphFile);
+    if (!graph.is_ok()) return graph.status().with_context(fmt::format("bundle {}", path));
+    backend = engine::OnnxBackend::create(*res->env, as_string(*graph), res->bundle.data(), onnx);
+  }
   if (!backend.is_ok()) return backend.status().with_context(fmt::format("creating the session for {}", path));
   timeline.mark("session_create");
 

@@ -113,6 +113,8 @@ def test_default_outputs_come_back_binary(client, worker):
 
 @pytest.mark.parametrize("binary", [False, True])
 def test_text_in_embedding_out(client, worker, binary):
+    if "text_input" not in client.get_model_metadata(worker.model).get("parameters", {}):
+        pytest.skip("this thaw build has no tokenizer module, so the worker takes no text")
     sentences = REFERENCE["sentences"]
     text = triton.InferInput("text", [len(sentences)], "BYTES")
     text.set_data_from_numpy(np.array([s.encode() for s in sentences], dtype=np.object_), binary_data=binary)
