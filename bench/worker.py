@@ -53,8 +53,27 @@ def wait_ready(proc, timeout=300):
     raise RuntimeError(f"never ready: {proc.stderr.read().decode(errors='replace')[-2000:]}")
 
 
-def infer(conn, model, text):
-    body = json.dumps({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": [text]}]})
+def request_body(index, as_tokens):
+    """Text for sentence `index`, or its reference token ids for a worker built without a tokenizer."""
+    if not as_tokens:
+        return json.dumps({"inputs": [{"name": "text", "datatype": "BYTES", "shape": [1],
+                                       "data": [REF["sentences"][index]]}]})
+    ids = REF["input_ids"][index]
+    shape = [1, len(ids)]
+    return json.dumps({"inputs": [
+        {"name": "input_ids", "datatype": "INT64", "shape": shape, "data": ids},
+        {"name": "attention_mask", "datatype": "INT64", "shape": shape, "data": [1] * len(ids)},
+        {"name": "token_type_ids", "datatype": "INT64", "shape": shape, "data": [0] * len(ids)}]})
+
+
+def takes_text(conn, model):
+    conn.request("GET", f"/v2/models/{model}")
+    resp = conn.getresponse()
+    meta = json.loads(resp.read())
+    return "text_input" in meta.get("parameters", {})
+
+
+def infer(conn, model, body):
     conn.request("POST", f"/v2/models/{model}/infer", body=body, headers={"Content-Type": "application/json"})
     resp = conn.getresponse()
     data = resp.read()
@@ -69,7 +88,7 @@ def cosine(a, b):
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
-def one_start(cmd, env, warm_requests):
+def one_start(cmd, env, warm_requests, as_tokens=False):
     env = dict(env)
     t0 = time.monotonic_ns()
     env["THAW_EXEC_BOOTTIME_NS"] = str(time.clock_gettime_ns(time.CLOCK_BOOTTIME))
@@ -78,7 +97,7 @@ def one_start(cmd, env, warm_requests):
         ev = wait_ready(proc)
         t_ready = time.monotonic_ns()
         conn = http.client.HTTPConnection("127.0.0.1", ev["port"], timeout=120)
-        emb = infer(conn, ev["model"], REF["sentences"][0])
+        emb = infer(conn, ev["model"], request_body(0, as_tokens))
         t_first = time.monotonic_ns()
         cos = cosine(emb, REF["embeddings"][0])
         if cos < 0.9999:
@@ -86,12 +105,12 @@ def one_start(cmd, env, warm_requests):
         warm = []
         for i in range(warm_requests):
             s = time.monotonic_ns()
-            infer(conn, ev["model"], REF["sentences"][i % 3])
+            infer(conn, ev["model"], request_body(i % 3, as_tokens))
             warm.append((time.monotonic_ns() - s) / 1e6)
         conn.close()
         return {"exec_to_ready_ms": (t_ready - t0) / 1e6, "exec_to_first_response_ms": (t_first - t0) / 1e6,
                 "first_request_ms": (t_first - t_ready) / 1e6, "warm_request_ms": statistics.median(warm),
-                "cosine": cos, "self_reported": ev.get("timeline")}
+                "cosine": cos, "input": "token_ids" if as_tokens else "text", "self_reported": ev.get("timeline")}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -99,6 +118,17 @@ def one_start(cmd, env, warm_requests):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def thaw_takes_text(cmd, env):
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        ev = wait_ready(proc)
+        conn = http.client.HTTPConnection("127.0.0.1", ev["port"], timeout=60)
+        return takes_text(conn, ev["model"])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
 
 
 def exec_floor(cmd, runs):
@@ -134,8 +164,9 @@ def main():
                              "thaw --version": exec_floor([THAW_BIN, "--version"], 20)},
                "systems": {}}
     for name, cmd in systems.items():
-        one_start(cmd, env, 1)  # hot page cache
-        runs = [one_start(cmd, env, args.warm_requests) for _ in range(args.runs)]
+        as_tokens = name == "thaw run" and not thaw_takes_text(cmd, env)
+        one_start(cmd, env, 1, as_tokens)  # hot page cache
+        runs = [one_start(cmd, env, args.warm_requests, as_tokens) for _ in range(args.runs)]
         med = {k: statistics.median(r[k] for r in runs) for k in
                ("exec_to_ready_ms", "exec_to_first_response_ms", "first_request_ms", "warm_request_ms")}
         results["systems"][name] = {"median": med, "runs": runs}
