@@ -9,6 +9,7 @@
 #include "worker/bundle_model.h"
 #include "worker/cold_start.h"
 #include "worker/worker.h"
+#include "worker/zygote.h"
 
 namespace thaw::cli {
 
@@ -28,6 +29,7 @@ struct RunFlags {
   int ready_fd = -1;
   size_t max_tokens = 0;
   int stop_grace_ms = 10'000;
+  std::string zygote;
 };
 }  // namespace
 
@@ -67,6 +69,10 @@ void register_run(CLI::App& app, int* exit_code) {
   cmd->add_option("--stop-grace-ms", flags->stop_grace_ms, "On SIGTERM, wait this long for requests in flight")
       ->check(CLI::Range(0, 600'000))->capture_default_str();
 
+  cmd->add_option("--zygote", flags->zygote,
+                  "Zygote mode: load and warm up once, then fork a ready worker per \"fork [ENDPOINT]\\n\" "
+                  "line sent to this Unix control socket (the child answers \"ready <pid> <endpoint>\")");
+
   cmd->callback([flags, exit_code] {
     worker::BootClock boot;
     worker::ColdStartTimeline timeline(boot, worker::find_exec_time(std::getenv("THAW_EXEC_BOOTTIME_NS")));
@@ -92,7 +98,8 @@ void register_run(CLI::App& app, int* exit_code) {
     auto loader = [load](const std::string& path, worker::ColdStartTimeline& tl) {
       return worker::load_bundle_model(path, load, tl);
     };
-    *exit_code = worker::run_worker(o, loader, timeline, stdout);
+    *exit_code = flags->zygote.empty() ? worker::run_worker(o, loader, timeline, stdout)
+                                       : worker::run_zygote(o, loader, timeline, flags->zygote, stdout);
   });
 }
 

@@ -12,8 +12,8 @@
 
 namespace thaw::worker {
 namespace {
-
 using json = nlohmann::json;
+}  // namespace
 
 void emit(std::FILE* out, const json& event) {
   if (out == nullptr) return;
@@ -27,7 +27,23 @@ void emit_error(std::FILE* out, std::string_view stage, const Status& s) {
   std::fprintf(stderr, "thaw run: %s: %s\n", std::string(stage).c_str(), s.to_string().c_str());
 }
 
-}  // namespace
+sigset_t block_stop_signals() {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  return stop_signals;
+}
+
+int wait_for_stop_signal(const sigset_t& signals) {
+  int signal = 0;
+  while (signal <= 0) {
+    timespec tick{1, 0};
+    signal = sigtimedwait(&signals, nullptr, &tick);
+  }
+  return signal;
+}
 
 std::string render_metrics(const ModelService& service, const http::Server* server,
                            const ColdStartTimeline& timeline) {
@@ -66,11 +82,7 @@ std::string render_metrics(const ModelService& service, const http::Server* serv
 int run_worker(const WorkerOptions& options, const ModelLoader& loader, ColdStartTimeline& timeline,
                std::FILE* events) {
   // Threads started from here on inherit the mask, so the signals reach sigtimedwait() below.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  sigset_t stop_signals = block_stop_signals();
 
   auto model = loader(options.bundle_path, timeline);
   if (!model.is_ok()) {
@@ -122,11 +134,7 @@ int run_worker(const WorkerOptions& options, const ModelLoader& loader, ColdStar
     ::close(options.ready_fd);
   }
 
-  int signal = 0;
-  while (signal <= 0) {
-    timespec tick{1, 0};
-    signal = sigtimedwait(&stop_signals, nullptr, &tick);
-  }
+  int signal = wait_for_stop_signal(stop_signals);
   service.set_ready(false);
   (*server)->stop(options.stop_grace);
   emit(events, {{"event", "stopped"}, {"signal", signal}});

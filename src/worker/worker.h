@@ -10,9 +10,14 @@
 // No thread is started before listening, so a process may fork after loading.
 #pragma once
 
+#include <signal.h>
+
 #include <cstdio>
 #include <functional>
 #include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "common/status.h"
 #include "http/server.h"
@@ -37,6 +42,14 @@ using ModelLoader = std::function<Result<LoadedModel>(const std::string& bundle_
 // Returns a process exit code: 0 after a clean stop, 1 when loading or warm-up failed.
 int run_worker(const WorkerOptions& options, const ModelLoader& loader, ColdStartTimeline& timeline,
                std::FILE* events);
+
+// Writes one event as a JSON line and flushes (a no-op when `out` is null).
+void emit(std::FILE* out, const nlohmann::json& event);
+void emit_error(std::FILE* out, std::string_view stage, const Status& s);
+// Blocks SIGINT and SIGTERM in the calling thread (and threads it starts later); returns the set.
+sigset_t block_stop_signals();
+// Waits, one-second ticks, until one of `signals` arrives; returns it.
+int wait_for_stop_signal(const sigset_t& signals);
 
 // Renders the /metrics page: the service's, the server's and the cold-start timeline's metrics.
 std::string render_metrics(const ModelService& service, const http::Server* server,
