@@ -131,6 +131,47 @@ def thaw_takes_text(cmd, env):
         proc.wait(timeout=30)
 
 
+def zygote_forks(bundle, env, runs, as_tokens):
+    """Fork -> first correct response for children of one warmed-up `thaw run --zygote` template."""
+    import socket
+    import tempfile
+    control = pathlib.Path(tempfile.mkdtemp()) / "zygote.sock"
+    proc = subprocess.Popen([THAW_BIN, "run", str(bundle), "--zygote", str(control), "--warmup", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        buf = b""
+        while b"zygote_ready" not in buf:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                raise RuntimeError(proc.stderr.read().decode(errors="replace"))
+            buf += chunk
+        model = next(json.loads(l)["model"] for l in buf.splitlines() if b"zygote_ready" in l)
+        out = []
+        for _ in range(runs):
+            t0 = time.monotonic_ns()
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(60)
+                s.connect(str(control))
+                s.sendall(b"fork\n")
+                reply = b""
+                while not reply.endswith(b"\n"):
+                    reply += s.recv(4096)
+            _, pid, endpoint = reply.decode().split()
+            host, port = endpoint.rsplit(":", 1)
+            conn = http.client.HTTPConnection(host, int(port), timeout=60)
+            emb = infer(conn, model, request_body(0, as_tokens))
+            t1 = time.monotonic_ns()
+            if cosine(emb, REF["embeddings"][0]) < 0.9999:
+                raise RuntimeError("wrong embedding from a forked child")
+            conn.close()
+            os.kill(int(pid), signal.SIGTERM)
+            out.append((t1 - t0) / 1e6)
+        return out
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
 def exec_floor(cmd, runs):
     times = []
     for _ in range(runs):
@@ -171,12 +212,17 @@ def main():
                ("exec_to_ready_ms", "exec_to_first_response_ms", "first_request_ms", "warm_request_ms")}
         results["systems"][name] = {"median": med, "runs": runs}
 
+    thaw_tokens = results["systems"]["thaw run"]["runs"][0]["input"] == "token_ids"
+    forks = zygote_forks(bundle, env, args.runs, thaw_tokens)
+    results["zygote_fork_to_first_response_ms"] = {"median": statistics.median(forks), "runs": forks}
+
     print(f"cold start, median of {args.runs} (page cache hot), {os.cpu_count()} CPUs")
     print(f"{'system':34} {'exec->ready':>12} {'exec->1st resp':>15} {'1st request':>12} {'warm request':>13}")
     for name, r in results["systems"].items():
         m = r["median"]
         print(f"{name:34} {m['exec_to_ready_ms']:10.1f}ms {m['exec_to_first_response_ms']:13.1f}ms "
               f"{m['first_request_ms']:10.2f}ms {m['warm_request_ms']:11.2f}ms")
+    print(f"{'thaw run --zygote: fork->1st resp':34} {statistics.median(forks):28.1f}ms")
     for name, v in results["floors_ms"].items():
         print(f"floor: {name:27} {v:10.2f}ms")
     if len(results["systems"]) == 2:
