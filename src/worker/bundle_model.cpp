@@ -7,9 +7,7 @@
 #include "engine/onnx_backend.h"
 #include "engine/ort_environment.h"
 #include "loader/loader.h"
-#if THAW_WORKER_HAVE_TOKENIZER
-#include "tokenizer/wordpiece.h"
-#endif
+#include "worker/text_encoder_factory.h"
 
 namespace thaw::worker {
 namespace {
@@ -20,19 +18,6 @@ struct BundleResources {
   loader::LoadedBundle bundle;
 };
 
-#if THAW_WORKER_HAVE_TOKENIZER
-class WordPieceEncoder final : public TextEncoder {
- public:
-  explicit WordPieceEncoder(tokenizer::WordPiece wp) : wp_(std::move(wp)) {}
-  Result<std::vector<int64_t>> encode(std::string_view text, size_t max_tokens) const override {
-    return wp_.encode(text, max_tokens);
-  }
-  int64_t pad_id() const override { return wp_.pad_id(); }
-
- private:
-  tokenizer::WordPiece wp_;
-};
-#endif
 
 std::string as_string(std::span<const std::byte> bytes) {
   return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
@@ -83,13 +68,11 @@ Result<LoadedModel> load_bundle_model(const std::string& path, const BundleModel
     model.max_text_tokens = m.metadata["max_seq_length"].get<size_t>();
   if (model.max_text_tokens == 0) model.max_text_tokens = 512;
 
-#if THAW_WORKER_HAVE_TOKENIZER
   if (auto tok = res->bundle.file("tokenizer.json"); tok.is_ok()) {
-    auto wp = tokenizer::WordPiece::from_json(as_string(*tok));
-    if (!wp.is_ok()) return wp.status().with_context(fmt::format("tokenizer.json in {}", path));
-    model.text_encoder = std::make_unique<WordPieceEncoder>(std::move(wp).value());
+    auto encoder = make_text_encoder(as_string(*tok));
+    if (!encoder.is_ok()) return encoder.status().with_context(fmt::format("tokenizer.json in {}", path));
+    model.text_encoder = std::move(encoder).value();  // null: this build takes no text
   }
-#endif
 
   for (const bundle::WarmupRequest& w : m.warmup) {
     std::vector<OwnedTensor> request;
