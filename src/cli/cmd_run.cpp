@@ -30,6 +30,7 @@ struct RunFlags {
   size_t max_tokens = 0;
   int stop_grace_ms = 10'000;
   std::string zygote;
+  std::string graph_optimization = "none";
 };
 }  // namespace
 
@@ -69,6 +70,10 @@ void register_run(CLI::App& app, int* exit_code) {
   cmd->add_option("--stop-grace-ms", flags->stop_grace_ms, "On SIGTERM, wait this long for requests in flight")
       ->check(CLI::Range(0, 600'000))->capture_default_str();
 
+  cmd->add_option("--graph-optimization", flags->graph_optimization,
+                  "ONNX Runtime graph optimisation at load: none (graphs optimised at pack time), basic, "
+                  "extended, all (slower start, faster inference for unoptimised graphs)")
+      ->check(CLI::IsMember({"none", "basic", "extended", "all"}))->capture_default_str();
   cmd->add_option("--zygote", flags->zygote,
                   "Zygote mode: load and warm up once, then fork a ready worker per \"fork [ENDPOINT]\\n\" "
                   "line sent to this Unix control socket (the child answers \"ready <pid> <endpoint>\")");
@@ -95,6 +100,7 @@ void register_run(CLI::App& app, int* exit_code) {
 
     worker::BundleModelOptions load;
     load.max_text_tokens = flags->max_tokens;
+    load.graph_optimization = flags->graph_optimization;
     auto loader = [load](const std::string& path, worker::ColdStartTimeline& tl) {
       return worker::load_bundle_model(path, load, tl);
     };

@@ -44,6 +44,11 @@ Result<LoadedModel> load_bundle_model(const std::string& path, const BundleModel
   engine::OnnxOptions onnx;
   onnx.intra_op_threads = options.intra_op_threads;
   onnx.inter_op_threads = 1;
+  if (options.graph_optimization == "none") onnx.optimization = engine::GraphOptimization::kNone;
+  else if (options.graph_optimization == "basic") onnx.optimization = engine::GraphOptimization::kBasic;
+  else if (options.graph_optimization == "extended") onnx.optimization = engine::GraphOptimization::kExtended;
+  else if (options.graph_optimization == "all") onnx.optimization = engine::GraphOptimization::kAll;
+  else return make_error(Code::kInvalidArgument, "unknown graph optimisation '{}'", options.graph_optimization);
   Result<std::unique_ptr<engine::Backend>> backend = make_error(Code::kInternal, "no graph");
   if (auto ort = res->bundle.file(engine::kOrtModelFile); ort.is_ok()) {
     // ORT format: fastest to start, initializers used in place in the mapped bundle.

@@ -15,6 +15,9 @@ namespace thaw::worker {
 struct BundleModelOptions {
   size_t max_text_tokens = 0;  // 0: the bundle's max_seq_length metadata, else 512
   int intra_op_threads = 1;    // backend threads per inference (1: forked children stay independent)
+  // ONNX Runtime graph optimisation at session creation: "none" (for graphs optimised at pack
+  // time; others run correctly, only slower), "basic", "extended" or "all".
+  std::string graph_optimization = "none";
 };
 
 // Marks "bundle_open" and "session_create" on the timeline.
