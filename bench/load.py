@@ -79,11 +79,27 @@ def touch_torch(tensors) -> int:
     return total
 
 
+def prefault(nbytes: int) -> None:
+    """Touches and frees `nbytes` of memory so the next allocations get pages the host still backs.
+
+    On VMs with free page reporting (virtio-balloon), memory freed a few seconds ago is handed back
+    to the host, and the first touch of each page costs a host fault (~1.5 ns/byte here), which
+    dominated some trials by 10-20x whichever method ran. Done untimed, right before every trial.
+    """
+    if nbytes > 0:
+        import numpy as np
+
+        buf = np.ones(nbytes, dtype=np.uint8)
+        del buf
+
+
 def run_trial(method: str, path: str, threads: int) -> dict:
     """Loads `path` with `method`; returns seconds from the first open to every page touched."""
+    prefault_bytes = int(os.environ.get("THAW_BENCH_PREFAULT_BYTES", "0"))
     if method == "safetensors-numpy":
         from safetensors.numpy import load_file
 
+        prefault(prefault_bytes)
         t0 = time.perf_counter()
         d = load_file(path)
         touch_numpy(d.values())
@@ -96,6 +112,11 @@ def run_trial(method: str, path: str, threads: int) -> dict:
     import torch
 
     torch.set_num_threads(threads)
+    if method == "tensorizer":
+        from tensorizer import TensorDeserializer
+    elif method == "runai-streamer":
+        from runai_model_streamer import SafetensorsStreamer
+    prefault(prefault_bytes)
     t0 = time.perf_counter()
     if method == "safetensors-torch":
         from safetensors.torch import load_file
@@ -120,8 +141,6 @@ def run_trial(method: str, path: str, threads: int) -> dict:
                 d[name] = t
     else:
         raise SystemExit(f"unknown method {method}")
-    # Imports inside the timed region happen before t0 for every method but tensorizer/runai, whose
-    # import is a few ms once torch is loaded.
     touch_torch(d.values())
     t1 = time.perf_counter()
     return {"seconds": t1 - t0, "tensors": len(d), "bytes": sum(t.numel() * t.element_size() for t in d.values())}
@@ -272,7 +291,7 @@ def warm(path: str) -> None:
 
 # ---------------------------------------------------------------- running
 
-def thaw_trial(thaw: Path, method: str, path: str, threads: int) -> dict:
+def thaw_trial(thaw: Path, method: str, path: str, threads: int, prefault_bytes: int) -> dict:
     mode = {"thaw-mmap": "mmap", "thaw-read": "read", "thaw-read-uring": "read", "thaw-read-direct": "read",
             "thaw-zstd": "zstd"}[method]
     cmd = [str(thaw), "load", path, "--mode", mode, "--threads", str(threads), "--json"]
@@ -280,6 +299,9 @@ def thaw_trial(thaw: Path, method: str, path: str, threads: int) -> dict:
         cmd.append("--io-uring")
     if method == "thaw-read-direct":
         cmd.append("--direct")
+    if prefault_bytes > 0:  # see prefault(); `thaw limits` touches 2 x memcpy-mib
+        subprocess.run([str(thaw), "limits", "--memcpy-mib", str(max(1, prefault_bytes >> 21)), "--repeats", "1"],
+                       capture_output=True, timeout=600)
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if r.returncode != 0:
         return {"error": f"exit {r.returncode}: {r.stderr.strip()[-300:]}"}
@@ -288,8 +310,9 @@ def thaw_trial(thaw: Path, method: str, path: str, threads: int) -> dict:
             "phases": j["phases"]}
 
 
-def python_trial(method: str, path: str, threads: int) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore")
+def python_trial(method: str, path: str, threads: int, prefault_bytes: int) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), PYTHONWARNINGS="ignore",
+               THAW_BENCH_PREFAULT_BYTES=str(prefault_bytes))
     cmd = [sys.executable, str(Path(__file__).resolve()), "--trial", method, "--file", path, "--threads", str(threads)]
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
     if r.returncode != 0:
@@ -364,6 +387,8 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=None, help="trials per cell (default 5; --quick: 2)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="small run for iterating")
+    ap.add_argument("--no-prefault", action="store_true",
+                    help="do not touch 1.5x the model's size of memory before each trial (see prefault())")
     ap.add_argument("--thaw", default=None, help="thaw binary (default build/thaw or $THAW_BIN)")
     ap.add_argument("--out", default=str(RESULTS))
     ap.add_argument("--trial", help=argparse.SUPPRESS)
@@ -393,7 +418,7 @@ def main() -> int:
     results = {
         "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "kernel": platform.release()},
-        "threads": a.threads, "trials": trials, "thaw": str(thaw),
+        "threads": a.threads, "trials": trials, "thaw": str(thaw), "prefault": not a.no_prefault,
         "models": {}, "limits": {}, "rows": [], "raw": [],
     }
     for model in models:
@@ -416,8 +441,9 @@ def main() -> int:
                 for method in methods:
                     path = files[METHODS[method][0]]
                     resident = evict(path) if cache == "cold" else resident_fraction(path)
-                    r = thaw_trial(thaw, method, path, a.threads) if method.startswith("thaw") else \
-                        python_trial(method, path, a.threads)
+                    pf = 0 if a.no_prefault else int(1.5 * files["bytes"])
+                    r = thaw_trial(thaw, method, path, a.threads, pf) if method.startswith("thaw") else \
+                        python_trial(method, path, a.threads, pf)
                     r.update({"trial": t, "resident_before": resident})
                     runs[method].append(r)
                     results["raw"].append({"model": model, "cache": cache, "method": method, **r})

@@ -143,7 +143,9 @@ struct WriteOptions {
   bool byte_shuffle = true;    // only used with zstd: every chunk shuffled in 4-byte lanes
   uint64_t chunk_size = kDefaultChunkSize;
   int threads = 0;             // 0: all cores
-  std::function<void(uint64_t)> progress;  // bytes done
+  // Called with logical data-section bytes done (compressed, or written when uncompressed);
+  // the calls add up to the data length. Never called concurrently.
+  std::function<void(uint64_t)> progress;
 };
 struct BundleContents {
   std::string name;

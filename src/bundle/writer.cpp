@@ -177,16 +177,16 @@ void for_each_segment(const std::vector<Item>& items, uint64_t a, uint64_t b, By
   if (pos < b) zeros(b - pos);
 }
 
-// Runs `task(i)` for i in [0, count) on `threads` threads; returns the first error.
+// Runs `task(worker, i)` for i in [0, count) on up to `threads` workers; returns the first error.
 template <typename Task>
-Status run_parallel(size_t count, int threads, Task&& task) {
+Status run_parallel(size_t count, size_t workers, Task&& task) {
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};
   std::mutex mu;
   Status first;
-  auto worker = [&] {
+  auto worker = [&](size_t w) {
     for (size_t i; !failed.load() && (i = next.fetch_add(1)) < count;) {
-      Status s = task(i);
+      Status s = task(w, i);
       if (!s.is_ok()) {
         std::lock_guard lock(mu);
         if (first.is_ok()) first = s;
@@ -194,13 +194,13 @@ Status run_parallel(size_t count, int threads, Task&& task) {
       }
     }
   };
-  const size_t n = std::min<size_t>(static_cast<size_t>(std::max(threads, 1)), count);
+  const size_t n = std::min(workers, count);
   if (n <= 1) {
-    worker();
+    worker(0);
     return first;
   }
   std::vector<std::thread> pool;
-  for (size_t t = 0; t < n; ++t) pool.emplace_back(worker);
+  for (size_t t = 0; t < n; ++t) pool.emplace_back(worker, t);
   for (auto& th : pool) th.join();
   return first;
 }
@@ -259,8 +259,9 @@ Status write(const std::string& path, const BundleContents& contents, const Writ
     std::lock_guard lock(progress_mu);
     options.progress(n);
   };
-  thread_local std::unique_ptr<ZSTD_CCtx, CctxDeleter> cctx;
-  Status s = run_parallel(items.size() + plan.size(), threads, [&](size_t task) -> Status {
+  const size_t workers = static_cast<size_t>(threads);
+  std::vector<std::unique_ptr<ZSTD_CCtx, CctxDeleter>> cctxs(workers);  // one per worker, made on first use
+  Status s = run_parallel(items.size() + plan.size(), workers, [&](size_t worker, size_t task) -> Status {
     if (task < items.size()) {
       checksums[task] = xxh3_64(items[task].data);
       return Status::ok();
@@ -276,8 +277,7 @@ Status write(const std::string& path, const BundleContents& contents, const Writ
                        [&](uint64_t n) { h.update_zeros(n); });
       e.id = h.hex_digest();
       e.stored_length = c.length;
-      report(c.length);
-      return Status::ok();
+      return Status::ok();  // progress is reported as the bytes are written below
     }
     std::vector<std::byte> raw(c.length);
     uint64_t pos = 0;
@@ -292,6 +292,7 @@ Status write(const std::string& path, const BundleContents& contents, const Writ
       shuffle_bytes(raw, planes);
       input = planes;
     }
+    auto& cctx = cctxs[worker];
     if (!cctx) cctx.reset(ZSTD_createCCtx());
     if (!cctx) return make_error(Code::kResourceExhausted, "ZSTD_createCCtx failed");
     std::vector<std::byte>& out = frames[ci];
@@ -352,9 +353,16 @@ Status write(const std::string& path, const BundleContents& contents, const Writ
     }
   } else {
     for (size_t i = 0; i < items.size(); ++i) {
-      THAW_TRY(write_all(fd, items[i].data));
       const uint64_t next = i + 1 < items.size() ? items[i + 1].offset : m.data_length;
+      std::span<const std::byte> rest = items[i].data;
+      while (!rest.empty()) {  // in pieces, so a progress bar moves during large tensors
+        const size_t n = std::min<size_t>(rest.size(), 16 << 20);
+        THAW_TRY(write_all(fd, rest.first(n)));
+        report(n);
+        rest = rest.subspan(n);
+      }
       THAW_TRY(write_zeros(fd, next - items[i].offset - items[i].data.size()));
+      report(next - items[i].offset - items[i].data.size());
     }
   }
   return tmp.commit().with_context(fmt::format("writing {}", path));
