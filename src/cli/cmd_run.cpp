@@ -1,0 +1,112 @@
+// `thaw run BUNDLE`: one worker serving one bundle over the Open Inference Protocol.
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.h"
+#include "worker/bundle_model.h"
+#include "worker/cold_start.h"
+#include "worker/worker.h"
+#include "worker/zygote.h"
+
+namespace thaw::cli {
+
+namespace {
+struct RunFlags {
+  std::string bundle;
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  std::string unix_path;
+  int warmup = 1;
+  uint64_t max_body = 64 << 20;
+  size_t max_header = 16 << 10;
+  int request_timeout_ms = 10'000;
+  int idle_timeout_ms = 60'000;
+  size_t max_connections = 1024;
+  int threads = 1;
+  int ready_fd = -1;
+  size_t max_tokens = 0;
+  int stop_grace_ms = 10'000;
+  std::string zygote;
+  std::string graph_optimization = "none";
+};
+}  // namespace
+
+void register_run(CLI::App& app, int* exit_code) {
+  auto flags = std::make_shared<RunFlags>();
+  CLI::App* cmd = app.add_subcommand("run", "Serve one .thaw bundle over the Open Inference Protocol (KServe v2)");
+  cmd->footer(
+      "Endpoints: /v2, /v2/health/{live,ready}, /v2/models/{m}[/versions/{v}][/ready|/config|/infer],\n"
+      "/v2/repository/index, /warm, /metrics. Start-up: load, listen (live), warm up, ready.\n"
+      "Stdout carries one JSON line per event; wait for {\"event\":\"ready\",...,\"port\":N} (or use\n"
+      "--ready-fd). Export THAW_EXEC_BOOTTIME_NS (CLOCK_BOOTTIME ns before exec) for an exact exec->main\n"
+      "time. SIGTERM/SIGINT: finish requests in flight, then exit 0.");
+  cmd->add_option("bundle", flags->bundle, "The .thaw bundle to serve")->required();
+  cmd->add_option("--host", flags->host, "TCP address to listen on")->capture_default_str();
+  cmd->add_option("--port", flags->port, "TCP port; 0 picks a free one (reported in the ready line)")
+      ->check(CLI::Range(0, 65535))->capture_default_str();
+  cmd->add_option("--unix", flags->unix_path, "Listen on this Unix socket path instead of TCP");
+  cmd->add_option("--warmup", flags->warmup, "Passes over the bundle's warm-up inputs before ready (0: none)")
+      ->check(CLI::Range(0, 1000))->capture_default_str();
+  cmd->add_option("--max-body", flags->max_body, "Largest request body in bytes; larger gets 413")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))->capture_default_str();
+  cmd->add_option("--max-header", flags->max_header, "Largest request header in bytes; larger gets 431")
+      ->check(CLI::Range(size_t{256}, size_t{1} << 20))->capture_default_str();
+  cmd->add_option("--request-timeout-ms", flags->request_timeout_ms,
+                  "A request must arrive completely within this (slow clients are cut off)")
+      ->check(CLI::Range(1, 3'600'000))->capture_default_str();
+  cmd->add_option("--idle-timeout-ms", flags->idle_timeout_ms, "Close keep-alive connections idle this long")
+      ->check(CLI::Range(1, 86'400'000))->capture_default_str();
+  cmd->add_option("--max-connections", flags->max_connections, "Open connections beyond this get 503")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 20))->capture_default_str();
+  cmd->add_option("--threads", flags->threads, "HTTP threads (each runs inferences)")
+      ->check(CLI::Range(1, 256))->capture_default_str();
+  cmd->add_option("--ready-fd", flags->ready_fd, "Write \"ready <endpoint>\\n\" to this fd when ready, then close it")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--max-tokens", flags->max_tokens,
+                  "Truncate text inputs to this many tokens (default: the bundle's, else 512)");
+  cmd->add_option("--stop-grace-ms", flags->stop_grace_ms, "On SIGTERM, wait this long for requests in flight")
+      ->check(CLI::Range(0, 600'000))->capture_default_str();
+
+  cmd->add_option("--graph-optimization", flags->graph_optimization,
+                  "ONNX Runtime graph optimisation at load: none (graphs optimised at pack time), basic, "
+                  "extended, all (slower start, faster inference for unoptimised graphs)")
+      ->check(CLI::IsMember({"none", "basic", "extended", "all"}))->capture_default_str();
+  cmd->add_option("--zygote", flags->zygote,
+                  "Zygote mode: load and warm up once, then fork a ready worker per \"fork [ENDPOINT]\\n\" "
+                  "line sent to this Unix control socket (the child answers \"ready <pid> <endpoint>\")");
+
+  cmd->callback([flags, exit_code] {
+    worker::BootClock boot;
+    worker::ColdStartTimeline timeline(boot, worker::find_exec_time(std::getenv("THAW_EXEC_BOOTTIME_NS")));
+    timeline.mark("main");
+
+    worker::WorkerOptions o;
+    o.bundle_path = flags->bundle;
+    o.server.listen = flags->unix_path.empty()
+                          ? http::Endpoint::tcp(flags->host, static_cast<uint16_t>(flags->port))
+                          : http::Endpoint::unix_socket(flags->unix_path);
+    o.server.max_body_bytes = flags->max_body;
+    o.server.max_header_bytes = flags->max_header;
+    o.server.request_timeout = std::chrono::milliseconds(flags->request_timeout_ms);
+    o.server.idle_timeout = std::chrono::milliseconds(flags->idle_timeout_ms);
+    o.server.max_connections = flags->max_connections;
+    o.server.threads = flags->threads;
+    o.warmup_passes = flags->warmup;
+    o.ready_fd = flags->ready_fd;
+    o.stop_grace = std::chrono::milliseconds(flags->stop_grace_ms);
+
+    worker::BundleModelOptions load;
+    load.max_text_tokens = flags->max_tokens;
+    load.graph_optimization = flags->graph_optimization;
+    auto loader = [load](const std::string& path, worker::ColdStartTimeline& tl) {
+      return worker::load_bundle_model(path, load, tl);
+    };
+    *exit_code = flags->zygote.empty() ? worker::run_worker(o, loader, timeline, stdout)
+                                       : worker::run_zygote(o, loader, timeline, flags->zygote, stdout);
+  });
+}
+
+}  // namespace thaw::cli

@@ -1,0 +1,68 @@
+// A small HTTP/1.1 server (Boost.Beast over Asio) for the worker, the gateway and the cache:
+// TCP or Unix socket, keep-alive, request limits, slow-client timeouts, a connection cap and a
+// graceful stop. Handlers run on the server's I/O threads (ServerOptions::threads).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "http/endpoint.h"
+#include "http/router.h"
+
+namespace thaw::http {
+
+struct ServerOptions {
+  Endpoint listen;                    // TCP port 0: the OS picks one; read it from endpoint()
+  size_t max_header_bytes = 16 << 10; // larger request heads get 431 and the connection closes
+  uint64_t max_body_bytes = 64 << 20; // larger bodies get 413 {"error"} and the connection closes
+  // From a request's first byte to its last: a client sending slower is cut off (slowloris).
+  std::chrono::milliseconds request_timeout{10'000};
+  // A keep-alive connection waiting for its next request is closed after this.
+  std::chrono::milliseconds idle_timeout{60'000};
+  // A client that does not read its response within this is cut off.
+  std::chrono::milliseconds write_timeout{30'000};
+  size_t max_connections = 1024;      // beyond this, new connections get 503 and are closed
+  int threads = 1;                    // I/O threads that also run the handlers
+  int backlog = 512;
+  std::string server_header = "thaw";
+};
+
+// Counters since start, for /metrics.
+struct ServerStats {
+  uint64_t connections_accepted = 0;
+  uint64_t connections_rejected = 0;  // over max_connections
+  uint64_t connections_active = 0;
+  uint64_t requests = 0;              // requests handed to the router
+  uint64_t bad_requests = 0;          // unparseable, header or body over the limit
+  uint64_t timeouts = 0;              // connections cut off mid-request or mid-response
+};
+
+class Server {
+ public:
+  // Binds and listens; starts no thread (so a process may still fork afterwards). A stale Unix
+  // socket file at the path is replaced; it is removed again when the server is destroyed.
+  static Result<std::unique_ptr<Server>> listen(ServerOptions options, Router router);
+  ~Server();  // stop(0) if still running
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // The bound endpoint; for TCP port 0 this carries the port the OS chose.
+  const Endpoint& endpoint() const;
+  // Starts options.threads I/O threads and returns.
+  void start();
+  // Stops accepting, closes idle connections, lets requests in flight finish for up to `grace`,
+  // then closes whatever is left and joins the threads. Safe to call more than once.
+  void stop(std::chrono::milliseconds grace);
+  ServerStats stats() const;
+
+  struct Impl;
+
+ private:
+  explicit Server(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace thaw::http

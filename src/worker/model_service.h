@@ -1,0 +1,86 @@
+// One loaded model behind the Open Inference Protocol: decodes /infer requests, tokenizes text,
+// checks inputs against the model's signature, runs the backend and encodes the answer.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "engine/backend.h"
+#include "http/message.h"
+#include "http/prometheus.h"
+#include "worker/cold_start.h"
+#include "worker/kserve_codec.h"
+#include "worker/text_input.h"
+
+namespace thaw::worker {
+
+// Everything the service needs from a bundle, already loaded.
+struct LoadedModel {
+  std::string name;
+  std::string version = "1";
+  std::string platform = "onnxruntime_onnx";
+  // Whatever the backend borrows (mapped weights, runtime environment); outlives the backend.
+  std::shared_ptr<void> keep_alive;
+  std::unique_ptr<engine::Backend> backend;
+  std::unique_ptr<TextEncoder> text_encoder;  // null: the model takes no text
+  size_t max_text_tokens = 512;
+  std::vector<std::vector<OwnedTensor>> warmup;  // warm-up requests carried by the bundle
+};
+
+struct ServiceOptions {
+  DecodeLimits limits;
+  std::string text_input = "text";  // the BYTES input name that carries raw text
+};
+
+class ModelService {
+ public:
+  ModelService(LoadedModel model, ServiceOptions options, const Clock& clock,
+               ColdStartTimeline* timeline);
+
+  const std::string& name() const { return model_.name; }
+  const std::string& version() const { return model_.version; }
+  bool ready() const { return ready_.load(); }
+  void set_ready(bool ready) { ready_ = ready; }
+  bool accepts_text() const;
+
+  // Runs the bundle's warm-up requests `passes` times; with none in the bundle, one synthesised
+  // from the signature (a short text for text models). Fails if any warm-up inference fails.
+  Status warm_up(int passes);
+
+  // KServe model metadata: name, versions, platform, inputs, outputs.
+  nlohmann::json metadata() const;
+  // Whether `model`/`version` (version may be empty) names this model.
+  bool serves(const std::string& model, const std::string& version) const;
+
+  // Handles POST .../infer. Never throws; errors are 4xx/5xx JSON responses.
+  http::Response infer(const http::Request& request);
+
+  // Called once, after the first successful inference response is built.
+  void on_first_response(std::function<void()> callback) { first_response_ = std::move(callback); }
+
+  void write_metrics(http::PrometheusText& out) const;
+
+ private:
+  Result<http::Response> infer_or_error(const http::Request& request);
+  Status validate(std::span<const engine::InputTensor> inputs) const;
+
+  LoadedModel model_;
+  ServiceOptions options_;
+  const Clock& clock_;
+  ColdStartTimeline* timeline_;
+  std::atomic<bool> ready_{false};
+  std::atomic<bool> first_done_{false};
+  std::function<void()> first_response_;
+
+  std::atomic<uint64_t> ok_{0}, client_errors_{0}, server_errors_{0}, warmup_runs_{0};
+  http::Histogram latency_;
+};
+
+}  // namespace thaw::worker

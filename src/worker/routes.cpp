@@ -1,0 +1,81 @@
+#include "worker/routes.h"
+
+#include <nlohmann/json.hpp>
+
+#include "http/prometheus.h"
+
+namespace thaw::worker {
+namespace {
+
+using json = nlohmann::json;
+using http::Request;
+using http::Response;
+
+// The model named by the path, or a 404 response.
+std::optional<Response> check_model(const ModelService& s, const Request& r) {
+  const std::string& m = r.param("model");
+  const std::string& v = r.param("version");
+  if (m != s.name()) return Response::error(404, "unknown model '" + m + "'; this worker serves '" + s.name() + "'");
+  if (!s.serves(m, v))
+    return Response::error(404, "model '" + m + "' has no version '" + v + "'; it has '" + s.version() + "'");
+  return std::nullopt;
+}
+
+}  // namespace
+
+http::Router make_router(const RouteContext& ctx) {
+  ModelService* s = ctx.service;
+  http::Router router;
+  router.get("/v2", [ctx](const Request&) {
+    return Response::json(200, {{"name", ctx.server_name},
+                                {"version", ctx.server_version},
+                                {"extensions", {"binary_tensor_data", "model_repository"}}});
+  });
+  router.get("/v2/health/live", [](const Request&) { return Response::text(200, "", ""); });
+  router.get("/v2/health/ready", [s](const Request&) {
+    return s->ready() ? Response::text(200, "", "") : Response::error(503, "warming up");
+  });
+  router.get("/warm", [s](const Request&) {
+    return s->ready() ? Response::text(200, "warm\n") : Response::error(503, "warming up");
+  });
+  router.get("/metrics", [ctx](const Request&) {
+    return Response::text(200, ctx.metrics ? ctx.metrics() : "", std::string(http::kPrometheusContentType));
+  });
+  router.post("/v2/repository/index", [s](const Request&) {
+    return Response::json(200, json::array({{{"name", s->name()},
+                                             {"version", s->version()},
+                                             {"state", s->ready() ? "READY" : "LOADING"}}}));
+  });
+  for (std::string prefix : {"/v2/models/{model}", "/v2/models/{model}/versions/{version}"}) {
+    router.get(prefix, [s](const Request& r) {
+      if (auto err = check_model(*s, r)) return *err;
+      return Response::json(200, s->metadata());
+    });
+    router.get(prefix + "/ready", [s](const Request& r) {
+      if (auto err = check_model(*s, r)) return *err;
+      return s->ready() ? Response::text(200, "", "") : Response::error(503, "warming up");
+    });
+    router.get(prefix + "/config", [s](const Request& r) {
+      if (auto err = check_model(*s, r)) return *err;
+      json meta = s->metadata();
+      auto convert = [](const json& specs) {
+        json out = json::array();
+        for (const auto& t : specs)
+          out.push_back({{"name", t["name"]}, {"data_type", "TYPE_" + t["datatype"].get<std::string>()}, {"dims", t["shape"]}});
+        return out;
+      };
+      return Response::json(200, {{"name", s->name()},
+                                  {"platform", meta["platform"]},
+                                  {"max_batch_size", 0},
+                                  {"input", convert(meta["inputs"])},
+                                  {"output", convert(meta["outputs"])}});
+    });
+    router.post(prefix + "/infer", [s](const Request& r) {
+      if (auto err = check_model(*s, r)) return *err;
+      return s->infer(r);
+    });
+  }
+  return router;
+}
+
+}  // namespace thaw::worker

@@ -1,0 +1,144 @@
+#include "worker/worker.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include <nlohmann/json.hpp>
+
+#include "http/prometheus.h"
+#include "worker/routes.h"
+
+namespace thaw::worker {
+namespace {
+using json = nlohmann::json;
+}  // namespace
+
+void emit(std::FILE* out, const json& event) {
+  if (out == nullptr) return;
+  std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  std::fwrite(line.data(), 1, line.size(), out);
+  std::fflush(out);
+}
+
+void emit_error(std::FILE* out, std::string_view stage, const Status& s) {
+  emit(out, {{"event", "error"}, {"stage", stage}, {"error", s.to_string()}});
+  std::fprintf(stderr, "thaw run: %s: %s\n", std::string(stage).c_str(), s.to_string().c_str());
+}
+
+sigset_t block_stop_signals() {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  return stop_signals;
+}
+
+int wait_for_stop_signal(const sigset_t& signals) {
+  int signal = 0;
+  while (signal <= 0) {
+    timespec tick{1, 0};
+    signal = sigtimedwait(&signals, nullptr, &tick);
+  }
+  return signal;
+}
+
+std::string render_metrics(const ModelService& service, const http::Server* server,
+                           const ColdStartTimeline& timeline) {
+  http::PrometheusText out;
+  service.write_metrics(out);
+  out.family("thaw_cold_start_phase_seconds", "gauge",
+             "Duration of each start-up phase, each measured from the end of the previous one.");
+  for (const auto& [phase, seconds] : timeline.phase_seconds())
+    out.sample("thaw_cold_start_phase_seconds", {{"phase", phase}}, seconds);
+  if (auto r = timeline.seconds_since_exec("ready")) {
+    out.family("thaw_exec_to_ready_seconds", "gauge", "From exec() to reporting ready.");
+    out.sample("thaw_exec_to_ready_seconds", {}, *r);
+  }
+  if (auto r = timeline.seconds_since_exec("first_request")) {
+    out.family("thaw_exec_to_first_response_seconds", "gauge", "From exec() to the first inference answered.");
+    out.sample("thaw_exec_to_first_response_seconds", {}, *r);
+  }
+  if (server != nullptr) {
+    http::ServerStats st = server->stats();
+    auto counter = [&](const char* name, const char* help, uint64_t v) {
+      out.family(name, "counter", help);
+      out.sample(name, {}, static_cast<double>(v));
+    };
+    counter("thaw_http_connections_accepted_total", "Connections accepted.", st.connections_accepted);
+    counter("thaw_http_connections_rejected_total", "Connections refused over the connection cap.",
+            st.connections_rejected);
+    counter("thaw_http_requests_total", "HTTP requests routed.", st.requests);
+    counter("thaw_http_bad_requests_total", "Unparseable or oversize HTTP requests.", st.bad_requests);
+    counter("thaw_http_timeouts_total", "Connections cut off mid-request or mid-response.", st.timeouts);
+    out.family("thaw_http_connections_active", "gauge", "Open connections.");
+    out.sample("thaw_http_connections_active", {}, static_cast<double>(st.connections_active));
+  }
+  return out.text();
+}
+
+int run_worker(const WorkerOptions& options, const ModelLoader& loader, ColdStartTimeline& timeline,
+               std::FILE* events) {
+  // Threads started from here on inherit the mask, so the signals reach sigtimedwait() below.
+  sigset_t stop_signals = block_stop_signals();
+
+  auto model = loader(options.bundle_path, timeline);
+  if (!model.is_ok()) {
+    emit_error(events, "load", model.status());
+    return 1;
+  }
+  SteadyClock steady;
+  ModelService service(std::move(model).value(), options.service, steady, &timeline);
+
+  std::atomic<const http::Server*> server_ptr{nullptr};
+  RouteContext ctx;
+  ctx.service = &service;
+  ctx.metrics = [&] { return render_metrics(service, server_ptr.load(), timeline); };
+  auto server = http::Server::listen(options.server, make_router(ctx));
+  if (!server.is_ok()) {
+    emit_error(events, "listen", server.status());
+    return 1;
+  }
+  server_ptr = server->get();
+  const http::Endpoint& ep = (*server)->endpoint();
+  service.on_first_response([&] {
+    emit(events, {{"event", "first_response"}, {"model", service.name()}, {"timeline", timeline.to_json()}});
+  });
+  (*server)->start();
+  timeline.mark("listening");
+  emit(events, {{"event", "listening"}, {"endpoint", ep.to_string()}, {"port", ep.port}, {"model", service.name()}});
+
+  if (options.warmup_passes > 0) {
+    Status warm = service.warm_up(options.warmup_passes);
+    if (!warm.is_ok()) {
+      emit_error(events, "warm-up", warm);
+      (*server)->stop(std::chrono::milliseconds(0));
+      return 1;
+    }
+  }
+  timeline.mark("warmup");
+  service.set_ready(true);
+  timeline.mark("ready");
+  emit(events, {{"event", "ready"},
+                {"endpoint", ep.to_string()},
+                {"port", ep.port},
+                {"model", service.name()},
+                {"version", service.version()},
+                {"pid", ::getpid()},
+                {"timeline", timeline.to_json()}});
+  if (options.ready_fd >= 0) {
+    std::string line = "ready " + ep.to_string() + "\n";
+    [[maybe_unused]] ssize_t n = ::write(options.ready_fd, line.data(), line.size());
+    ::close(options.ready_fd);
+  }
+
+  int signal = wait_for_stop_signal(stop_signals);
+  service.set_ready(false);
+  (*server)->stop(options.stop_grace);
+  emit(events, {{"event", "stopped"}, {"signal", signal}});
+  return 0;
+}
+
+}  // namespace thaw::worker

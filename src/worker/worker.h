@@ -1,0 +1,58 @@
+// One worker process: load a model, listen, warm up, report ready, serve until SIGTERM/SIGINT.
+//
+// Start-up order: load (bundle open, session create) -> listen (live, not ready: /infer answers
+// 503) -> warm-up -> ready. Each step is marked on the ColdStartTimeline and the process prints
+// one JSON line per event on `events` (stdout for `thaw run`):
+//   {"event":"listening","endpoint":"127.0.0.1:41234","port":41234,...}
+//   {"event":"ready","endpoint":...,"port":...,"timeline":{...}}      <- supervisors wait for this
+//   {"event":"first_response","timeline":{...}}
+//   {"event":"stopped",...}
+// No thread is started before listening, so a process may fork after loading.
+#pragma once
+
+#include <signal.h>
+
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/status.h"
+#include "http/server.h"
+#include "worker/cold_start.h"
+#include "worker/model_service.h"
+
+namespace thaw::worker {
+
+struct WorkerOptions {
+  std::string bundle_path;
+  http::ServerOptions server;
+  ServiceOptions service;
+  int warmup_passes = 1;          // passes over the warm-up requests before ready (0: none)
+  int ready_fd = -1;              // if >= 0: "ready <endpoint>\n" is written there, then it is closed
+  std::chrono::milliseconds stop_grace{10'000};
+};
+
+// Loads a bundle into a LoadedModel, marking "bundle_open" and "session_create" on the timeline.
+using ModelLoader = std::function<Result<LoadedModel>(const std::string& bundle_path, ColdStartTimeline&)>;
+
+// Runs until SIGINT or SIGTERM (blocked in the calling thread and every thread it starts).
+// Returns a process exit code: 0 after a clean stop, 1 when loading or warm-up failed.
+int run_worker(const WorkerOptions& options, const ModelLoader& loader, ColdStartTimeline& timeline,
+               std::FILE* events);
+
+// Writes one event as a JSON line and flushes (a no-op when `out` is null).
+void emit(std::FILE* out, const nlohmann::json& event);
+void emit_error(std::FILE* out, std::string_view stage, const Status& s);
+// Blocks SIGINT and SIGTERM in the calling thread (and threads it starts later); returns the set.
+sigset_t block_stop_signals();
+// Waits, one-second ticks, until one of `signals` arrives; returns it.
+int wait_for_stop_signal(const sigset_t& signals);
+
+// Renders the /metrics page: the service's, the server's and the cold-start timeline's metrics.
+std::string render_metrics(const ModelService& service, const http::Server* server,
+                           const ColdStartTimeline& timeline);
+
+}  // namespace thaw::worker

@@ -1,0 +1,207 @@
+#include "worker/zygote.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "common/unique_fd.h"
+#include "worker/routes.h"
+
+namespace thaw::worker {
+namespace {
+
+using json = nlohmann::json;
+constexpr size_t kMaxCommand = 1024;
+
+Result<UniqueFd> listen_unix(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof(addr.sun_path))
+    return make_error(Code::kInvalidArgument, "control socket path '{}' is too long", path);
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (!S_ISSOCK(st.st_mode)) return make_error(Code::kInvalidArgument, "{} exists and is not a socket", path);
+    ::unlink(path.c_str());
+  }
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return make_error(Code::kIo, "socket: {}", std::strerror(errno));
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(fd.get(), 64) != 0)
+    return make_error(Code::kIo, "listening on {}: {}", path, std::strerror(errno));
+  return fd;
+}
+
+// Reads one command line from a fresh control connection, waiting at most `timeout`.
+Result<std::string> read_command(int fd, std::chrono::milliseconds timeout) {
+  std::string line;
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  char buf[256];
+  while (line.find('\n') == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return make_error(Code::kDeadlineExceeded, "no command within {} ms", timeout.count());
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n <= 0) return make_error(Code::kInvalidArgument, "control connection closed before a command");
+    line.append(buf, static_cast<size_t>(n));
+    if (line.size() > kMaxCommand) return make_error(Code::kInvalidArgument, "command longer than {} bytes", kMaxCommand);
+  }
+  line.resize(line.find('\n'));
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
+}
+
+void reply(int fd, const std::string& text) {
+  std::string line = text + "\n";
+  [[maybe_unused]] ssize_t n = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+}
+
+// The forked child: serve `service` on `endpoint` until SIGTERM, then leave without running the
+// template's destructors (they own state shared with the template).
+[[noreturn]] void child_main(ModelService& service, WorkerOptions options, http::Endpoint endpoint,
+                             UniqueFd control, std::FILE* events, const sigset_t& stop_signals) {
+  SteadyClock clock;
+  Nanos forked = clock.now();
+  options.server.listen = endpoint;
+  std::atomic<const http::Server*> server_ptr{nullptr};
+  ColdStartTimeline child_timeline(clock, ExecTime{forked, ExecTimeSource::kEnv});
+  RouteContext ctx;
+  ctx.service = &service;
+  ctx.metrics = [&] { return render_metrics(service, server_ptr.load(), child_timeline); };
+  auto server = http::Server::listen(options.server, make_router(ctx));
+  if (!server.is_ok()) {
+    reply(control.get(), "error " + server.status().to_string());
+    emit_error(events, "fork", server.status());
+    std::fflush(nullptr);
+    ::_exit(1);
+  }
+  server_ptr = server->get();
+  (*server)->start();
+  child_timeline.mark("listening");
+  const http::Endpoint& ep = (*server)->endpoint();
+  double fork_to_ready_ms = to_ms(clock.now() - forked);
+  reply(control.get(), fmt::format("ready {} {}", ::getpid(), ep.to_string()));
+  control.reset();
+  emit(events, {{"event", "ready"}, {"forked", true}, {"endpoint", ep.to_string()}, {"port", ep.port},
+                {"model", service.name()}, {"version", service.version()}, {"pid", ::getpid()},
+                {"fork_to_ready_ms", fork_to_ready_ms}});
+  int signal = wait_for_stop_signal(stop_signals);
+  service.set_ready(false);
+  (*server)->stop(options.stop_grace);
+  emit(events, {{"event", "stopped"}, {"signal", signal}, {"pid", ::getpid()}});
+  std::fflush(nullptr);
+  ::_exit(0);
+}
+
+void reap(std::set<pid_t>& children, std::FILE* events) {
+  for (;;) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return;
+    if (children.erase(pid) > 0)
+      emit(events, {{"event", "child_exited"}, {"pid", pid},
+                    {"status", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)}});
+  }
+}
+
+void stop_children(std::set<pid_t>& children, std::FILE* events) {
+  for (pid_t pid : children) ::kill(pid, SIGTERM);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!children.empty() && std::chrono::steady_clock::now() < deadline) {
+    reap(children, events);
+    if (!children.empty()) ::usleep(10'000);
+  }
+  for (pid_t pid : children) ::kill(pid, SIGKILL);
+  while (!children.empty()) {
+    pid_t pid = ::waitpid(-1, nullptr, 0);
+    if (pid < 0) break;
+    children.erase(pid);
+  }
+}
+
+}  // namespace
+
+int run_zygote(const WorkerOptions& options, const ModelLoader& loader, ColdStartTimeline& timeline,
+               const std::string& control_path, std::FILE* events) {
+  sigset_t stop_signals = block_stop_signals();
+  auto model = loader(options.bundle_path, timeline);
+  if (!model.is_ok()) {
+    emit_error(events, "load", model.status());
+    return 1;
+  }
+  SteadyClock steady;
+  ModelService service(std::move(model).value(), options.service, steady, nullptr);
+  if (options.warmup_passes > 0) {
+    if (Status warm = service.warm_up(options.warmup_passes); !warm.is_ok()) {
+      emit_error(events, "warm-up", warm);
+      return 1;
+    }
+  }
+  timeline.mark("warmup");
+  service.set_ready(true);
+  auto control = listen_unix(control_path);
+  if (!control.is_ok()) {
+    emit_error(events, "listen", control.status());
+    return 1;
+  }
+  timeline.mark("ready");
+  emit(events, {{"event", "zygote_ready"}, {"control", control_path}, {"model", service.name()},
+                {"pid", ::getpid()}, {"timeline", timeline.to_json()}});
+
+  std::set<pid_t> children;
+  int signal = 0;
+  while (signal <= 0) {
+    timespec none{0, 0};
+    signal = sigtimedwait(&stop_signals, nullptr, &none);
+    if (signal > 0) break;
+    reap(children, events);
+    pollfd p{control->get(), POLLIN, 0};
+    if (::poll(&p, 1, 200) <= 0) continue;
+    UniqueFd conn(::accept4(control->get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn.valid()) continue;
+    auto command = read_command(conn.get(), std::chrono::seconds(2));
+    if (!command.is_ok()) {
+      reply(conn.get(), "error " + command.status().to_string());
+      continue;
+    }
+    std::string_view cmd = *command;
+    if (cmd != "fork" && !cmd.starts_with("fork ")) {
+      reply(conn.get(), "error unknown command; send \"fork [ENDPOINT]\"");
+      continue;
+    }
+    std::string_view arg = cmd.size() > 5 ? cmd.substr(5) : std::string_view("127.0.0.1:0");
+    auto endpoint = http::Endpoint::parse(arg);
+    if (!endpoint.is_ok()) {
+      reply(conn.get(), "error " + endpoint.status().to_string());
+      continue;
+    }
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    if (pid < 0) {
+      reply(conn.get(), std::string("error fork: ") + std::strerror(errno));
+      continue;
+    }
+    if (pid == 0) {
+      control->reset();
+      child_main(service, options, *endpoint, std::move(conn), events, stop_signals);
+    }
+    children.insert(pid);
+    emit(events, {{"event", "forked"}, {"pid", pid}});
+  }
+  stop_children(children, events);
+  control->reset();
+  ::unlink(control_path.c_str());
+  emit(events, {{"event", "stopped"}, {"signal", signal}});
+  return 0;
+}
+
+}  // namespace thaw::worker

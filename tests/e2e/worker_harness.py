@@ -1,0 +1,76 @@
+"""Starts and stops real `thaw run` workers for the end-to-end tests and the benchmark."""
+import json
+import os
+import pathlib
+import select
+import signal
+import subprocess
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+THAW_BIN = os.environ.get("THAW_BIN", str(ROOT / "build" / "thaw"))
+MINILM = ROOT / "models" / "src" / "minilm"
+
+
+def pack_minilm(out_dir):
+    """Packs the MiniLM model with its tokenizer into out_dir/minilm.thaw and returns the path."""
+    out = pathlib.Path(out_dir) / "minilm.thaw"
+    subprocess.run([THAW_BIN, "pack", str(MINILM / "model.onnx"), "--extra", str(MINILM / "tokenizer.json"),
+                    "-o", str(out)], check=True, capture_output=True, timeout=300)
+    return out
+
+
+class Worker:
+    """A `thaw run` process; events are the JSON lines it prints on stdout."""
+
+    def __init__(self, bundle, *args, wait_ready=True, timeout=120, pass_fds=()):
+        env = dict(os.environ)
+        # Lets the worker measure exec -> main exactly (see src/worker/cold_start.h).
+        env["THAW_EXEC_BOOTTIME_NS"] = str(time.clock_gettime_ns(time.CLOCK_BOOTTIME))
+        self.proc = subprocess.Popen([THAW_BIN, "run", str(bundle), *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env, pass_fds=pass_fds)
+        self.events = []
+        self._buf = b""
+        if wait_ready:
+            self.ready = self.wait_for("ready", timeout)
+            self.port = self.ready["port"]
+            self.model = self.ready["model"]
+            self.url = f"127.0.0.1:{self.port}"
+
+    def wait_for(self, name, timeout=60):
+        """Reads event lines until one named `name`; fails if the process exits first."""
+        deadline = time.monotonic() + timeout
+        for ev in self.events:
+            if ev.get("event") == name:
+                return ev
+        fd = self.proc.stdout.fileno()
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                self._buf += chunk
+                while b"\n" in self._buf:
+                    line, self._buf = self._buf.split(b"\n", 1)
+                    ev = json.loads(line)
+                    self.events.append(ev)
+                    if ev.get("event") == name:
+                        return ev
+            elif self.proc.poll() is not None:
+                break
+        err = self.proc.stderr.read().decode(errors="replace") if self.proc.poll() is not None else ""
+        raise AssertionError(f"worker never reported {name!r}; events={self.events} stderr={err}")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
