@@ -12,6 +12,7 @@
 
 #include "bundle/format.h"
 #include "bundle/pack_onnx.h"
+#include "cli/pack_ort.h"
 #include "bundle/pack_safetensors.h"
 #include "cli/bundle_cli.h"
 #include "common/progress.h"
@@ -35,6 +36,7 @@ struct PackArgs {
   std::vector<std::string> extras;
   std::string warmup;
   bool no_warmup = false;
+  bool no_ort = false;
   int threads = 0;
   bool json = false;
 };
@@ -101,6 +103,11 @@ int run_pack(const PackArgs& a) {
     if (!s.is_ok()) return fail(s, kExitUsage);
   }
 
+  if (!a.no_ort) {
+    Status s = add_ort_model(model);
+    if (!s.is_ok()) return fail(s.with_context("converting the graph to ONNX Runtime's format (--no-ort skips it)"), kExitFailure);
+  }
+
   uint64_t total = 0, tensor_bytes = 0;
   for (const auto& t : c.tensors) {
     total += align_up(t.data.size(), kAlignment);
@@ -164,6 +171,9 @@ void register_pack(CLI::App& app, int* exit_code) {
                   "Warm-up requests as JSON: {\"input\": {\"dtype\": \"INT64\", \"shape\": [1, 4], \"data\": [...]}, ...} "
                   "or an array of such objects; replaces the default BERT-style request");
   cmd->add_flag("--no-warmup", a->no_warmup, "Store no warm-up request");
+  cmd->add_flag("--no-ort", a->no_ort,
+                "ONNX models: do not also store graph.ort, the model in ONNX Runtime's format that a worker uses in place "
+                "(fastest start; the bundle then holds the weights twice)");
   cmd->add_option("--threads,-t", a->threads, "Threads for hashing and compression (0: all cores)")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print a JSON summary (sizes, ratio, seconds) instead of a line");
   cmd->callback([a, exit_code] { *exit_code = run_pack(*a); });
