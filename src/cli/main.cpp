@@ -7,6 +7,7 @@
 
 namespace thaw::cli {
 // Subcommands, each defined in its own cmd_*.cpp.
+void register_tokenize(CLI::App& app, int* exit_code);
 }  // namespace thaw::cli
 
 int main(int argc, char** argv) {
@@ -16,6 +17,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = kExitOk;
   const Register commands[] = {
+      register_tokenize,
       nullptr,
   };
   for (Register r : commands)
