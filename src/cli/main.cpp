@@ -13,6 +13,7 @@ void register_pack(CLI::App& app, int* exit_code);
 void register_inspect(CLI::App& app, int* exit_code);
 void register_verify(CLI::App& app, int* exit_code);
 void register_run(CLI::App& app, int* exit_code);
+void register_tokenize(CLI::App& app, int* exit_code);
 }  // namespace thaw::cli
 
 int main(int argc, char** argv) {
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
       register_load,
       register_limits,
       register_run,
+      register_tokenize,
   };
   for (Register r : commands)
     if (r != nullptr) r(app, &exit_code);
