@@ -117,9 +117,10 @@ void WordPieceTokenizer::wordpiece(const char32_t* word, size_t n, std::vector<i
   size_t mark = ids.size();
   size_t start = 0;
   while (start < n) {
-    size_t end = n;
+    // Longest candidate that could be in the vocabulary: a forward walk keeps long words linear.
     const size_t prefix_bytes = start == 0 ? 0 : prefix_.size();
-    while (end > start && prefix_bytes + bounds[end] - bounds[start] > longest_token_bytes_) --end;
+    size_t end = start;
+    while (end < n && prefix_bytes + bounds[end + 1] - bounds[start] <= longest_token_bytes_) ++end;
     int32_t found = -1;
     while (start < end) {
       std::string_view piece(utf8.data() + bounds[start], bounds[end] - bounds[start]);
