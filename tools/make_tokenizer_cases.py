@@ -49,6 +49,20 @@ URLS = ["https://example.com/path?q=1&x=%20y#frag", "http://127.0.0.1:8080/v2/mo
 SPECIAL = ["[CLS]", "[SEP]", "[MASK]", "[PAD]", "[UNK]", "[cls]", "[MASK", "[[MASK]]", "[SEP][SEP]"]
 
 
+# Hand-picked inputs where BERT tokenizers commonly go wrong; always the first sentences.
+EDGE_CASES = [
+    "", " ", "\x00", "\ufffd", "a\u200db", "İstanbul İ", "İ̇", "ǅ ǈ ǋ ǲ", "ΣΊΣΥΦΟΣ σίσυφος ς", "ß ẞ ŉ ǰ ΐ",
+    "e\u0301 e\u0301\u0323 e\u0323\u0301 a\u0308\u0323\u0301", "\u0301start", "Å Å Å", "ﬁ ﬂ ﬃ",
+    "한국어 한국어", "한", "東京 東 京", "\U00020000\U0002a6df\U0002a6e0\U0002b81f\U0002b820\U0002ceaf",
+    "\u3400\u4dbf\u4dc0\u9fff\ua000\uf900\ufaff\ufb00", "[CLS][SEP][MASK][PAD][UNK]", "[MASK]ed [masked]",
+    "x[SEP]y", "[[UNK]]", "\t\n\r\x0b\x0c\x85\xa0\u1680\u2000\u200a\u2028\u2029\u202f\u205f\u3000",
+    "\x1c\x1d\x1e\x1f", "\u180e\u200b\u2060\ufeff", "\u2e43\u2e5d\u166d\U000111c9\u1734\U00011938",
+    "\ua7cb\ua7dc\u1c89\U00010d50\U00016ea0", "\u0890\u08e2\U00013430", "a" * 100, "a" * 101,
+    "é" * 100 + " " + "é" * 101, "un" + "aff" * 40, "1,000,000.00 3.14159 -42 1e-9 ½ ⅞ ²³",
+    "👨‍👩‍👧‍👦 👍🏽 🇯🇵 1️⃣ 🏴󠁧󠁢󠁳󠁣󠁴󠁿", "\ue000\U000f0000\U0010fffd", "\u0378\U0001fffe\U0010ffff",
+]
+
+
 def rand_codepoint(rng):
     while True:
         cp = rng.choice([rng.randrange(0x20, 0x800), rng.randrange(0x800, 0x10000),
@@ -179,7 +193,7 @@ def main():
     tok = Tokenizer.from_file(args.tokenizer)
     tok.no_padding()
     tok.enable_truncation(args.max_length)
-    texts = [sentence(rng, i) for i in range(args.count)]
+    texts = EDGE_CASES + [sentence(rng, i) for i in range(args.count)]
     singles = [{"text": t, "ids": e.ids, "type_ids": e.type_ids}
                for t, e in zip(texts, tok.encode_batch(texts))]
     pairs = []

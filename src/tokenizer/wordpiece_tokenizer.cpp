@@ -83,6 +83,7 @@ WordPieceTokenizer::WordPieceTokenizer(Config c)
       pad_type_id_(c.pad_type_id),
       pad_left_(c.pad_left),
       pad_to_multiple_of_(c.pad_to_multiple_of) {
+  for (const auto& entry : vocab_) longest_token_bytes_ = std::max(longest_token_bytes_, entry.first.size());
   for (const auto& [content, id] : added_tokens_)
     added_first_byte_[static_cast<unsigned char>(content[0])] = true;
   single_special_count_ = count_special(single_template_);
@@ -116,7 +117,10 @@ void WordPieceTokenizer::wordpiece(const char32_t* word, size_t n, std::vector<i
   size_t mark = ids.size();
   size_t start = 0;
   while (start < n) {
-    size_t end = n;
+    // Longest candidate that could be in the vocabulary: a forward walk keeps long words linear.
+    const size_t prefix_bytes = start == 0 ? 0 : prefix_.size();
+    size_t end = start;
+    while (end < n && prefix_bytes + bounds[end + 1] - bounds[start] <= longest_token_bytes_) ++end;
     int32_t found = -1;
     while (start < end) {
       std::string_view piece(utf8.data() + bounds[start], bounds[end] - bounds[start]);
@@ -146,7 +150,8 @@ void WordPieceTokenizer::wordpiece(const char32_t* word, size_t n, std::vector<i
 
 // Normalises, splits on whitespace and punctuation, and word-pieces one stretch of text that holds
 // no added token. `utf8` is already validated.
-void WordPieceTokenizer::tokenize_segment(std::string_view utf8, std::vector<int32_t>& ids) const {
+void WordPieceTokenizer::tokenize_segment(std::string_view utf8, std::vector<int32_t>& ids,
+                                          size_t limit) const {
   thread_local std::u32string raw, normalized, scratch;
   raw.clear();
   const auto* p = reinterpret_cast<const unsigned char*>(utf8.data());
@@ -163,7 +168,7 @@ void WordPieceTokenizer::tokenize_segment(std::string_view utf8, std::vector<int
   }
   size_t word_start = 0;
   const size_t n = text->size();
-  for (size_t i = 0; i < n; ++i) {
+  for (size_t i = 0; i < n && ids.size() < limit; ++i) {
     char32_t cp = (*text)[i];
     if (is_bert_whitespace(cp)) {
       if (i > word_start) wordpiece(text->data() + word_start, i - word_start, ids);
@@ -174,11 +179,12 @@ void WordPieceTokenizer::tokenize_segment(std::string_view utf8, std::vector<int
       word_start = i + 1;
     }
   }
-  if (n > word_start) wordpiece(text->data() + word_start, n - word_start, ids);
+  if (n > word_start && ids.size() < limit) wordpiece(text->data() + word_start, n - word_start, ids);
 }
 
 // Splits raw text on added tokens (leftmost, then longest match) and tokenizes the rest.
-Status WordPieceTokenizer::tokenize_into(std::string_view text, std::vector<int32_t>& ids) const {
+Status WordPieceTokenizer::tokenize_into(std::string_view text, std::vector<int32_t>& ids,
+                                         size_t limit) const {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   for (size_t i = 0; i < text.size();) {
     char32_t cp = 0;
@@ -189,7 +195,7 @@ Status WordPieceTokenizer::tokenize_into(std::string_view text, std::vector<int3
     i += len;
   }
   size_t segment_start = 0;
-  for (size_t i = 0; i < text.size(); ++i) {
+  for (size_t i = 0; i < text.size() && ids.size() < limit; ++i) {
     if (!added_first_byte_[p[i]]) continue;
     const std::pair<std::string, int32_t>* best = nullptr;
     for (const auto& added : added_tokens_) {
@@ -198,12 +204,13 @@ Status WordPieceTokenizer::tokenize_into(std::string_view text, std::vector<int3
         best = &added;
     }
     if (best == nullptr) continue;
-    if (i > segment_start) tokenize_segment(text.substr(segment_start, i - segment_start), ids);
+    if (i > segment_start) tokenize_segment(text.substr(segment_start, i - segment_start), ids, limit);
     ids.push_back(best->second);
     i += best->first.size() - 1;
     segment_start = i + 1;
   }
-  if (text.size() > segment_start) tokenize_segment(text.substr(segment_start), ids);
+  if (text.size() > segment_start && ids.size() < limit)
+    tokenize_segment(text.substr(segment_start), ids, limit);
   return Status::ok();
 }
 
@@ -245,7 +252,7 @@ Encoding WordPieceTokenizer::apply_template(const std::vector<TemplateItem>& tmp
 Result<Encoding> WordPieceTokenizer::encode(std::string_view text, size_t max_length) const {
   THAW_ASSIGN_OR_RETURN(size_t budget, resolve_max_length(max_length, single_special_count_));
   std::vector<int32_t> ids;
-  THAW_TRY(tokenize_into(text, ids));
+  THAW_TRY(tokenize_into(text, ids, budget));
   if (ids.size() > budget) ids.resize(budget);
   return apply_template(single_template_, ids, nullptr);
 }

@@ -99,8 +99,10 @@ class WordPieceTokenizer {
 
  private:
   explicit WordPieceTokenizer(Config config);
-  Status tokenize_into(std::string_view text, std::vector<int32_t>& ids) const;
-  void tokenize_segment(std::string_view utf8, std::vector<int32_t>& ids) const;
+  // Appends word pieces to `ids`, stopping early once it holds `limit` (later ones would be cut).
+  Status tokenize_into(std::string_view text, std::vector<int32_t>& ids,
+                       size_t limit = kNoTruncation) const;
+  void tokenize_segment(std::string_view utf8, std::vector<int32_t>& ids, size_t limit) const;
   void wordpiece(const char32_t* word, size_t n, std::vector<int32_t>& ids) const;
   Result<size_t> resolve_max_length(size_t max_length, size_t n_special) const;
   Encoding apply_template(const std::vector<TemplateItem>& tmpl, const std::vector<int32_t>& a,
@@ -110,6 +112,7 @@ class WordPieceTokenizer {
   int32_t unk_id_;
   std::string prefix_;
   size_t max_input_chars_per_word_;
+  size_t longest_token_bytes_ = 0;  // no longer candidate can match, so none is looked up
   bool has_normalizer_;
   BertNormalizerOptions normalizer_;
   std::vector<std::pair<std::string, int32_t>> added_tokens_;

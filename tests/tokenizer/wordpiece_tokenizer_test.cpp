@@ -40,6 +40,17 @@ TEST(WordPiece, WordsOverMaxInputCharsAreUnknown) {
   EXPECT_EQ(ids(tok, "unaffableaa"), (Ids{2, 1, 3}));        // 11: [UNK]
 }
 
+TEST(WordPiece, VeryLongWordsStayLinear) {
+  auto doc = tiny_tokenizer_json();
+  doc["model"]["max_input_chars_per_word"] = 10'000'000;
+  auto tok = make(doc);
+  EXPECT_EQ(ids(tok, std::string(200'000, 'x'), kNoTruncation), (Ids{2, 1, 3}));
+  Ids want{2, 5};
+  want.insert(want.end(), 100'000, 8);
+  want.push_back(3);
+  EXPECT_EQ(ids(tok, "un" + std::string(100'000, 'a'), kNoTruncation), want);
+}
+
 TEST(WordPiece, NormalizesAccentsCjkAndControls) {
   auto tok = make(tiny_tokenizer_json());
   EXPECT_EQ(ids(tok, "CAFÉ"), (Ids{2, 12, 3}));
