@@ -22,13 +22,17 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
     -DTHAW_BUILD_FUZZERS=ON -DTHAW_BUILD_TESTS=OFF -DTHAW_BUILD_BENCH=OFF -DTHAW_SANITIZE=address,undefined \
     -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
 fi
-targets=(bundle_reader_fuzz safetensors_fuzz)
+targets=(bundle_reader_fuzz safetensors_fuzz fuzz_kserve_request fuzz_http_router tokenizer_fuzz)
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" bundle_fuzz_seeds
 "$build/fuzz/bundle_fuzz_seeds" "$build/seeds"
 status=0
 for t in "${targets[@]}"; do
   corpus="$build/corpus/$t"
-  seeds="$build/seeds/${t%_fuzz}"
+  case "$t" in
+    fuzz_kserve_request|fuzz_http_router) seeds="$root/fuzz/worker/corpus" ;;
+    tokenizer_fuzz) seeds="$root/fuzz/tokenizer/corpus" ;;
+    *) seeds="$build/seeds/${t%_fuzz}" ;;
+  esac
   mkdir -p "$corpus"
   dict="$root/fuzz/${t%_fuzz}.dict"
   args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$build/")
@@ -36,7 +40,7 @@ for t in "${targets[@]}"; do
   [ "$jobs" -gt 1 ] && args+=(-fork="$jobs")
   echo "== $t for ${seconds}s"
   start=$(date +%s)
-  if (cd "$build" && "$build/fuzz/$t" "${args[@]}" "$corpus" "$seeds" 2>"$build/$t.log"); then
+  if (cd "$build" && "$(find "$build/fuzz" -type f -name "$t" -perm -u+x | head -1)" "${args[@]}" "$corpus" "$seeds" 2>"$build/$t.log"); then
     echo "$t: ran clean for $(( $(date +%s) - start ))s; $(grep -E 'stat::number_of_executed_units' "$build/$t.log" | awk '{print $2}') runs, corpus $(ls "$corpus" | wc -l) inputs"
   else
     echo "$t: FAILED after $(( $(date +%s) - start ))s; see $build/$t.log" >&2

@@ -14,6 +14,7 @@ void register_inspect(CLI::App& app, int* exit_code);
 void register_verify(CLI::App& app, int* exit_code);
 void register_sim(CLI::App& app, int* exit_code);
 void register_run(CLI::App& app, int* exit_code);
+void register_tokenize(CLI::App& app, int* exit_code);
 }  // namespace thaw::cli
 
 int main(int argc, char** argv) {
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
       register_limits,
       register_sim,
       register_run,
+      register_tokenize,
   };
   for (Register r : commands)
     if (r != nullptr) r(app, &exit_code);

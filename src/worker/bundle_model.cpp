@@ -77,6 +77,7 @@ Result<LoadedModel> load_bundle_model(const std::string& path, const BundleModel
     auto encoder = make_text_encoder(as_string(*tok));
     if (!encoder.is_ok()) return encoder.status().with_context(fmt::format("tokenizer.json in {}", path));
     model.text_encoder = std::move(encoder).value();  // null: this build takes no text
+    timeline.mark("tokenizer_load");
   }
 
   for (const bundle::WarmupRequest& w : m.warmup) {

@@ -20,7 +20,7 @@ struct BundleModelOptions {
   std::string graph_optimization = "none";
 };
 
-// Marks "bundle_open" and "session_create" on the timeline.
+// Marks "bundle_open", "session_create" and (with a tokenizer) "tokenizer_load" on the timeline.
 Result<LoadedModel> load_bundle_model(const std::string& path, const BundleModelOptions& options,
                                       ColdStartTimeline& timeline);
 
