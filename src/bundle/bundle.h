@@ -84,6 +84,8 @@ struct Manifest {
   const FileEntry* find_file(std::string_view name) const;
 };
 
+struct ChunkScratch;  // decode buffers, private to the reader
+
 // Opens a bundle and validates its header and manifest: magic, version, every offset, length and
 // count, tensor sizes against dtype x shape, no overlaps, chunks tiling the data section.
 // Does not read tensor data; checksums are checked by verify().
@@ -100,11 +102,22 @@ class Reader {
 
   // Reads a whole file entry (decompressing if needed).
   Result<std::string> read_file(std::string_view name) const;
+  // Reads a tensor's bytes (decompressing if needed); checks nothing beyond the manifest.
+  Result<std::vector<std::byte>> read_tensor(std::string_view name) const;
+  // Reads bytes [offset, offset + dst.size()) of the logical data section; with compression only
+  // the chunks that overlap the range are read and decompressed.
+  Status read_data(uint64_t offset, std::span<std::byte> dst) const;
   // Reads every byte and checks every chunk id and tensor/file checksum. `progress(bytes)` is
   // called as data is checked. Returns the first mismatch by name.
   Status verify(const std::function<void(uint64_t)>& progress = {}) const;
 
  private:
+  // Stored bytes at a file offset (pread or memory); the range was validated by open().
+  Status read_stored(uint64_t file_offset, std::span<std::byte> dst) const;
+  // Chunk `index`'s logical bytes: straight from memory when possible, else decoded into `scratch`.
+  Result<std::span<const std::byte>> chunk_bytes(size_t index, ChunkScratch& scratch) const;
+  static Result<Reader> parse(Reader reader);
+
   std::string path_;
   UniqueFd fd_;
   uint64_t file_size_ = 0;
@@ -127,7 +140,7 @@ struct WriterFile {
 struct WriteOptions {
   Compression compression = Compression::kNone;
   int zstd_level = 3;
-  bool byte_shuffle = true;    // only used with zstd, only on float tensors
+  bool byte_shuffle = true;    // only used with zstd: every chunk shuffled in 4-byte lanes
   uint64_t chunk_size = kDefaultChunkSize;
   int threads = 0;             // 0: all cores
   std::function<void(uint64_t)> progress;  // bytes done
@@ -141,6 +154,11 @@ struct BundleContents {
   std::vector<WarmupRequest> warmup;   // their `file`s must be in `files`
   nlohmann::json metadata = nlohmann::json::object();
 };
+
+// Where write() places each tensor in the logical data section: tensors come first, in order, each
+// on a 4096-byte boundary, so their offsets depend only on their lengths (pack needs them to build a
+// graph whose external-data references point into the data section before writing it).
+std::vector<uint64_t> plan_tensor_offsets(const std::vector<WriterTensor>& tensors);
 
 // Writes atomically: a temp file beside `path`, fsync, rename.
 Status write(const std::string& path, const BundleContents& contents, const WriteOptions& options);

@@ -8,6 +8,8 @@
 namespace thaw::cli {
 // Subcommands, each defined in its own cmd_*.cpp.
 void register_run(CLI::App& app, int* exit_code);
+void register_load(CLI::App& app, int* exit_code);
+void register_limits(CLI::App& app, int* exit_code);
 }  // namespace thaw::cli
 
 int main(int argc, char** argv) {
@@ -18,6 +20,8 @@ int main(int argc, char** argv) {
   int exit_code = kExitOk;
   const Register commands[] = {
       register_run,
+      register_load,
+      register_limits,
   };
   for (Register r : commands)
     if (r != nullptr) r(app, &exit_code);
