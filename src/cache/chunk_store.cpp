@@ -12,12 +12,15 @@
 
 #include <fmt/format.h>
 
+#include "bundle/shuffle.h"
+
 namespace thaw::cache {
 
 namespace fs = std::filesystem;
 
 namespace {
 constexpr std::string_view kZstdSuffix = ".zst";
+constexpr std::string_view kShuffledSuffix = ".zss";
 constexpr std::string_view kTempSuffix = ".tmp";
 
 Status errno_error(std::string_view what, const std::string& path) {
@@ -49,7 +52,11 @@ bool is_chunk_id(std::string_view id) {
 }
 
 std::string chunk_key(std::string_view id, ChunkEncoding encoding) {
-  return encoding == ChunkEncoding::kZstd ? fmt::format("{}{}", id, kZstdSuffix) : std::string(id);
+  switch (encoding) {
+    case ChunkEncoding::kZstd: return fmt::format("{}{}", id, kZstdSuffix);
+    case ChunkEncoding::kZstdShuffled: return fmt::format("{}{}", id, kShuffledSuffix);
+    default: return std::string(id);
+  }
 }
 
 Status verify_chunk(std::string_view id, ChunkEncoding encoding, uint64_t length,
@@ -69,6 +76,11 @@ Status verify_chunk(std::string_view id, ChunkEncoding encoding, uint64_t length
   size_t n = ZSTD_decompress(out.data(), out.size(), stored.data(), stored.size());
   if (ZSTD_isError(n) || n != length)
     return make_error(Code::kCorrupt, "chunk {}: zstd frame does not decode to {} bytes", id, length);
+  if (encoding == ChunkEncoding::kZstdShuffled) {
+    std::string plain(length, '\0');
+    bundle::unshuffle_bytes(std::as_bytes(std::span(out)), std::as_writable_bytes(std::span(plain)));
+    out.swap(plain);
+  }
   std::string got = chunk_id_of(std::as_bytes(std::span(out)));
   if (got != id) return make_error(Code::kCorrupt, "chunk {}: decoded bytes hash to {}", id, got);
   return Status::ok();
@@ -154,6 +166,9 @@ Status ChunkStore::scan(bool verify) {
     if (ends_with(id, kZstdSuffix)) {
       id.remove_suffix(kZstdSuffix.size());
       enc = ChunkEncoding::kZstd;
+    } else if (ends_with(id, kShuffledSuffix)) {
+      id.remove_suffix(kShuffledSuffix.size());
+      enc = ChunkEncoding::kZstdShuffled;
     }
     bool ok = is_chunk_id(id) && path == path_of(name);
     uint64_t size = it->file_size(ec);

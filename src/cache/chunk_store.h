@@ -18,8 +18,9 @@
 
 namespace thaw::cache {
 
-// How a chunk's bytes are held: as-is, or as one zstd frame of `length` uncompressed bytes.
-enum class ChunkEncoding : uint8_t { kRaw = 0, kZstd = 1 };
+// How a chunk's bytes are held: as-is, as one zstd frame of `length` uncompressed bytes, or as a
+// zstd frame of the byte-shuffled bytes (docs/format.md, "Byte shuffle").
+enum class ChunkEncoding : uint8_t { kRaw = 0, kZstd = 1, kZstdShuffled = 2 };
 
 // xxh3-128 of `bytes` as 32 lower-case hex chars (high 64 bits first), the bundle's chunk id.
 std::string chunk_id_of(std::span<const std::byte> bytes);

@@ -10,6 +10,7 @@ namespace thaw::cli {
 void register_run(CLI::App& app, int* exit_code);
 void register_load(CLI::App& app, int* exit_code);
 void register_limits(CLI::App& app, int* exit_code);
+void register_cache(CLI::App& app, int* exit_code);
 }  // namespace thaw::cli
 
 int main(int argc, char** argv) {
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
       register_run,
       register_load,
       register_limits,
+      register_cache,
   };
   for (Register r : commands)
     if (r != nullptr) r(app, &exit_code);
