@@ -164,7 +164,18 @@ Result<VersionLease> CacheService::open_version(const std::string& name, const s
     }
     auto r = recipe_flight_.run(fmt::format("{}/{}", name, version), options_.wait_timeout,
                                 [&]() -> Result<std::shared_ptr<const Recipe>> {
-                                  THAW_ASSIGN_OR_RETURN(auto recipe, fetch_recipe(name, version));
+                                  // Bytes that fail the bundle's own checks are re-read, like
+                                  // a chunk that fails its hash; transport errors retry inside.
+                                  Backoff backoff = upstream_->backoff();
+                                  auto fetched = fetch_recipe(name, version);
+                                  for (int attempt = 1; !fetched.is_ok() && fetched.status().code() == Code::kCorrupt &&
+                                                        attempt < backoff.policy().max_attempts;
+                                       ++attempt) {
+                                    upstream_->count_retry();
+                                    upstream_->sleeper().sleep_for(backoff.delay(attempt));
+                                    fetched = fetch_recipe(name, version);
+                                  }
+                                  THAW_ASSIGN_OR_RETURN(auto recipe, std::move(fetched));
                                   std::lock_guard lock(mu_);
                                   recipes_[{name, version}] = recipe;
                                   index_.add(name, version, recipe->literal.size(), recipe->chunk_keys());

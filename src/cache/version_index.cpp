@@ -103,7 +103,8 @@ Eviction VersionIndex::evict() {
   auto evictable = [](const VersionInfo& v) { return !v.pinned && v.leases == 0; };
   // Per-model cap: count versions of each model, drop its least recently used while over.
   std::map<std::string, std::vector<Key>> by_model;
-  for (const auto& [k, v] : versions_) by_model[k.first].push_back(k);
+  for (const auto& [k, v] : versions_)
+    if (!v.pinned) by_model[k.first].push_back(k);  // pinned versions do not count against N
   for (auto& [model, keys] : by_model) {
     std::sort(keys.begin(), keys.end(), [&](const Key& a, const Key& b) {
       return versions_.at(a).last_use < versions_.at(b).last_use;

@@ -1,6 +1,6 @@
 // Which bundle versions the cache keeps, and which it evicts. Pure bookkeeping on an injected
 // Clock (no I/O): the caller applies the returned evictions to disk. Rules, in order:
-//  - at most `max_versions_per_model` versions per model (least recently used goes first);
+//  - at most `max_versions_per_model` unpinned versions per model (least recently used goes first);
 //  - at most `byte_budget` bytes in all (chunks counted once however many versions share them,
 //    plus each version's head bytes); least recently used version goes first, across models;
 //  - pinned versions and versions in use (leased) are never evicted.

@@ -78,7 +78,7 @@ TEST(VersionIndexTest, PinnedAndLeasedVersionsSurvive) {
   EXPECT_TRUE(e.versions.empty());
   EXPECT_EQ(index.size(), 2u);
   index.release("m", "2");
-  e = index.evict();
+  e = index.evict();  // over the byte budget: the unpinned one goes
   ASSERT_EQ(e.versions.size(), 1u);
   EXPECT_EQ(e.versions[0].second, "2");
   EXPECT_TRUE(has(e.chunks, "b"));
@@ -89,6 +89,21 @@ TEST(VersionIndexTest, PinnedAndLeasedVersionsSurvive) {
   e = index.evict();
   ASSERT_EQ(e.versions.size(), 1u);
   EXPECT_EQ(e.versions[0].second, "1");
+}
+
+TEST(VersionIndexTest, PinnedVersionsDoNotCountAgainstTheVersionCap) {
+  ManualClock clock;
+  VersionIndex index(clock, {.max_versions_per_model = 1, .byte_budget = 1 << 30});
+  index.add("m", "1", 0, {{"a", 100}});
+  ASSERT_TRUE(index.set_pinned("m", "1", true).is_ok());
+  clock.advance(1s);
+  index.add("m", "2", 0, {{"b", 100}});
+  EXPECT_TRUE(index.evict().versions.empty());
+  clock.advance(1s);
+  index.add("m", "3", 0, {{"c", 100}});
+  Eviction e = index.evict();
+  ASSERT_EQ(e.versions.size(), 1u);
+  EXPECT_EQ(e.versions[0].second, "2");
 }
 
 TEST(VersionIndexTest, RemoveDropsUnlessLeased) {

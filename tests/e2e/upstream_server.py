@@ -6,7 +6,8 @@ faults injected through a control API.
 
 Prints {"event": "ready", "port": N} on stdout. Control (JSON):
     POST /_faults  {"kind": "status"|"drop"|"truncate"|"corrupt"|"delay", "count": N,
-                    "status": 503, "delay_ms": 2000, "path_contains": "..."}   queue a fault
+                    "status": 503, "delay_ms": 2000, "path_contains": "...", "after": K}
+                                queue a fault for N matching requests after the next K
     POST /_config  {"mbps": 0, "rtt_ms": 0}   change throttling (0: none)
     GET  /_stats   {"requests": N, "bytes": N, "by_path": {...}}
     POST /_reset   clear stats and faults
@@ -42,6 +43,9 @@ class State:
         with self.lock:
             for f in self.faults:
                 if f["count"] > 0 and f.get("path_contains", "") in path:
+                    if f.get("after", 0) > 0:  # let this many matching requests through first
+                        f["after"] -= 1
+                        continue
                     f["count"] -= 1
                     return dict(f)
         return None
