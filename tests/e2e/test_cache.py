@@ -250,3 +250,29 @@ def test_bad_requests_get_clear_errors(cache):
     status, headers, body = get(cache.base + "/metrics")
     assert status == 200 and b"thaw_cache_hits_total" in body
     assert get(cache.base + "/healthz")[0] == 200
+
+
+def test_s3_style_upstream_paths(registry, tmp_path):
+    root = tmp_path / "s3"
+    (root / "models" / "bucket" / "m").mkdir(parents=True)
+    shutil.copy(registry / "m" / "1.thaw", root / "models" / "bucket" / "m" / "1.thaw")
+    up = Upstream(root)
+    c = Cache(up.base + "/models", tmp_path / "cache", "--upstream-kind", "s3", "--bucket", "bucket")
+    try:
+        status, _, body = get(c.base + "/models/m/1")
+        assert status == 200 and body == file_bytes(registry, "m", "1")
+        assert all(p.startswith("/models/bucket/m/1.thaw") for p in up.stats()["by_path"])
+    finally:
+        c.stop()
+        up.stop()
+
+
+def test_bad_flags_fail_at_start(tmp_path):
+    import subprocess
+    from cache_harness import THAW_BIN
+    for args in (["--upstream", "ftp://x", "--dir", str(tmp_path)],
+                 ["--upstream", "http://127.0.0.1:1", "--dir", str(tmp_path), "--max-bytes", "12Q"],
+                 ["--upstream", "http://127.0.0.1:1", "--dir", str(tmp_path), "--upstream-kind", "s3"]):
+        r = subprocess.run([THAW_BIN, "cache", "--port", "0", *args], capture_output=True, timeout=30)
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr
