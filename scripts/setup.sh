@@ -16,7 +16,7 @@ apt_packages=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libutf8proc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format clang-tidy
-  wrk hyperfine curl
+  wrk hyperfine curl nginx
 )
 stamp_of() { printf '%s' "$*" | sha256sum | cut -c1-16; }
 

@@ -15,6 +15,7 @@ void register_verify(CLI::App& app, int* exit_code);
 void register_sim(CLI::App& app, int* exit_code);
 void register_run(CLI::App& app, int* exit_code);
 void register_tokenize(CLI::App& app, int* exit_code);
+void register_cache(CLI::App& app, int* exit_code);
 }  // namespace thaw::cli
 
 int main(int argc, char** argv) {
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
       register_limits,
       register_sim,
       register_run,
+      register_cache,
       register_tokenize,
   };
   for (Register r : commands)

@@ -1,0 +1,89 @@
+// The remote registry the cache sits in front of: any HTTP server holding bundles at
+// {prefix}/{name}/{version}.thaw, or an S3-compatible endpoint (path-style, anonymous GET:
+// {prefix}/{bucket}/{name}/{version}.thaw). Every read is a Range GET, retried with backoff on
+// transient failures (timeouts, broken connections, 5xx, short or wrong-length bodies).
+// Thread-safe: connections are pooled, one request per connection at a time.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "cache/retry.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "http/client.h"
+#include "http/endpoint.h"
+
+namespace thaw::cache {
+
+enum class UpstreamKind { kHttp, kS3 };
+
+struct UpstreamOptions {
+  std::string url;                 // "http://host:port[/prefix]"
+  UpstreamKind kind = UpstreamKind::kHttp;
+  std::string bucket;              // kS3 only
+  std::chrono::milliseconds timeout{30'000};  // one request, connect to last byte
+  RetryPolicy retry;
+  uint64_t seed = 1;               // jitter
+};
+
+struct UpstreamStats {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> bytes{0};
+  std::atomic<uint64_t> retries{0};
+  std::atomic<uint64_t> failures{0};  // requests that failed for good
+};
+
+struct RangeBytes {
+  std::string bytes;
+  uint64_t total_size = 0;  // the object's size, from Content-Range
+};
+
+class Upstream {
+ public:
+  static Result<std::unique_ptr<Upstream>> create(UpstreamOptions options, const Clock& clock, Sleeper& sleeper);
+
+  // Path of a version's bundle on the upstream.
+  std::string object_path(const std::string& name, const std::string& version) const;
+  // Reads [offset, offset+length) of an object; fewer bytes only where the object ends first.
+  // kNotFound for a missing object; kUnavailable / kDeadlineExceeded when retries ran out.
+  Result<RangeBytes> read(const std::string& path, uint64_t offset, uint64_t length);
+
+  // One attempt, no retry: for callers that retry a larger step (read, then verify).
+  Result<RangeBytes> read_once(const std::string& path, uint64_t offset, uint64_t length);
+  // A fresh backoff for one retried operation (seeded, distinct per call).
+  Backoff backoff() { return Backoff(options_.retry, options_.seed + seq_.fetch_add(1)); }
+  const Clock& clock() const { return clock_; }
+  Sleeper& sleeper() { return sleeper_; }
+  void count_retry() { stats_.retries.fetch_add(1); }
+  void count_failure() { stats_.failures.fetch_add(1); }
+
+  const UpstreamStats& stats() const { return stats_; }
+  std::string describe() const;
+
+ private:
+  Upstream(UpstreamOptions options, http::Endpoint endpoint, std::string prefix, const Clock& clock, Sleeper& sleeper)
+      : options_(std::move(options)), endpoint_(std::move(endpoint)), prefix_(std::move(prefix)), clock_(clock),
+        sleeper_(sleeper) {}
+  std::unique_ptr<http::Client> take_client();
+  void give_client(std::unique_ptr<http::Client> c);
+
+  UpstreamOptions options_;
+  http::Endpoint endpoint_;
+  std::string prefix_;
+  const Clock& clock_;
+  Sleeper& sleeper_;
+  std::mutex mu_;
+  std::vector<std::unique_ptr<http::Client>> idle_;
+  std::atomic<uint64_t> seq_{0};
+  UpstreamStats stats_;
+};
+
+// Parses "bytes a-b/total" (the Content-Range of a 206).
+bool parse_content_range(std::string_view v, uint64_t* first, uint64_t* last, uint64_t* total);
+
+}  // namespace thaw::cache
