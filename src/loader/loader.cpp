@@ -178,9 +178,15 @@ class LoadSession {
                              static_cast<unsigned>(2 * options_.threads))
                    .with_context(reader.path()));
     } else {
-      if (options_.willneed)
+      if (options_.willneed) {
         ::posix_fadvise(reader.fd(), static_cast<off_t>(m.data_offset), static_cast<off_t>(m.data_length),
                         POSIX_FADV_SEQUENTIAL);
+        // From cold storage, start readahead of the whole range at once (as mmap mode does): about
+        // 2x faster for 2 GB here than the readers' own readahead. Skipped when cached (a page walk).
+        if (looks_uncached(reader.fd(), m.data_offset, m.data_length))
+          ::posix_fadvise(reader.fd(), static_cast<off_t>(m.data_offset), static_cast<off_t>(m.data_length),
+                          POSIX_FADV_WILLNEED);
+      }
       THAW_TRY(pread_parallel(reader.fd(), m.data_offset, dest, options_.threads, options_.read_block)
                    .with_context(reader.path()));
     }
@@ -214,6 +220,12 @@ class LoadSession {
     const bundle::Manifest& m = reader.manifest();
     THAW_ASSIGN_OR_RETURN(out.memory_, Mapping::allocate(m.data_length, options_.hugepages));
     timer_.mark("alloc");
+    if (options_.willneed && !m.chunks.empty()) {
+      const uint64_t first = m.chunks.front().file_offset;
+      const uint64_t stored = m.chunks.back().file_offset + m.chunks.back().stored_length - first;
+      if (looks_uncached(reader.fd(), first, stored))
+        ::posix_fadvise(reader.fd(), static_cast<off_t>(first), static_cast<off_t>(stored), POSIX_FADV_WILLNEED);
+    }
     DecompressStats stats;
     THAW_TRY(decompress_chunks(reader.fd(), m, out.memory_.writable(), options_.threads, clock_, &stats)
                  .with_context(reader.path()));

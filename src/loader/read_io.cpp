@@ -1,6 +1,7 @@
 #include "loader/read_io.h"
 
 #include <liburing.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,6 +31,17 @@ Status pread_full(int fd, uint64_t offset, std::span<std::byte> dest) {
     done += static_cast<size_t>(n);
   }
   return Status::ok();
+}
+
+bool looks_uncached(int fd, uint64_t offset, uint64_t length) {
+  if (length == 0) return false;
+  alignas(64) char page[4096];
+  for (uint64_t at : {offset, offset + length / 2, offset + length - 1}) {
+    iovec iov{page, 1};
+    ssize_t n = ::preadv2(fd, &iov, 1, static_cast<off_t>(at), RWF_NOWAIT);
+    if (n < 0 && errno == EAGAIN) return true;
+  }
+  return false;
 }
 
 Status pread_parallel(int fd, uint64_t offset, std::span<std::byte> dest, int threads, uint64_t block) {
