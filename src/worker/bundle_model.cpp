@@ -1,6 +1,8 @@
 #include "worker/bundle_model.h"
 
 #include <cstring>
+#include <optional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -40,6 +42,14 @@ Result<LoadedModel> load_bundle_model(const std::string& path, const BundleModel
   if (m.backend != "onnx")
     return make_error(Code::kUnsupported, "bundle {} needs backend '{}'; this worker has 'onnx'", path, m.backend);
 
+  // The tokenizer parses on a second core while ONNX Runtime builds the session on this one. The
+  // thread is always joined before returning (jthread), so a zygote still forks with one thread.
+  std::optional<Result<std::unique_ptr<TextEncoder>>> encoder;
+  std::jthread tokenizer_loader;
+  if (auto tok = res->bundle.file("tokenizer.json"); tok.is_ok()) {
+    tokenizer_loader = std::jthread([&encoder, json = as_string(*tok)] { encoder.emplace(make_text_encoder(json)); });
+  }
+
   THAW_ASSIGN_OR_RETURN(res->env, engine::OrtEnvironment::create());
   engine::OnnxOptions onnx;
   onnx.intra_op_threads = options.intra_op_threads;
@@ -73,11 +83,11 @@ Result<LoadedModel> load_bundle_model(const std::string& path, const BundleModel
     model.max_text_tokens = m.metadata["max_seq_length"].get<size_t>();
   if (model.max_text_tokens == 0) model.max_text_tokens = 512;
 
-  if (auto tok = res->bundle.file("tokenizer.json"); tok.is_ok()) {
-    auto encoder = make_text_encoder(as_string(*tok));
-    if (!encoder.is_ok()) return encoder.status().with_context(fmt::format("tokenizer.json in {}", path));
-    model.text_encoder = std::move(encoder).value();  // null: this build takes no text
-    timeline.mark("tokenizer_load");
+  if (tokenizer_loader.joinable()) {
+    tokenizer_loader.join();
+    if (!encoder->is_ok()) return encoder->status().with_context(fmt::format("tokenizer.json in {}", path));
+    model.text_encoder = std::move(*encoder).value();  // null: this build takes no text
+    timeline.mark("tokenizer_load");  // only the wait beyond session creation
   }
 
   for (const bundle::WarmupRequest& w : m.warmup) {
