@@ -166,10 +166,48 @@ def zygote_forks(bundle, env, runs, as_tokens):
             conn.close()
             os.kill(int(pid), signal.SIGTERM)
             out.append((t1 - t0) / 1e6)
-        return out
+        pss = children_pss(proc.pid, control, model, as_tokens)
+        return out, pss
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+def pss_kib(pid):
+    """Proportional set size of one process, from /proc/PID/smaps_rollup."""
+    for line in pathlib.Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no Pss for {pid}")
+
+
+def children_pss(template_pid, control, model, as_tokens, counts=(1, 2, 4)):
+    """Total PSS of the template plus N live, served children, for each N: the weight pages are
+    shared copy-on-write, so each extra child should add little."""
+    import socket
+    children, totals = [], {}
+    try:
+        for n in counts:
+            while len(children) < n:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(60)
+                    s.connect(str(control))
+                    s.sendall(b"fork\n")
+                    reply = b""
+                    while not reply.endswith(b"\n"):
+                        reply += s.recv(4096)
+                _, pid, endpoint = reply.decode().split()
+                host, port = endpoint.rsplit(":", 1)
+                conn = http.client.HTTPConnection(host, int(port), timeout=60)
+                infer(conn, model, request_body(0, as_tokens))
+                conn.close()
+                children.append(int(pid))
+            totals[n] = sum(pss_kib(p) for p in [template_pid] + children) / 1024
+    finally:
+        for pid in children:
+            os.kill(pid, signal.SIGTERM)
+    per_extra = (totals[counts[-1]] - totals[counts[0]]) / (counts[-1] - counts[0])
+    return {"total_pss_mib_by_children": totals, "pss_per_extra_child_mib": per_extra}
 
 
 def exec_floor(cmd, runs):
@@ -213,8 +251,11 @@ def main():
         results["systems"][name] = {"median": med, "runs": runs}
 
     thaw_tokens = results["systems"]["thaw run"]["runs"][0]["input"] == "token_ids"
-    forks = zygote_forks(bundle, env, args.runs, thaw_tokens)
+    forks, pss = zygote_forks(bundle, env, args.runs, thaw_tokens)
     results["zygote_fork_to_first_response_ms"] = {"median": statistics.median(forks), "runs": forks}
+    inspect = subprocess.run([THAW_BIN, "inspect", "--json", str(bundle)], capture_output=True, check=True, text=True)
+    weights_mib = json.loads(inspect.stdout)["tensor_bytes"] / 2**20
+    results["zygote_pss"] = dict(pss, weights_mib=weights_mib)
 
     print(f"cold start, median of {args.runs} (page cache hot), {os.cpu_count()} CPUs")
     print(f"{'system':34} {'exec->ready':>12} {'exec->1st resp':>15} {'1st request':>12} {'warm request':>13}")
@@ -223,6 +264,10 @@ def main():
         print(f"{name:34} {m['exec_to_ready_ms']:10.1f}ms {m['exec_to_first_response_ms']:13.1f}ms "
               f"{m['first_request_ms']:10.2f}ms {m['warm_request_ms']:11.2f}ms")
     print(f"{'thaw run --zygote: fork->1st resp':34} {statistics.median(forks):28.1f}ms")
+    print(f"{'zygote PSS (template + N children)':34} " +
+          ", ".join(f"{n}: {v:.0f} MiB" for n, v in pss["total_pss_mib_by_children"].items()))
+    print(f"{'PSS per extra child':34} {pss['pss_per_extra_child_mib']:28.1f} MiB "
+          f"({100 * pss['pss_per_extra_child_mib'] / weights_mib:.1f}% of the {weights_mib:.0f} MiB of weights)")
     for name, v in results["floors_ms"].items():
         print(f"floor: {name:27} {v:10.2f}ms")
     if len(results["systems"]) == 2:
