@@ -131,9 +131,26 @@ def thaw_takes_text(cmd, env):
         proc.wait(timeout=30)
 
 
+def fork_child(control):
+    """Asks a `thaw run --zygote` template for a ready child; returns (pid, host, port)."""
+    import socket
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(60)
+        s.connect(str(control))
+        s.sendall(b"fork\n")
+        reply = b""
+        while not reply.endswith(b"\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                raise RuntimeError(f"zygote closed the control socket: {reply!r}")
+            reply += chunk
+    _, pid, endpoint = reply.decode().split()
+    host, port = endpoint.rsplit(":", 1)
+    return int(pid), host, int(port)
+
+
 def zygote_forks(bundle, env, runs, as_tokens):
     """Fork -> first correct response for children of one warmed-up `thaw run --zygote` template."""
-    import socket
     import tempfile
     control = pathlib.Path(tempfile.mkdtemp()) / "zygote.sock"
     proc = subprocess.Popen([THAW_BIN, "run", str(bundle), "--zygote", str(control), "--warmup", "1"],
@@ -149,22 +166,14 @@ def zygote_forks(bundle, env, runs, as_tokens):
         out = []
         for _ in range(runs):
             t0 = time.monotonic_ns()
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                s.settimeout(60)
-                s.connect(str(control))
-                s.sendall(b"fork\n")
-                reply = b""
-                while not reply.endswith(b"\n"):
-                    reply += s.recv(4096)
-            _, pid, endpoint = reply.decode().split()
-            host, port = endpoint.rsplit(":", 1)
+            pid, host, port = fork_child(control)
             conn = http.client.HTTPConnection(host, int(port), timeout=60)
             emb = infer(conn, model, request_body(0, as_tokens))
             t1 = time.monotonic_ns()
             if cosine(emb, REF["embeddings"][0]) < 0.9999:
                 raise RuntimeError("wrong embedding from a forked child")
             conn.close()
-            os.kill(int(pid), signal.SIGTERM)
+            os.kill(pid, signal.SIGTERM)
             out.append((t1 - t0) / 1e6)
         pss = children_pss(proc.pid, control, model, as_tokens)
         return out, pss
@@ -184,24 +193,15 @@ def pss_kib(pid):
 def children_pss(template_pid, control, model, as_tokens, counts=(1, 2, 4)):
     """Total PSS of the template plus N live, served children, for each N: the weight pages are
     shared copy-on-write, so each extra child should add little."""
-    import socket
     children, totals = [], {}
     try:
         for n in counts:
             while len(children) < n:
-                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-                    s.settimeout(60)
-                    s.connect(str(control))
-                    s.sendall(b"fork\n")
-                    reply = b""
-                    while not reply.endswith(b"\n"):
-                        reply += s.recv(4096)
-                _, pid, endpoint = reply.decode().split()
-                host, port = endpoint.rsplit(":", 1)
+                pid, host, port = fork_child(control)
                 conn = http.client.HTTPConnection(host, int(port), timeout=60)
                 infer(conn, model, request_body(0, as_tokens))
                 conn.close()
-                children.append(int(pid))
+                children.append(pid)
             totals[n] = sum(pss_kib(p) for p in [template_pid] + children) / 1024
     finally:
         for pid in children:
