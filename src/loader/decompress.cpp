@@ -11,7 +11,7 @@
 #include "bundle/shuffle.h"
 #include "loader/parallel.h"
 #include "loader/read_io.h"
-#include "loader/shuffle.h"
+#include "bundle/shuffle.h"
 
 namespace thaw::loader {
 
@@ -76,7 +76,7 @@ Status decompress_chunks(int fd, const bundle::Manifest& manifest, std::span<std
                             c.length);
         break;
       }
-      if (manifest.byte_shuffle) byte_unshuffle(target, out, bundle::kShuffleLane);
+      if (manifest.byte_shuffle) bundle::unshuffle_bytes(target, out);
       my_work += clock.now() - t1;
       stored.fetch_add(c.stored_length, std::memory_order_relaxed);
     }
