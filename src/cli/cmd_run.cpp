@@ -63,7 +63,8 @@ void register_run(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(size_t{1}, size_t{1} << 20))->capture_default_str();
   cmd->add_option("--threads", flags->threads, "HTTP threads (each runs inferences)")
       ->check(CLI::Range(1, 256))->capture_default_str();
-  cmd->add_option("--ready-fd", flags->ready_fd, "Write \"ready <endpoint>\\n\" to this fd when ready, then close it")
+  cmd->add_option("--ready-fd", flags->ready_fd, "Write \"ready <endpoint>\\n\" to this fd when ready, then close it "
+                  "(with --zygote: \"ready <control path>\\n\" when ready to fork)")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--max-tokens", flags->max_tokens,
                   "Truncate text inputs to this many tokens (default: the bundle's, else 512)");

@@ -1,6 +1,10 @@
 // Processes the manager owns: workers started as `thaw run`, zygote templates (`thaw run
 // --zygote`), and workers forked from a zygote. Handles are RAII: destroying one stops its
 // process. Every wait is bounded; failures come back as values with the process's log tail.
+//
+// Children get PR_SET_PDEATHSIG(SIGTERM), which Linux ties to the *thread* that forked them:
+// spawn from a thread that lives as long as the handles (not a short-lived helper thread).
+// A handle is not thread-safe; use each from one thread at a time.
 #pragma once
 
 #include <sys/types.h>
@@ -55,6 +59,7 @@ class InstanceProcess {
   http::Endpoint endpoint_;
   bool forked_ = false;
   bool exited_ = false;
+  uint64_t start_ticks_ = 0;  // forked: /proc start time, so a reused pid is not mistaken for it
 };
 
 // A zygote template: the model loaded and warmed once; forks ready instances in milliseconds.
@@ -88,5 +93,7 @@ class ZygoteProcess {
 // Proportional set size of a live process in bytes (/proc/PID/smaps_rollup): shared pages are
 // split between the processes that map them, so forked instances cost only what they dirtied.
 Result<uint64_t> pss_bytes(pid_t pid);
+// Resident set size in bytes: every page the process maps, shared ones counted in full.
+Result<uint64_t> rss_bytes(pid_t pid);
 
 }  // namespace thaw::manager
