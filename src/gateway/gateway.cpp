@@ -165,7 +165,8 @@ http::Router Gateway::router() {
   });
   router.post("/v2/repository/index", [this](const Request&) {
     json out = json::array();
-    for (const auto& m : manager_.describe()["models"])
+    const json all = manager_.describe();
+    for (const auto& m : all["models"])
       out.push_back({{"name", m["name"]}, {"version", "1"}, {"state", "READY"},
                      {"reason", "rung " + m["rung"].get<std::string>()}});
     return Response::json(200, out);
