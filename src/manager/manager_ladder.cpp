@@ -234,16 +234,14 @@ Status Manager::Impl::make_room(const ModelState& for_model, uint64_t bytes) {
 void Manager::Impl::enforce_budget(uint64_t total, const ModelState* spare, uint64_t extra) {
   const uint64_t budget = options->memory_budget_bytes;
   // Least recently used idle models first; the model asking for room is demoted last of all.
-  std::vector<ModelState*> order;
-  for (auto& m : models)
-    if (m.get() != spare) order.push_back(m.get());
-  std::sort(order.begin(), order.end(), [](ModelState* a, ModelState* b) {
-    std::lock_guard la(a->mu);
-    Nanos ta = a->last_request;
-    std::lock_guard lb(b->mu);
-    return ta < b->last_request;
-  });
-  for (ModelState* m : order) {
+  std::vector<std::pair<Nanos, ModelState*>> order;
+  for (auto& m : models) {
+    if (m.get() == spare) continue;
+    std::lock_guard lock(m->mu);
+    order.emplace_back(m->last_request, m.get());
+  }
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto [last_request, m] : order) {
     if (total + extra <= budget) break;
     std::vector<std::shared_ptr<Instance>> victims;
     std::shared_ptr<ZygoteProcess> zygote;
@@ -265,8 +263,8 @@ void Manager::Impl::enforce_budget(uint64_t total, const ModelState* spare, uint
       }
     }
     if (victims.empty() && !zygote) continue;
-    spdlog::info("model={} demoted to {} by the memory budget ({} MiB in use, budget {} MiB)", m->config.name,
-                 zygote || !victims.empty() ? "a lower rung" : "", total >> 20, budget >> 20);
+    spdlog::info("model={} demoted by the memory budget: {} instance(s){} stopped ({} MiB in use, budget {} MiB)",
+                 m->config.name, victims.size(), zygote ? " and the zygote" : "", total >> 20, budget >> 20);
     stop_all(victims, m->config.name, "memory budget");
     if (zygote) zygote->stop(kStopGrace);
     total = total > freed ? total - freed : 0;
