@@ -68,18 +68,28 @@ Response Gateway::infer(const Request& r) {
   for (const char* name : {"Content-Type", "Inference-Header-Content-Length", "Accept"})
     if (auto v = r.header(name)) forward.emplace_back(name, std::string(*v));
 
+  // A cold model with a student: the student answers while the model starts.
+  std::string serving = model;
+  std::string target = r.target;
+  const manager::ModelConfig* config = manager_.model_config(model);
+  if (!config->student.empty() && !manager_.has_instance(model, *tier)) {
+    manager_.start_in_background(model);
+    serving = config->student;
+    target = "/v2/models/" + serving + "/infer";
+  }
+
   double queue_s = -1, upstream_s = -1;
   Response out;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto lease = manager_.acquire(model, *tier);
+    auto lease = manager_.acquire(serving, *tier);
     if (!lease.is_ok()) {
       out = refusal(lease.status(), *tier);
       break;
     }
     queue_s = to_seconds(lease->queued());
-    if (auto from = lease->cold_from()) metrics_.cold_request(model, *from);
+    if (auto from = lease->cold_from()) metrics_.cold_request(serving, *from);
     const auto up0 = std::chrono::steady_clock::now();
-    auto resp = lease->client().request("POST", r.target, forward, attempt == 0 ? r.body : std::string(r.body));
+    auto resp = lease->client().request("POST", target, forward, std::string(r.body));
     upstream_s = seconds_since(up0);
     if (!resp.is_ok()) {
       lease->mark_failed();
@@ -102,6 +112,10 @@ Response Gateway::infer(const Request& r) {
     if (auto h = resp->header("Inference-Header-Content-Length"))
       out.headers.emplace_back("Inference-Header-Content-Length", std::string(*h));
     if (auto from = lease->cold_from()) out.headers.emplace_back("X-Thaw-Cold-Start", std::string(policy::rung_name(*from)));
+    if (serving != model) {
+      out.headers.emplace_back("X-Thaw-Served-By", serving);
+      metrics_.student_answer(model);
+    }
     out.body = std::move(resp->body);
     break;
   }

@@ -31,6 +31,10 @@ void GatewayMetrics::retry(const std::string& model) {
   if (PerModel* m = find(model)) m->retries.fetch_add(1, std::memory_order_relaxed);
 }
 
+void GatewayMetrics::student_answer(const std::string& model) {
+  if (PerModel* m = find(model)) m->student_answers.fetch_add(1, std::memory_order_relaxed);
+}
+
 void GatewayMetrics::cold_request(const std::string& model, policy::Rung from) {
   if (PerModel* m = find(model)) m->cold_requests[policy::index(from)].fetch_add(1, std::memory_order_relaxed);
 }
@@ -66,6 +70,10 @@ std::string GatewayMetrics::render(const manager::Manager& manager, const http::
     p.histogram("thaw_gateway_inference_duration_seconds", {{"model", name}}, m->upstream.snapshot());
   p.family("thaw_gateway_retries_total", "counter", "Inferences retried after an instance failed mid-request");
   for (const auto& [name, m] : models_) p.sample("thaw_gateway_retries_total", {{"model", name}}, double(m->retries));
+  p.family("thaw_gateway_student_answers_total", "counter",
+           "Requests answered by the model's student while the model itself started");
+  for (const auto& [name, m] : models_)
+    p.sample("thaw_gateway_student_answers_total", {{"model", name}}, double(m->student_answers));
   p.family("thaw_gateway_cold_requests_total", "counter",
            "Requests that found no warm instance, by the rung the model was on");
   for (const auto& [name, m] : models_)

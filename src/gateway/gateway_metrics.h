@@ -26,6 +26,7 @@ class GatewayMetrics {
                double upstream_s);
   void retry(const std::string& model);
   void cold_request(const std::string& model, policy::Rung from);
+  void student_answer(const std::string& model);
 
   std::string render(const manager::Manager& manager, const http::Server* server) const;
 
@@ -39,6 +40,7 @@ class GatewayMetrics {
     std::array<PerTier, manager::kTierCount> tiers;
     http::Histogram upstream;
     std::atomic<uint64_t> retries{0};
+    std::atomic<uint64_t> student_answers{0};
     std::array<std::atomic<uint64_t>, policy::kRungCount> cold_requests{};
   };
   PerModel* find(const std::string& model) const;

@@ -287,6 +287,28 @@ void Manager::release(Lease& lease) {
   if (m.idle()) impl.went_idle(m, inst->last_used);
 }
 
+bool Manager::has_instance(const std::string& model, Tier tier) const {
+  ModelState* m = impl_->find(model);
+  if (m == nullptr) return false;
+  std::lock_guard lock(m->mu);
+  return m->live(false) + (tier == Tier::kPremium ? m->live(true) : 0) > 0;
+}
+
+void Manager::start_in_background(const std::string& model) {
+  ModelState* m = impl_->find(model);
+  if (m == nullptr || impl_->stopping) return;
+  const Nanos now = clock_.now();
+  {
+    std::lock_guard lock(impl_->policy_mu);
+    impl_->policy->on_invocation(m->app, now);
+  }
+  std::lock_guard lock(m->mu);
+  m->last_request = now;
+  m->holding = false;
+  if (m->live(false) + m->starting_shared == 0 && now >= m->start_backoff_until)
+    impl_->start_instance_async(*m, false);
+}
+
 // ---------------------------------------------------------------- admin and stats
 
 bool Manager::has_model(const std::string& model) const { return impl_->find(model) != nullptr; }

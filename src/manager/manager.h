@@ -107,6 +107,12 @@ class Manager {
   // kDeadlineExceeded no slot in time.
   Result<Lease> acquire(const std::string& model, Tier tier, std::optional<Nanos> deadline = std::nullopt);
 
+  // Whether a request of this tier would find a running instance (busy or not).
+  bool has_instance(const std::string& model, Tier tier) const;
+  // Starts one instance in the background if none is running or starting (a student answers
+  // meanwhile). Counts as an invocation for the policy.
+  void start_in_background(const std::string& model);
+
   // Moves a model to `rung` now and holds it there until its next request. Warm, zygote and page
   // cache are reached before this returns (or it fails); lower rungs stop instances once idle.
   Status hold(const std::string& model, policy::Rung rung);

@@ -43,11 +43,12 @@ std::string resolve(const std::string& base, const std::string& path) {
 Status read_model_keys(const YAML::Node& node, std::string_view where, ModelConfig& m, bool with_identity) {
   if (with_identity) {
     THAW_TRY(check_keys(node, where,
-                        {"name", "bundle", "min_instances", "reserved_instances", "max_instances", "concurrency",
+                        {"name", "bundle", "student", "min_instances", "reserved_instances", "max_instances", "concurrency",
                          "queue_limit", "queue_timeout_ms", "request_timeout_ms", "start_timeout_ms",
                          "worker_args"}));
     read(node, "name", m.name);
     read(node, "bundle", m.bundle);
+    read(node, "student", m.student);
   } else {
     THAW_TRY(check_keys(node, where,
                         {"min_instances", "reserved_instances", "max_instances", "concurrency", "queue_limit",
@@ -183,6 +184,14 @@ Status validate(const ServeConfig& c) {
                         "model '{}': min_instances + reserved_instances ({}) exceeds max_instances ({})", m.name,
                         m.min_instances + m.reserved_instances, m.max_instances);
     if (m.queue_limit < 1) return make_error(Code::kInvalidArgument, "model '{}': queue_limit must be >= 1", m.name);
+    if (!m.student.empty()) {
+      auto student = std::find_if(c.models.begin(), c.models.end(), [&](const ModelConfig& o) { return o.name == m.student; });
+      if (student == c.models.end())
+        return make_error(Code::kInvalidArgument, "model '{}': student '{}' is not a configured model", m.name, m.student);
+      if (student->name == m.name || !student->student.empty())
+        return make_error(Code::kInvalidArgument, "model '{}': its student '{}' must be another model without a student",
+                          m.name, m.student);
+    }
     std::error_code ec;
     if (!fs::is_regular_file(m.bundle, ec))
       return make_error(Code::kNotFound, "model '{}': bundle '{}' does not exist", m.name, m.bundle);

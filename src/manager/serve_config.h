@@ -6,7 +6,7 @@
 //   models_dir: ./models          # every *.thaw here joins `models` with the defaults
 //   defaults: {min_instances, reserved_instances, max_instances, concurrency, queue_limit,
 //              queue_timeout_ms, request_timeout_ms, start_timeout_ms, worker_args}
-//   models:   - {name, bundle, ...any key of defaults}
+//   models:   - {name, bundle, student, ...any key of defaults}
 //
 // Unknown keys are errors, so a typo never silently falls back to a default.
 #pragma once
@@ -33,6 +33,9 @@ struct ModelConfig {
   std::chrono::milliseconds queue_timeout{30'000};    // longest wait for an instance
   std::chrono::milliseconds request_timeout{60'000};  // longest inference, once forwarded
   std::chrono::milliseconds start_timeout{60'000};    // longest worker start
+  // Another model with the same inputs and outputs that answers while this one has no instance
+  // (keep it warm with min_instances); "" for none.
+  std::string student;
 };
 
 struct ServeConfig {
