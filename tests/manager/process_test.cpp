@@ -5,7 +5,9 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -15,6 +17,8 @@
 #include <set>
 #include <sstream>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "http/client.h"
 #include "manager/proc_stat.h"
@@ -316,6 +320,35 @@ TEST_F(ProcessTest, ZygoteReportsAChildThatCannotListen) {
   auto good = (*z)->fork_instance(http::Endpoint::tcp("127.0.0.1", 0), milliseconds(10'000));
   ASSERT_TRUE(good.is_ok()) << good.status().to_string();
   EXPECT_EQ(ready_status((*good)->endpoint()), 200);
+}
+
+TEST_F(ProcessTest, AZygoteChildWhoseRequesterLeftExits) {
+  auto z = ZygoteProcess::spawn(options(), dir_.file("zygote.sock"));
+  ASSERT_TRUE(z.is_ok()) << z.status().to_string();
+  // A requester that gave up: it sends the command but can no longer receive the answer.
+  UniqueFd conn(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string control = (*z)->control_path();
+  std::copy(control.begin(), control.end(), addr.sun_path);
+  ASSERT_EQ(::connect(conn.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::shutdown(conn.get(), SHUT_RD), 0);
+  std::string command = "fork 127.0.0.1:0\n";
+  ASSERT_EQ(::send(conn.get(), command.data(), command.size(), MSG_NOSIGNAL), static_cast<ssize_t>(command.size()));
+  // The template logs the child it forked, and the child logs that nobody took it.
+  auto event_pid = [&](const std::string& name) -> pid_t {
+    std::istringstream log(read_text(options().log_path));
+    for (std::string line; std::getline(log, line);) {
+      auto ev = nlohmann::json::parse(line, nullptr, false);
+      if (ev.is_object() && ev.value("event", "") == name) return ev.value("pid", pid_t{-1});
+    }
+    return -1;
+  };
+  ASSERT_TRUE(poll_until([&] { return event_pid("abandoned") > 0; }, kSettle)) << read_text(options().log_path);
+  pid_t child = event_pid("forked");
+  EXPECT_EQ(child, event_pid("abandoned"));
+  EXPECT_TRUE(ends_within(child, kSettle));
+  EXPECT_TRUE((*z)->alive());
 }
 
 TEST_F(ProcessTest, ZygoteWithABadBundleFailsWithTheLogTail) {
