@@ -85,19 +85,17 @@ ExecPlan make_plan(const ChildSpec& spec) {
 
 // Runs in the forked child: async-signal-safe calls only.
 [[noreturn]] void exec_child(const ExecPlan& plan, int devnull, int log, int ready_w, int error_w) {
-  auto fail = [error_w](int err) { exec_failed(error_w, err); };
-  if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) fail(errno);
+  if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) exec_failed(error_w, errno);
   if (::getppid() != plan.parent) ::_exit(127);  // the parent died before prctl took effect
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT}) ::sigaction(sig, &dfl, nullptr);
   ::sigprocmask(SIG_SETMASK, &plan.empty_mask, nullptr);
   if (::dup2(devnull, 0) < 0 || ::dup2(log, 1) < 0 || ::dup2(log, 2) < 0 || ::dup2(ready_w, kChildReadyFd) < 0)
-    fail(errno);
+    exec_failed(error_w, errno);
   // Everything above the ready fd goes at exec; error_w (close-on-exec) stays open until then.
   if (::close_range(kChildReadyFd + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-    for (int fd = kChildReadyFd + 1; fd < plan.max_fd; ++fd)
-      if (fd != error_w) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    for (int fd = kChildReadyFd + 1; fd < plan.max_fd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
   ::execve(plan.argv[0], plan.argv.data(), plan.envp.data());
   exec_failed(error_w, errno);
