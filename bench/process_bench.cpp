@@ -15,10 +15,9 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "http/client.h"
 #include "loader/page_cache.h"
@@ -29,7 +28,9 @@ namespace {
 using namespace thaw;
 using Clock = std::chrono::steady_clock;
 
-double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
 
 struct Stats {
   double median = NAN, p90 = NAN, min = NAN;
@@ -37,7 +38,9 @@ struct Stats {
 Stats stats(std::vector<double> v) {
   if (v.empty()) return {};
   std::sort(v.begin(), v.end());
-  auto at = [&](double q) { return v[std::min(v.size() - 1, static_cast<size_t>(q * double(v.size() - 1) + 0.5))]; };
+  auto at = [&](double q) {
+    return v[std::min(v.size() - 1, static_cast<size_t>(q * double(v.size() - 1) + 0.5))];
+  };
   return {at(0.5), at(0.9), v.front()};
 }
 
@@ -67,16 +70,25 @@ int main(int argc, char** argv) {
   int reps = 10, children = 4;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
-    if (flag == "--thaw") thaw_bin = argv[i + 1];
-    else if (flag == "--bundle") bundle = argv[i + 1];
-    else if (flag == "--reps") reps = std::max(1, std::atoi(argv[i + 1]));
-    else if (flag == "--children") children = std::max(1, std::atoi(argv[i + 1]));
-    else if (flag == "--json") json_path = argv[i + 1];
-    else die("unknown flag " + flag);
+    if (flag == "--thaw")
+      thaw_bin = argv[i + 1];
+    else if (flag == "--bundle")
+      bundle = argv[i + 1];
+    else if (flag == "--reps")
+      reps = std::max(1, std::atoi(argv[i + 1]));
+    else if (flag == "--children")
+      children = std::max(1, std::atoi(argv[i + 1]));
+    else if (flag == "--json")
+      json_path = argv[i + 1];
+    else
+      die("unknown flag " + flag);
   }
-  if (thaw_bin.empty() || bundle.empty()) die("usage: --thaw BIN --bundle B.thaw [--reps N] [--children K] [--json F]");
+  if (thaw_bin.empty() || bundle.empty())
+    die("usage: --thaw BIN --bundle B.thaw [--reps N] [--children K] [--json F]");
 
-  std::string work = (std::filesystem::temp_directory_path() / ("thaw_process_bench_" + std::to_string(::getpid()))).string();
+  std::string work =
+      (std::filesystem::temp_directory_path() / ("thaw_process_bench_" + std::to_string(::getpid())))
+          .string();
   std::filesystem::create_directories(work);
   manager::LaunchOptions options;
   options.thaw_exe = thaw_bin;
@@ -103,8 +115,8 @@ int main(int argc, char** argv) {
     }
     Stats r = stats(ready_ms), s = stats(stop_ms), p = stats(prepare_ms);
     out["spawn"][name] = {{"ready_ms", ready_ms}, {"stop_ms", stop_ms}, {"prepare_ms", prepare_ms}};
-    std::printf("| %-28s | %8.1f | %8.1f | %8.1f | %8.1f | %10.1f |\n", name, r.median, r.p90, r.min, s.median,
-                p.median);
+    std::printf("| %-28s | %8.1f | %8.1f | %8.1f | %8.1f | %10.1f |\n", name, r.median, r.p90, r.min,
+                s.median, p.median);
   };
   auto evict = [&] {
     if (Status s = loader::evict(bundle); !s.is_ok()) die(s.to_string());
@@ -115,9 +127,11 @@ int main(int argc, char** argv) {
                 std::string a, b, c;
                 f >> a >> b >> c;
                 return a + " " + b + " " + c;
-              }().c_str());
+              }()
+                  .c_str());
   std::printf("\nStart to ready (ms), %d reps each\n\n", reps);
-  std::printf("| %-28s | %8s | %8s | %8s | %8s | %10s |\n", "rung", "median", "p90", "min", "stop", "prepare");
+  std::printf("| %-28s | %8s | %8s | %8s | %8s | %10s |\n", "rung", "median", "p90", "min", "stop",
+              "prepare");
   std::printf("|%s|%s|%s|%s|%s|%s|\n", std::string(30, '-').c_str(), std::string(10, '-').c_str(),
               std::string(10, '-').c_str(), std::string(10, '-').c_str(), std::string(10, '-').c_str(),
               std::string(12, '-').c_str());
@@ -172,8 +186,8 @@ int main(int argc, char** argv) {
   std::printf("| %-34s | %8.1f | %8s |\n", "forked child (mean)", mib(kids_pss / kids.size()), "");
   std::printf("| %-34s | %8.1f | %8s |\n", ("template + " + std::to_string(children) + " children").c_str(),
               mib(z_pss + kids_pss), "");
-  out["memory"] = {{"worker_pss", solo_pss},     {"worker_rss", solo_rss},   {"zygote_pss", z_pss},
-                   {"zygote_rss", z_rss},        {"children", children},     {"children_pss_total", kids_pss}};
+  out["memory"] = {{"worker_pss", solo_pss}, {"worker_rss", solo_rss}, {"zygote_pss", z_pss},
+                   {"zygote_rss", z_rss},    {"children", children},   {"children_pss_total", kids_pss}};
   kids.clear();
   zygote.reset();
   std::filesystem::remove_all(work);

@@ -14,11 +14,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "http/client.h"
 #include "manager/proc_stat.h"
@@ -312,7 +311,8 @@ TEST_F(ProcessTest, DestroyingTheZygoteStopsItsChildren) {
 TEST_F(ProcessTest, ZygoteReportsAChildThatCannotListen) {
   auto z = ZygoteProcess::spawn(options(), dir_.file("zygote.sock"));
   ASSERT_TRUE(z.is_ok()) << z.status().to_string();
-  auto bad = (*z)->fork_instance(http::Endpoint::unix_socket(dir_.file("no-such-dir/x.sock")), milliseconds(10'000));
+  auto bad =
+      (*z)->fork_instance(http::Endpoint::unix_socket(dir_.file("no-such-dir/x.sock")), milliseconds(10'000));
   ASSERT_FALSE(bad.is_ok());
   EXPECT_EQ(bad.status().code(), Code::kUnavailable) << bad.status().message();
   EXPECT_NE(bad.status().message().find("could not start"), std::string::npos) << bad.status().message();
@@ -334,7 +334,8 @@ TEST_F(ProcessTest, AZygoteChildWhoseRequesterLeftExits) {
   ASSERT_EQ(::connect(conn.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   ASSERT_EQ(::shutdown(conn.get(), SHUT_RD), 0);
   std::string command = "fork 127.0.0.1:0\n";
-  ASSERT_EQ(::send(conn.get(), command.data(), command.size(), MSG_NOSIGNAL), static_cast<ssize_t>(command.size()));
+  ASSERT_EQ(::send(conn.get(), command.data(), command.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(command.size()));
   // The template logs the child it forked, and the child logs that nobody took it.
   auto event_pid = [&](const std::string& name) -> pid_t {
     std::istringstream log(read_text(options().log_path));
@@ -344,7 +345,8 @@ TEST_F(ProcessTest, AZygoteChildWhoseRequesterLeftExits) {
     }
     return -1;
   };
-  ASSERT_TRUE(poll_until([&] { return event_pid("abandoned") > 0; }, kSettle)) << read_text(options().log_path);
+  ASSERT_TRUE(poll_until([&] { return event_pid("abandoned") > 0; }, kSettle))
+      << read_text(options().log_path);
   pid_t child = event_pid("forked");
   EXPECT_EQ(child, event_pid("abandoned"));
   EXPECT_TRUE(ends_within(child, kSettle));
