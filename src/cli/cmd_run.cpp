@@ -30,6 +30,7 @@ struct RunFlags {
   size_t max_tokens = 0;
   int stop_grace_ms = 10'000;
   std::string zygote;
+  std::string model_name;
   std::string graph_optimization = "none";
 };
 }  // namespace
@@ -75,6 +76,8 @@ void register_run(CLI::App& app, int* exit_code) {
                   "ONNX Runtime graph optimisation at load: none (graphs optimised at pack time), basic, "
                   "extended, all (slower start, faster inference for unoptimised graphs)")
       ->check(CLI::IsMember({"none", "basic", "extended", "all"}))->capture_default_str();
+  cmd->add_option("--model-name", flags->model_name,
+                  "Serve the model under this name instead of the one in the bundle's manifest");
   cmd->add_option("--zygote", flags->zygote,
                   "Zygote mode: load and warm up once, then fork a ready worker per \"fork [ENDPOINT]\\n\" "
                   "line sent to this Unix control socket (the child answers \"ready <pid> <endpoint>\")");
@@ -102,8 +105,10 @@ void register_run(CLI::App& app, int* exit_code) {
     worker::BundleModelOptions load;
     load.max_text_tokens = flags->max_tokens;
     load.graph_optimization = flags->graph_optimization;
-    auto loader = [load](const std::string& path, worker::ColdStartTimeline& tl) {
-      return worker::load_bundle_model(path, load, tl);
+    auto loader = [load, name = flags->model_name](const std::string& path, worker::ColdStartTimeline& tl) {
+      auto model = worker::load_bundle_model(path, load, tl);
+      if (model.is_ok() && !name.empty()) model->name = name;
+      return model;
     };
     *exit_code = flags->zygote.empty() ? worker::run_worker(o, loader, timeline, stdout)
                                        : worker::run_zygote(o, loader, timeline, flags->zygote, stdout);
