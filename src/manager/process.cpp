@@ -157,8 +157,9 @@ InstanceProcess::~InstanceProcess() { stop(kDestructorGrace); }
 
 bool InstanceProcess::alive() {
   if (exited_ || pid_ <= 0) return false;
-  exited_ = forked_ ? !process_running(pid_, start_ticks_) : reap_if_exited(pid_);
-  return !exited_;
+  const bool gone = forked_ ? !process_running(pid_, start_ticks_) : reap_if_exited(pid_);
+  if (gone) exited_ = true;  // only ever set: a racing caller may have seen it still running
+  return !gone;
 }
 
 void InstanceProcess::stop(milliseconds grace) {
@@ -198,8 +199,9 @@ ZygoteProcess::~ZygoteProcess() { stop(kDestructorGrace); }
 
 bool ZygoteProcess::alive() {
   if (exited_ || pid_ <= 0) return false;
-  exited_ = reap_if_exited(pid_);
-  return !exited_;
+  const bool gone = reap_if_exited(pid_);
+  if (gone) exited_ = true;
+  return !gone;
 }
 
 void ZygoteProcess::stop(milliseconds grace) {

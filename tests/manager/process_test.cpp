@@ -294,6 +294,28 @@ TEST_F(ProcessTest, ZygoteForksInstancesThatShareItsMemory) {
   EXPECT_EQ(after.status().code(), Code::kUnavailable);
 }
 
+TEST_F(ProcessTest, SeveralThreadsForkFromOneZygoteAtOnce) {
+  auto z = ZygoteProcess::spawn(options(), dir_.file("zygote.sock"));
+  ASSERT_TRUE(z.is_ok()) << z.status().to_string();
+  constexpr int kThreads = 3;
+  std::vector<Result<std::unique_ptr<InstanceProcess>>> forked;
+  for (int i = 0; i < kThreads; ++i) forked.emplace_back(Status(Code::kInternal, "not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i)
+    threads.emplace_back([&, i] {
+      if ((*z)->alive())
+        forked[i] = (*z)->fork_instance(http::Endpoint::tcp("127.0.0.1", 0), milliseconds(10'000));
+    });
+  for (auto& t : threads) t.join();
+  std::set<pid_t> pids;
+  for (auto& f : forked) {
+    ASSERT_TRUE(f.is_ok()) << f.status().to_string();
+    pids.insert((*f)->pid());
+    EXPECT_EQ(ready_status((*f)->endpoint()), 200);
+  }
+  EXPECT_EQ(pids.size(), static_cast<size_t>(kThreads));
+}
+
 TEST_F(ProcessTest, DestroyingTheZygoteStopsItsChildren) {
   auto z = ZygoteProcess::spawn(options(), dir_.file("zygote.sock"));
   ASSERT_TRUE(z.is_ok()) << z.status().to_string();
