@@ -16,6 +16,7 @@ void register_sim(CLI::App& app, int* exit_code);
 void register_run(CLI::App& app, int* exit_code);
 void register_tokenize(CLI::App& app, int* exit_code);
 void register_cache(CLI::App& app, int* exit_code);
+void register_bench(CLI::App& app, int* exit_code);
 }  // namespace thaw::cli
 
 int main(int argc, char** argv) {
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
       register_run,
       register_cache,
       register_tokenize,
+      register_bench,
   };
   for (Register r : commands)
     if (r != nullptr) r(app, &exit_code);
