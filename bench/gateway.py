@@ -239,6 +239,9 @@ def bring_to_rung(port, model, rung, bundle, timeout=120):
         raise RuntimeError(f"{model} stayed at {seen!r}, not {rung!r}, for {timeout} s")
     if rung == "disk":  # the wait above may have let something read the file again
         facts["resident_after_evict"] = evict(bundle)
+        if facts["resident_after_evict"] > 0.05:
+            log(f"    warning: {facts['resident_after_evict']:.0%} of {bundle.name} is still in the page cache after "
+                "eviction (a live process still maps it?); the disk rung is not cold")
     return facts
 
 
