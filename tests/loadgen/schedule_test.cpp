@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <random>
 
 #include <gtest/gtest.h>
 
@@ -142,6 +143,30 @@ TEST(TruncateSchedule, KeepsArrivalsBeforeTheEnd) {
   EXPECT_EQ(s->offsets_s, (std::vector<double>{0, 1}));
   EXPECT_EQ(s->model_of.size(), 2u);
   EXPECT_DOUBLE_EQ(s->end_s, 2.0);
+}
+
+TEST(ParseSchedule, ArbitraryBytesGiveAScheduleOrAnError) {
+  // Seeded random lines over the characters the parser cares about: it must never crash, and
+  // whatever it accepts must be sorted, finite and non-negative.
+  const std::string alphabet = std::string("0123456789.eE+-, \t\r\n#abz_{}/") + '\0' + '\xff';
+  std::mt19937_64 rng(11);
+  for (int round = 0; round < 3000; ++round) {
+    std::string text(rng() % 64, ' ');
+    for (char& c : text) c = alphabet[rng() % alphabet.size()];
+    auto s = parse_schedule(text);
+    if (!s.is_ok()) {
+      EXPECT_FALSE(s.status().message().empty());
+      continue;
+    }
+    ASSERT_FALSE(s->offsets_s.empty());
+    for (size_t i = 0; i < s->size(); ++i) {
+      ASSERT_TRUE(std::isfinite(s->offsets_s[i]) && s->offsets_s[i] >= 0);
+      if (i > 0) {
+        ASSERT_LE(s->offsets_s[i - 1], s->offsets_s[i]);
+      }
+    }
+    ASSERT_TRUE(s->model_of.empty() || s->model_of.size() == s->size());
+  }
 }
 
 }  // namespace
