@@ -30,6 +30,7 @@ struct RunFlags {
   size_t max_tokens = 0;
   int stop_grace_ms = 10'000;
   std::string zygote;
+  std::string model_name;
   std::string graph_optimization = "none";
 };
 }  // namespace
@@ -63,7 +64,8 @@ void register_run(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(size_t{1}, size_t{1} << 20))->capture_default_str();
   cmd->add_option("--threads", flags->threads, "HTTP threads (each runs inferences)")
       ->check(CLI::Range(1, 256))->capture_default_str();
-  cmd->add_option("--ready-fd", flags->ready_fd, "Write \"ready <endpoint>\\n\" to this fd when ready, then close it")
+  cmd->add_option("--ready-fd", flags->ready_fd, "Write \"ready <endpoint>\\n\" to this fd when ready, then close it "
+                  "(with --zygote: \"ready <control path>\\n\" when ready to fork)")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--max-tokens", flags->max_tokens,
                   "Truncate text inputs to this many tokens (default: the bundle's, else 512)");
@@ -74,6 +76,8 @@ void register_run(CLI::App& app, int* exit_code) {
                   "ONNX Runtime graph optimisation at load: none (graphs optimised at pack time), basic, "
                   "extended, all (slower start, faster inference for unoptimised graphs)")
       ->check(CLI::IsMember({"none", "basic", "extended", "all"}))->capture_default_str();
+  cmd->add_option("--model-name", flags->model_name,
+                  "Serve the model under this name instead of the one in the bundle's manifest");
   cmd->add_option("--zygote", flags->zygote,
                   "Zygote mode: load and warm up once, then fork a ready worker per \"fork [ENDPOINT]\\n\" "
                   "line sent to this Unix control socket (the child answers \"ready <pid> <endpoint>\")");
@@ -101,8 +105,10 @@ void register_run(CLI::App& app, int* exit_code) {
     worker::BundleModelOptions load;
     load.max_text_tokens = flags->max_tokens;
     load.graph_optimization = flags->graph_optimization;
-    auto loader = [load](const std::string& path, worker::ColdStartTimeline& tl) {
-      return worker::load_bundle_model(path, load, tl);
+    auto loader = [load, name = flags->model_name](const std::string& path, worker::ColdStartTimeline& tl) {
+      auto model = worker::load_bundle_model(path, load, tl);
+      if (model.is_ok() && !name.empty()) model->name = name;
+      return model;
     };
     *exit_code = flags->zygote.empty() ? worker::run_worker(o, loader, timeline, stdout)
                                        : worker::run_zygote(o, loader, timeline, flags->zygote, stdout);

@@ -16,6 +16,7 @@ void register_sim(CLI::App& app, int* exit_code);
 void register_run(CLI::App& app, int* exit_code);
 void register_tokenize(CLI::App& app, int* exit_code);
 void register_cache(CLI::App& app, int* exit_code);
+void register_serve(CLI::App& app, int* exit_code);
 void register_bench(CLI::App& app, int* exit_code);
 }  // namespace thaw::cli
 
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
       register_limits,
       register_sim,
       register_run,
+      register_serve,
       register_cache,
       register_tokenize,
       register_bench,

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "common/unique_fd.h"
@@ -14,6 +15,8 @@
 namespace thaw::loader {
 
 namespace {
+
+constexpr size_t kWarmChunk = size_t{4} << 20;
 
 Result<UniqueFd> open_read(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -49,6 +52,26 @@ Status evict(const std::string& path) {
   ::fdatasync(fd.get());
   int rc = ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED);
   if (rc != 0) return make_error(Code::kIo, "posix_fadvise(DONTNEED) {}: {}", path, std::strerror(rc));
+  return Status::ok();
+}
+
+Status warm_page_cache(const std::string& path) {
+  THAW_ASSIGN_OR_RETURN(UniqueFd fd, open_read(path));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return make_error(Code::kIo, "stat {}: {}", path, std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return make_error(Code::kInvalidArgument, "{} is not a regular file", path);
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  // Starts readahead of the whole file; the read pass below waits for it and fills any gaps.
+  ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_WILLNEED);
+  auto buffer = std::make_unique_for_overwrite<char[]>(kWarmChunk);
+  for (uint64_t offset = 0; offset < size;) {
+    ssize_t n = ::pread(fd.get(), buffer.get(), std::min<uint64_t>(kWarmChunk, size - offset),
+                        static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return make_error(Code::kIo, "reading {} at {}: {}", path, offset, std::strerror(errno));
+    if (n == 0) break;  // the file shrank meanwhile
+    offset += static_cast<uint64_t>(n);
+  }
   return Status::ok();
 }
 

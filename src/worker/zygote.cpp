@@ -1,6 +1,7 @@
 #include "worker/zygote.h"
 
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -60,15 +61,19 @@ Result<std::string> read_command(int fd, std::chrono::milliseconds timeout) {
   return line;
 }
 
-void reply(int fd, const std::string& text) {
+// Returns false when the line could not be delivered (the requester hung up).
+bool reply(int fd, const std::string& text) {
   std::string line = text + "\n";
-  [[maybe_unused]] ssize_t n = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+  return ::send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size());
 }
 
 // The forked child: serve `service` on `endpoint` until SIGTERM, then leave without running the
-// template's destructors (they own state shared with the template).
+// template's destructors (they own state shared with the template). It gets SIGTERM when the
+// template dies, and exits at once if whoever asked for it has gone before it was ready.
 [[noreturn]] void child_main(ModelService& service, WorkerOptions options, http::Endpoint endpoint,
-                             UniqueFd control, std::FILE* events, const sigset_t& stop_signals) {
+                             UniqueFd control, std::FILE* events, const sigset_t& stop_signals,
+                             pid_t template_pid) {
+  if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || ::getppid() != template_pid) ::_exit(1);
   SteadyClock clock;
   Nanos forked = clock.now();
   options.server.listen = endpoint;
@@ -89,7 +94,12 @@ void reply(int fd, const std::string& text) {
   child_timeline.mark("listening");
   const http::Endpoint& ep = (*server)->endpoint();
   double fork_to_ready_ms = to_ms(clock.now() - forked);
-  reply(control.get(), fmt::format("ready {} {}", ::getpid(), ep.to_string()));
+  if (!reply(control.get(), fmt::format("ready {} {}", ::getpid(), ep.to_string()))) {
+    emit(events, {{"event", "abandoned"}, {"pid", ::getpid()}, {"endpoint", ep.to_string()}});
+    (*server)->stop(std::chrono::milliseconds(0));
+    std::fflush(nullptr);
+    ::_exit(1);
+  }
   control.reset();
   emit(events, {{"event", "ready"}, {"forked", true}, {"endpoint", ep.to_string()}, {"port", ep.port},
                 {"model", service.name()}, {"version", service.version()}, {"pid", ::getpid()},
@@ -156,6 +166,13 @@ int run_zygote(const WorkerOptions& options, const ModelLoader& loader, ColdStar
   timeline.mark("ready");
   emit(events, {{"event", "zygote_ready"}, {"control", control_path}, {"model", service.name()},
                 {"pid", ::getpid()}, {"timeline", timeline.to_json()}});
+  // Closed before the first fork, so no child holds the supervisor's ready pipe open.
+  if (options.ready_fd >= 0) {
+    std::string line = "ready " + control_path + "\n";
+    [[maybe_unused]] ssize_t n = ::write(options.ready_fd, line.data(), line.size());
+    ::close(options.ready_fd);
+  }
+  const pid_t template_pid = ::getpid();
 
   std::set<pid_t> children;
   int signal = 0;
@@ -192,7 +209,7 @@ int run_zygote(const WorkerOptions& options, const ModelLoader& loader, ColdStar
     }
     if (pid == 0) {
       control->reset();
-      child_main(service, options, *endpoint, std::move(conn), events, stop_signals);
+      child_main(service, options, *endpoint, std::move(conn), events, stop_signals, template_pid);
     }
     children.insert(pid);
     emit(events, {{"event", "forked"}, {"pid", pid}});

@@ -7,7 +7,11 @@
 // answers on that connection "ready <pid> <endpoint>\n" once it listens, or "error <message>\n".
 // Events: {"event":"zygote_ready",...} when the template is ready to fork, {"event":"forked",
 // "pid":...} per child, and each child's {"event":"ready","forked":true,"fork_to_ready_ms":...}.
-// SIGTERM/SIGINT to the template stops every child (SIGTERM, then SIGKILL after 10 s) and exits.
+// With --ready-fd, "ready <control_path>\n" is written there when the template is ready to fork
+// (then it is closed, before any child exists). A child whose requester hung up before its ready
+// answer exits at once. SIGTERM/SIGINT to the template stops every child (SIGTERM, then SIGKILL
+// after 10 s) and exits; if the template dies otherwise, its children get SIGTERM
+// (PR_SET_PDEATHSIG).
 #pragma once
 
 #include <cstdio>

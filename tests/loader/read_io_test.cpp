@@ -123,5 +123,24 @@ TEST(PageCache, EvictAndResidencyReportTheFile) {
   EXPECT_EQ(residency("/nonexistent/thaw").status().code(), Code::kNotFound);
 }
 
+TEST(PageCache, WarmBringsAnEvictedFileBackIntoTheCache) {
+  // Larger than the warm-up chunk and not a multiple of the page size.
+  auto bytes = random_bytes((size_t{9} << 20) + 123, 6);
+  TempFile f(bytes);
+  ASSERT_TRUE(evict(f.path()).is_ok());
+  auto cold = residency(f.path());
+  ASSERT_TRUE(cold.is_ok());
+  if (cold->resident_bytes == cold->file_bytes) GTEST_SKIP() << "this file system keeps files in memory";
+  ASSERT_TRUE(warm_page_cache(f.path()).is_ok());
+  auto warm = residency(f.path());
+  ASSERT_TRUE(warm.is_ok());
+  EXPECT_EQ(warm->resident_bytes, warm->file_bytes);
+}
+
+TEST(PageCache, WarmRejectsWhatItCannotRead) {
+  EXPECT_EQ(warm_page_cache("/nonexistent/thaw").code(), Code::kNotFound);
+  EXPECT_EQ(warm_page_cache("/tmp").code(), Code::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace thaw::loader

@@ -1,0 +1,214 @@
+// `thaw serve`: the platform on one machine. A KServe v2 gateway in front of every model in
+// ./models (or a thaw.yaml), scaling each between zero and its limit along the cold-start ladder.
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "bundle/bundle.h"
+#include "cli/commands.h"
+#include "common/clock.h"
+#include "gateway/gateway.h"
+#include "http/server.h"
+#include "manager/manager.h"
+#include "manager/serve_config.h"
+#include "policy/policy_spec.h"
+#include "worker/worker.h"
+
+namespace thaw::cli {
+
+namespace {
+namespace fs = std::filesystem;
+
+struct ServeFlags {
+  std::string config;
+  std::string models;
+  std::string host;
+  int port = -1;
+  int threads = 0;
+  int64_t memory_budget_mb = -1;
+  std::string policy;
+  std::string runtime_dir;
+  int ready_fd = -1;
+  int stop_grace_ms = 10'000;
+  std::string log_level = "info";
+};
+
+// A temporary runtime directory, removed with everything in it when the server stops.
+struct RuntimeDir {
+  std::string path;
+  bool owned = false;
+  ~RuntimeDir() {
+    std::error_code ec;
+    if (owned) fs::remove_all(path, ec);
+  }
+};
+
+Result<manager::ServeConfig> build_config(const ServeFlags& f) {
+  manager::ServeConfig c;
+  std::string config_path = f.config;
+  if (config_path.empty() && fs::exists("thaw.yaml")) config_path = "thaw.yaml";
+  if (!config_path.empty()) {
+    auto loaded = manager::load_serve_config(config_path);
+    if (!loaded.is_ok()) return loaded.status();
+    c = std::move(loaded).value();
+  }
+  if (!f.models.empty()) c.models_dir = f.models;
+  if (!f.host.empty()) c.host = f.host;
+  if (f.port >= 0) c.port = f.port;
+  if (f.threads > 0) c.threads = f.threads;
+  if (f.memory_budget_mb >= 0) c.memory_budget_bytes = static_cast<uint64_t>(f.memory_budget_mb) << 20;
+  if (!f.policy.empty()) c.policy = f.policy;
+  if (!f.runtime_dir.empty()) c.runtime_dir = f.runtime_dir;
+  THAW_TRY(manager::add_models_from_dir(c));
+  THAW_TRY(manager::validate(c));
+  for (const auto& m : c.models) {
+    auto reader = bundle::Reader::open(m.bundle);
+    if (!reader.is_ok())
+      return reader.status().with_context(fmt::format("model '{}' ({}); check it with `thaw verify {}`", m.name,
+                                                      m.bundle, m.bundle));
+  }
+  return c;
+}
+
+int serve(const ServeFlags& f) {
+  // Stdout carries the JSON events; human-readable logs go to stderr.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("thaw"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
+  spdlog::set_level(spdlog::level::from_str(f.log_level));
+  auto config = build_config(f);
+  if (!config.is_ok()) {
+    spdlog::error("{}", config.status().to_string());
+    return 2;
+  }
+  manager::ServeConfig& c = *config;
+
+  RuntimeDir runtime;
+  if (c.runtime_dir.empty()) {
+    std::string tmpl = (fs::temp_directory_path() / "thaw-serve-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      spdlog::error("cannot create a runtime directory under {}", fs::temp_directory_path().string());
+      return 1;
+    }
+    runtime.path = tmpl;
+    runtime.owned = true;
+  } else {
+    std::error_code ec;
+    fs::create_directories(c.runtime_dir, ec);
+    runtime.path = c.runtime_dir;
+  }
+
+  manager::ManagerOptions mo;
+  std::error_code ec;
+  mo.thaw_exe = fs::read_symlink("/proc/self/exe", ec).string();
+  mo.runtime_dir = runtime.path;
+  mo.memory_budget_bytes = c.memory_budget_bytes;
+  mo.policy = c.policy;
+  if (!c.profile.empty()) {
+    std::FILE* pf = std::fopen(c.profile.c_str(), "rb");
+    std::string text;
+    if (pf != nullptr) {
+      char buf[4096];
+      size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, pf)) > 0) text.append(buf, n);
+      std::fclose(pf);
+    }
+    auto profile = policy::parse_rung_profile(text);
+    if (!profile.is_ok()) {
+      spdlog::error("rung profile {}: {}", c.profile, profile.status().to_string());
+      return 2;
+    }
+    mo.profile = *profile;
+  }
+  mo.ping_interval = c.ping_interval;
+  mo.tick_interval = c.tick_interval;
+  mo.max_waiting = c.max_waiting;
+  mo.batch_shed_fraction = c.batch_shed_fraction;
+
+  // Threads started from here on inherit the blocked stop signals.
+  sigset_t stop_signals = worker::block_stop_signals();
+  SteadyClock clock;
+  auto manager = manager::Manager::create(mo, c.models, clock);
+  if (!manager.is_ok()) {
+    spdlog::error("{}", manager.status().to_string());
+    return 2;
+  }
+  gateway::Gateway gateway(**manager);
+  http::ServerOptions so;
+  so.listen = http::Endpoint::tcp(c.host, static_cast<uint16_t>(c.port));
+  so.threads = c.threads;
+  so.max_body_bytes = c.max_body_bytes;
+  so.request_timeout = std::chrono::milliseconds(120'000);
+  auto server = http::Server::listen(so, gateway.router());
+  if (!server.is_ok()) {
+    spdlog::error("cannot listen on {}:{}: {}", c.host, c.port, server.status().to_string());
+    return 1;
+  }
+  gateway.set_server(server->get());
+  (*server)->start();
+  const auto& ep = (*server)->endpoint();
+  nlohmann::json models = nlohmann::json::array();
+  for (const auto& m : c.models) models.push_back({{"name", m.name}, {"bundle", m.bundle}});
+  worker::emit(stdout, {{"event", "serving"}, {"endpoint", ep.to_string()}, {"port", ep.port},
+                        {"models", models}, {"policy", c.policy}, {"runtime_dir", runtime.path}});
+  spdlog::info("serving {} model(s) on http://{} (policy {}, memory budget {})", c.models.size(), ep.to_string(),
+               c.policy, c.memory_budget_bytes ? fmt::format("{} MiB", c.memory_budget_bytes >> 20) : "none");
+  if (f.ready_fd >= 0) {
+    std::string line = "ready " + ep.to_string() + "\n";
+    (void)!::write(f.ready_fd, line.data(), line.size());
+    ::close(f.ready_fd);
+  }
+  int signal = worker::wait_for_stop_signal(stop_signals);
+  spdlog::info("signal {}: finishing requests in flight, then stopping instances", signal);
+  gateway.set_draining();
+  (*server)->stop(std::chrono::milliseconds(f.stop_grace_ms));
+  (*manager)->shutdown(std::chrono::milliseconds(f.stop_grace_ms));
+  worker::emit(stdout, {{"event", "stopped"}, {"signal", signal}});
+  return 0;
+}
+
+}  // namespace
+
+void register_serve(CLI::App& app, int* exit_code) {
+  auto flags = std::make_shared<ServeFlags>();
+  CLI::App* cmd = app.add_subcommand("serve", "Run the platform: a scale-to-zero KServe v2 gateway for every model");
+  cmd->footer(
+      "Serves every *.thaw in --models (default ./models) under its file name, or the models of a\n"
+      "thaw.yaml (--config; ./thaw.yaml is read when present). Flags override the file.\n"
+      "Each model climbs the cold-start ladder (disk, page cache, zygote, warm instances) on demand and\n"
+      "falls back down after the policy's keep-alive. Requests carry X-Latency-Tier: premium, standard\n"
+      "(default) or batch. Admin: GET /admin/models, POST /admin/models/{m}/prewarm|drain.\n"
+      "Stdout: one JSON line per event ({\"event\":\"serving\",\"port\":N,...}); logs go to stderr.\n"
+      "SIGTERM/SIGINT: stop accepting, finish requests in flight, stop every instance, exit 0.\n"
+      "Example: thaw serve --models ./models --port 8000\n"
+      "         curl -X POST localhost:8000/v2/models/minilm/infer -d @request.json");
+  cmd->add_option("--config", flags->config, "thaw.yaml to read (every key has a default)");
+  cmd->add_option("--models", flags->models, "Directory of .thaw bundles to serve (default ./models)");
+  cmd->add_option("--host", flags->host, "Address to listen on (default 127.0.0.1)");
+  cmd->add_option("--port", flags->port, "TCP port (default 8000; 0 picks a free one)")->check(CLI::Range(0, 65535));
+  cmd->add_option("--threads", flags->threads, "HTTP threads; a request waiting for a cold start holds one (default 64)")
+      ->check(CLI::Range(2, 1024));
+  cmd->add_option("--memory-budget-mb", flags->memory_budget_mb,
+                  "PSS budget for all instances and zygotes; over it, idle models are demoted (0: none)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  cmd->add_option("--policy", flags->policy, "Keep-alive policy (default fixed10):\n" + policy::policy_help());
+  cmd->add_option("--runtime-dir", flags->runtime_dir,
+                  "Where worker sockets and logs go (default: a temporary directory, removed at exit)");
+  cmd->add_option("--ready-fd", flags->ready_fd, "Write \"ready <endpoint>\\n\" to this fd once serving, then close it")
+      ->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--stop-grace-ms", flags->stop_grace_ms, "On SIGTERM, wait this long for requests in flight")
+      ->check(CLI::Range(0, 600'000))->capture_default_str();
+  cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))->capture_default_str();
+  cmd->callback([flags, exit_code] { *exit_code = serve(*flags); });
+}
+
+}  // namespace thaw::cli

@@ -1,0 +1,202 @@
+#include "manager/serve_config.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+namespace thaw::manager {
+namespace fs = std::filesystem;
+
+namespace {
+
+Status check_keys(const YAML::Node& node, std::string_view where, std::initializer_list<std::string_view> allowed) {
+  if (!node.IsMap()) return make_error(Code::kInvalidArgument, "{}: expected a mapping", where);
+  for (const auto& kv : node) {
+    auto key = kv.first.as<std::string>();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      std::string list;
+      for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      return make_error(Code::kInvalidArgument, "{}: unknown key '{}' (known: {})", where, key, list);
+    }
+  }
+  return Status::ok();
+}
+
+template <typename T>
+void read(const YAML::Node& node, const char* key, T& out) {
+  if (node[key]) out = node[key].as<T>();
+}
+
+void read_ms(const YAML::Node& node, const char* key, std::chrono::milliseconds& out) {
+  if (node[key]) out = std::chrono::milliseconds(node[key].as<int64_t>());
+}
+
+std::string resolve(const std::string& base, const std::string& path) {
+  if (path.empty() || fs::path(path).is_absolute()) return path;
+  return (fs::path(base) / path).lexically_normal().string();
+}
+
+Status read_model_keys(const YAML::Node& node, std::string_view where, ModelConfig& m, bool with_identity) {
+  if (with_identity) {
+    THAW_TRY(check_keys(node, where,
+                        {"name", "bundle", "student", "min_instances", "reserved_instances", "max_instances", "concurrency",
+                         "queue_limit", "queue_timeout_ms", "request_timeout_ms", "start_timeout_ms",
+                         "worker_args"}));
+    read(node, "name", m.name);
+    read(node, "bundle", m.bundle);
+    read(node, "student", m.student);
+  } else {
+    THAW_TRY(check_keys(node, where,
+                        {"min_instances", "reserved_instances", "max_instances", "concurrency", "queue_limit",
+                         "queue_timeout_ms", "request_timeout_ms", "start_timeout_ms", "worker_args"}));
+  }
+  read(node, "min_instances", m.min_instances);
+  read(node, "reserved_instances", m.reserved_instances);
+  read(node, "max_instances", m.max_instances);
+  read(node, "concurrency", m.concurrency);
+  read(node, "queue_limit", m.queue_limit);
+  read_ms(node, "queue_timeout_ms", m.queue_timeout);
+  read_ms(node, "request_timeout_ms", m.request_timeout);
+  read_ms(node, "start_timeout_ms", m.start_timeout);
+  read(node, "worker_args", m.worker_args);
+  return Status::ok();
+}
+
+Result<ServeConfig> parse_node(const YAML::Node& root, const std::string& base_dir) {
+  ServeConfig c;
+  if (!root || root.IsNull()) return c;
+  THAW_TRY(check_keys(root, "thaw.yaml", {"server", "models_dir", "defaults", "models"}));
+  if (auto s = root["server"]) {
+    THAW_TRY(check_keys(s, "server",
+                        {"host", "port", "threads", "max_body_mb", "memory_budget_mb", "policy", "profile",
+                         "ping_interval_ms", "tick_interval_ms", "runtime_dir", "max_waiting",
+                         "batch_shed_fraction"}));
+    read(s, "host", c.host);
+    read(s, "port", c.port);
+    read(s, "threads", c.threads);
+    if (s["max_body_mb"]) c.max_body_bytes = s["max_body_mb"].as<uint64_t>() << 20;
+    if (s["memory_budget_mb"]) c.memory_budget_bytes = s["memory_budget_mb"].as<uint64_t>() << 20;
+    read(s, "policy", c.policy);
+    read(s, "profile", c.profile);
+    c.profile = resolve(base_dir, c.profile);
+    read_ms(s, "ping_interval_ms", c.ping_interval);
+    read_ms(s, "tick_interval_ms", c.tick_interval);
+    read(s, "runtime_dir", c.runtime_dir);
+    read(s, "max_waiting", c.max_waiting);
+    read(s, "batch_shed_fraction", c.batch_shed_fraction);
+  }
+  if (root["models_dir"]) c.models_dir = root["models_dir"].as<std::string>();
+  c.models_dir = resolve(base_dir, c.models_dir);
+  if (auto d = root["defaults"]) THAW_TRY(read_model_keys(d, "defaults", c.defaults, false));
+  if (auto ms = root["models"]) {
+    if (!ms.IsSequence()) return make_error(Code::kInvalidArgument, "models: expected a list");
+    for (size_t i = 0; i < ms.size(); ++i) {
+      ModelConfig m = c.defaults;
+      THAW_TRY(read_model_keys(ms[i], fmt::format("models[{}]", i), m, true));
+      if (m.bundle.empty()) return make_error(Code::kInvalidArgument, "models[{}]: 'bundle' is required", i);
+      m.bundle = resolve(base_dir, m.bundle);
+      if (m.name.empty()) m.name = fs::path(m.bundle).stem().string();
+      c.models.push_back(std::move(m));
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+Result<ServeConfig> parse_serve_config(std::string_view yaml, const std::string& base_dir) {
+  try {
+    return parse_node(YAML::Load(std::string(yaml)), base_dir);
+  } catch (const YAML::Exception& e) {
+    return make_error(Code::kInvalidArgument, "thaw.yaml: {}", e.what());
+  }
+}
+
+Result<ServeConfig> load_serve_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return make_error(Code::kNotFound, "cannot read config '{}'", path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto base = fs::absolute(fs::path(path)).parent_path().string();
+  auto c = parse_serve_config(text.str(), base);
+  if (!c.is_ok()) return c.status().with_context(path);
+  return c;
+}
+
+Status add_models_from_dir(ServeConfig& config) {
+  std::error_code ec;
+  if (!fs::is_directory(config.models_dir, ec)) {
+    if (config.models.empty())
+      return make_error(Code::kNotFound,
+                        "no models: '{}' is not a directory and no config lists models; pack one with "
+                        "`thaw pack model.onnx -o models/NAME.thaw` or pass --models DIR",
+                        config.models_dir);
+    return Status::ok();
+  }
+  std::set<std::string> used_bundles, used_names;
+  for (const auto& m : config.models) {
+    used_bundles.insert(fs::weakly_canonical(m.bundle, ec).string());
+    used_names.insert(m.name);
+  }
+  std::vector<fs::path> found;
+  for (const auto& entry : fs::directory_iterator(config.models_dir, ec))
+    if (entry.is_regular_file() && entry.path().extension() == ".thaw") found.push_back(entry.path());
+  std::sort(found.begin(), found.end());
+  for (const auto& p : found) {
+    if (used_bundles.count(fs::weakly_canonical(p, ec).string())) continue;
+    ModelConfig m = config.defaults;
+    m.name = p.stem().string();
+    m.bundle = p.string();
+    if (used_names.count(m.name)) continue;
+    config.models.push_back(std::move(m));
+  }
+  if (config.models.empty())
+    return make_error(Code::kNotFound, "no models: '{}' holds no *.thaw bundle; pack one with "
+                      "`thaw pack model.onnx -o {}/NAME.thaw`", config.models_dir, config.models_dir);
+  return Status::ok();
+}
+
+Status validate(const ServeConfig& c) {
+  if (c.port < 0 || c.port > 65535) return make_error(Code::kInvalidArgument, "server.port {} is out of range", c.port);
+  if (c.threads < 2 || c.threads > 1024)
+    return make_error(Code::kInvalidArgument, "server.threads must be 2..1024, not {}", c.threads);
+  if (c.batch_shed_fraction <= 0 || c.batch_shed_fraction > 1)
+    return make_error(Code::kInvalidArgument, "server.batch_shed_fraction must be in (0, 1]");
+  if (c.max_waiting + 2 > static_cast<size_t>(c.threads))
+    return make_error(Code::kInvalidArgument,
+                      "server.max_waiting ({}) must leave at least 2 of server.threads ({}) free",
+                      c.max_waiting, c.threads);
+  std::set<std::string> names;
+  for (const auto& m : c.models) {
+    if (m.name.empty() || m.name.size() > 128 ||
+        !std::all_of(m.name.begin(), m.name.end(),
+                     [](unsigned char ch) { return std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.'; }))
+      return make_error(Code::kInvalidArgument, "model name '{}': use 1-128 letters, digits, '-', '_' or '.'", m.name);
+    if (!names.insert(m.name).second) return make_error(Code::kInvalidArgument, "model '{}' is listed twice", m.name);
+    if (m.max_instances < 1 || m.concurrency < 1)
+      return make_error(Code::kInvalidArgument, "model '{}': max_instances and concurrency must be >= 1", m.name);
+    if (m.min_instances < 0 || m.reserved_instances < 0 || m.min_instances + m.reserved_instances > m.max_instances)
+      return make_error(Code::kInvalidArgument,
+                        "model '{}': min_instances + reserved_instances ({}) exceeds max_instances ({})", m.name,
+                        m.min_instances + m.reserved_instances, m.max_instances);
+    if (m.queue_limit < 1) return make_error(Code::kInvalidArgument, "model '{}': queue_limit must be >= 1", m.name);
+    if (!m.student.empty()) {
+      auto student = std::find_if(c.models.begin(), c.models.end(), [&](const ModelConfig& o) { return o.name == m.student; });
+      if (student == c.models.end())
+        return make_error(Code::kInvalidArgument, "model '{}': student '{}' is not a configured model", m.name, m.student);
+      if (student->name == m.name || !student->student.empty())
+        return make_error(Code::kInvalidArgument, "model '{}': its student '{}' must be another model without a student",
+                          m.name, m.student);
+    }
+    std::error_code ec;
+    if (!fs::is_regular_file(m.bundle, ec))
+      return make_error(Code::kNotFound, "model '{}': bundle '{}' does not exist", m.name, m.bundle);
+  }
+  return Status::ok();
+}
+
+}  // namespace thaw::manager

@@ -1,0 +1,70 @@
+// `thaw serve` configuration: one YAML file (thaw.yaml) where every key has a default, or none at
+// all: then every bundle in ./models is served under its file name.
+//
+//   server:   {host, port, threads, max_body_mb, memory_budget_mb, policy, profile,
+//              ping_interval_ms, tick_interval_ms, runtime_dir, max_waiting, batch_shed_fraction}
+//   models_dir: ./models          # every *.thaw here joins `models` with the defaults
+//   defaults: {min_instances, reserved_instances, max_instances, concurrency, queue_limit,
+//              queue_timeout_ms, request_timeout_ms, start_timeout_ms, worker_args}
+//   models:   - {name, bundle, student, ...any key of defaults}
+//
+// Unknown keys are errors, so a typo never silently falls back to a default.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace thaw::manager {
+
+struct ModelConfig {
+  std::string name;
+  std::string bundle;                    // path of the .thaw file
+  std::vector<std::string> worker_args;  // extra `thaw run` flags, e.g. ["--max-tokens", "256"]
+  int min_instances = 0;       // warm instances kept for every tier (keep-warm pinged)
+  int reserved_instances = 0;  // warm instances only premium requests use, kept at all times
+  int max_instances = 4;       // reserved ones included
+  int concurrency = 4;         // requests in flight per instance
+  size_t queue_limit = 64;     // requests waiting for an instance of this model
+  std::chrono::milliseconds queue_timeout{30'000};    // longest wait for an instance
+  std::chrono::milliseconds request_timeout{60'000};  // longest inference, once forwarded
+  std::chrono::milliseconds start_timeout{60'000};    // longest worker start
+  // Another model with the same inputs and outputs that answers while this one has no instance
+  // (keep it warm with min_instances); "" for none.
+  std::string student;
+};
+
+struct ServeConfig {
+  std::string host = "127.0.0.1";
+  int port = 8000;
+  int threads = 64;                  // HTTP threads; a request waiting for a cold start holds one
+  uint64_t max_body_bytes = 64 << 20;
+  uint64_t memory_budget_bytes = 0;  // PSS of all instances and zygotes; 0: no budget
+  std::string policy = "fixed10";    // policy spec (see `thaw sim --help`)
+  std::string profile;               // rung profile YAML; "": built-in estimates
+  std::chrono::milliseconds ping_interval{10'000};
+  std::chrono::milliseconds tick_interval{100};
+  std::string runtime_dir;           // worker sockets and logs; "": a fresh temporary directory
+  size_t max_waiting = 48;           // requests waiting over all models (keeps HTTP threads free)
+  double batch_shed_fraction = 0.5;  // batch is shed once a model's queue is this full
+  std::string models_dir = "./models";
+  ModelConfig defaults;
+  std::vector<ModelConfig> models;
+};
+
+// Parses YAML text; relative bundle paths and models_dir resolve against `base_dir`.
+Result<ServeConfig> parse_serve_config(std::string_view yaml, const std::string& base_dir);
+Result<ServeConfig> load_serve_config(const std::string& path);
+
+// Adds every *.thaw file in config.models_dir that no model already uses, named by its stem, with
+// the defaults. A missing directory is an error only when no model is configured at all.
+Status add_models_from_dir(ServeConfig& config);
+
+// Names are used in URLs and file names: letters, digits, '-', '_', '.'; unique; 1..128 bytes.
+Status validate(const ServeConfig& config);
+
+}  // namespace thaw::manager

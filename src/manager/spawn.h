@@ -1,0 +1,75 @@
+// Starting a child process for the manager: fork + exec with the child tied to this process
+// (PR_SET_PDEATHSIG), a clean descriptor table, and a pipe on which it reports readiness.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/unique_fd.h"
+
+namespace thaw::manager {
+
+// The descriptor number the ready pipe's write end has in the child.
+inline constexpr int kChildReadyFd = 3;
+
+struct ChildSpec {
+  std::string exe;                // absolute or relative path; not searched in PATH
+  std::vector<std::string> args;  // argv[1..]
+  std::string log_path;           // stdout and stderr appended here; "" means /dev/null
+};
+
+struct StartedChild {
+  pid_t pid = -1;
+  UniqueFd ready;            // read end of the ready pipe
+  uint64_t log_offset = 0;   // the log's size before the child started: its own lines follow
+};
+
+// Forks and execs `spec`: stdin /dev/null, stdout and stderr appended to the log, the ready
+// pipe as fd kChildReadyFd, every other descriptor closed, signal mask and common dispositions
+// reset, SIGTERM when this thread dies. Fails (child reaped) when exec fails.
+Result<StartedChild> start_child(const ChildSpec& spec);
+
+// Reads the child's first line from its ready pipe (without the newline), waiting until
+// `deadline`. On timeout, exit before the line, or a pipe closed without one, the child is
+// killed and reaped and the error carries `what`, the cause and the log tail.
+Result<std::string> wait_ready_line(const StartedChild& child, const std::string& log_path,
+                                    std::chrono::steady_clock::time_point deadline,
+                                    std::string_view what);
+
+// SIGKILL and reap an own child, waiting at most `limit` for the kernel to finish it.
+void kill_and_reap(pid_t pid, std::chrono::milliseconds limit);
+
+// Own child: true once it has exited (and is now reaped), or is not this process's child.
+bool reap_if_exited(pid_t pid, int* wait_status = nullptr);
+
+// "exited with status 1", "killed by signal 9".
+std::string describe_wait_status(int wait_status);
+
+// The last `max_lines` lines of `path` from byte `offset` on (at most the last 8 KiB), each
+// indented; "" when the log is empty or unreadable.
+std::string log_tail(const std::string& path, uint64_t offset, int max_lines = 20);
+
+// Polls `done` with short sleeps until it returns true or `timeout` passes; returns its last value.
+template <typename Done>
+bool poll_until(Done&& done, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto step = std::chrono::milliseconds(1);
+  for (;;) {
+    if (done()) return true;
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) return false;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    struct timespec ts {};
+    auto nap = std::min(step, left);
+    ts.tv_nsec = static_cast<long>(std::chrono::nanoseconds(nap).count());
+    ::nanosleep(&ts, nullptr);
+    step = std::min(step * 2, std::chrono::milliseconds(20));
+  }
+}
+
+}  // namespace thaw::manager

@@ -1,0 +1,90 @@
+"""Starts and stops a real `thaw serve` for the end-to-end tests and the benchmark."""
+import json
+import os
+import pathlib
+import select
+import signal
+import subprocess
+import time
+
+import requests
+
+from worker_harness import THAW_BIN
+
+
+class Gateway:
+    """A `thaw serve` process. Events are the JSON lines on stdout; logs (stderr) go to a file."""
+
+    def __init__(self, *args, cwd=None, timeout=60, log_path=None):
+        self.log_path = pathlib.Path(log_path) if log_path else None
+        self._log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen([THAW_BIN, "serve", "--port", "0", *args], stdout=subprocess.PIPE,
+                                     stderr=self._log, cwd=cwd)
+        self.events = []
+        self._buf = b""
+        ev = self.wait_for("serving", timeout)
+        self.port = ev["port"]
+        self.url = f"127.0.0.1:{self.port}"
+        self.base = f"http://{self.url}"
+        self.runtime_dir = pathlib.Path(ev["runtime_dir"])
+        self.session = requests.Session()
+
+    def wait_for(self, name, timeout=60):
+        deadline = time.monotonic() + timeout
+        for ev in self.events:
+            if ev.get("event") == name:
+                return ev
+        fd = self.proc.stdout.fileno()
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([fd], [], [], 0.2)
+            if r:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                self._buf += chunk
+                while b"\n" in self._buf:
+                    line, self._buf = self._buf.split(b"\n", 1)
+                    ev = json.loads(line)
+                    self.events.append(ev)
+                    if ev.get("event") == name:
+                        return ev
+            elif self.proc.poll() is not None:
+                break
+        raise AssertionError(f"thaw serve never reported {name!r}; events={self.events} log={self.log_tail()}")
+
+    def log_tail(self, n=40):
+        if not self.log_path or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+
+    def get(self, path, **kw):
+        return self.session.get(self.base + path, timeout=kw.pop("timeout", 60), **kw)
+
+    def post(self, path, **kw):
+        return self.session.post(self.base + path, timeout=kw.pop("timeout", 60), **kw)
+
+    def models(self):
+        return {m["name"]: m for m in self.get("/admin/models").json()["models"]}
+
+    def wait_until(self, predicate, timeout=30, what="condition"):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}; models={self.models()}")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._log is not subprocess.DEVNULL:
+            self._log.close()
+        return self.proc.returncode

@@ -1,0 +1,122 @@
+#include "manager/serve_config.h"
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "manager/tier.h"
+
+namespace thaw::manager {
+namespace {
+namespace fs = std::filesystem;
+
+class ServeConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("thaw-config-test-" + std::to_string(::getpid()));
+    fs::create_directories(dir_ / "models");
+    touch(dir_ / "models" / "b.thaw");
+    touch(dir_ / "models" / "a.thaw");
+    touch(dir_ / "models" / "notes.txt");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  static void touch(const fs::path& p) { std::ofstream(p) << "x"; }
+  fs::path dir_;
+};
+
+TEST_F(ServeConfigTest, EmptyConfigServesEveryBundleInTheModelsDirectory) {
+  auto c = parse_serve_config("", dir_.string());
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  c->models_dir = (dir_ / "models").string();
+  ASSERT_TRUE(add_models_from_dir(*c).is_ok());
+  ASSERT_EQ(c->models.size(), 2u);
+  EXPECT_EQ(c->models[0].name, "a");
+  EXPECT_EQ(c->models[1].name, "b");
+  EXPECT_EQ(c->models[0].max_instances, ModelConfig{}.max_instances);
+  EXPECT_TRUE(validate(*c).is_ok());
+}
+
+TEST_F(ServeConfigTest, ReadsEveryKeyAndResolvesPathsAgainstTheFile) {
+  auto c = parse_serve_config(R"(
+server: {port: 9000, threads: 16, memory_budget_mb: 512, policy: "fixed:keepalive_min=1", max_waiting: 8}
+models_dir: models
+defaults: {max_instances: 3, concurrency: 2, queue_timeout_ms: 1500}
+models:
+  - {name: fast, bundle: models/a.thaw, min_instances: 1, reserved_instances: 1, worker_args: ["--max-tokens", "64"]}
+)",
+                              dir_.string());
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ(c->port, 9000);
+  EXPECT_EQ(c->memory_budget_bytes, 512u << 20);
+  ASSERT_TRUE(add_models_from_dir(*c).is_ok());
+  ASSERT_EQ(c->models.size(), 2u);  // "fast" plus b.thaw; a.thaw is already used
+  const auto& fast = c->models[0];
+  EXPECT_EQ(fast.name, "fast");
+  EXPECT_EQ(fast.bundle, (dir_ / "models" / "a.thaw").string());
+  EXPECT_EQ(fast.max_instances, 3);
+  EXPECT_EQ(fast.concurrency, 2);
+  EXPECT_EQ(fast.queue_timeout.count(), 1500);
+  EXPECT_EQ(fast.worker_args, (std::vector<std::string>{"--max-tokens", "64"}));
+  EXPECT_EQ(c->models[1].name, "b");
+  EXPECT_EQ(c->models[1].concurrency, 2);
+  EXPECT_TRUE(validate(*c).is_ok());
+}
+
+TEST_F(ServeConfigTest, RejectsUnknownKeysAndBadValuesWithTheirNames) {
+  auto typo = parse_serve_config("server: {prot: 1}", dir_.string());
+  ASSERT_FALSE(typo.is_ok());
+  EXPECT_NE(typo.status().message().find("'prot'"), std::string::npos);
+  auto model_typo = parse_serve_config("models: [{bundle: x.thaw, min_instance: 1}]", dir_.string());
+  ASSERT_FALSE(model_typo.is_ok());
+  EXPECT_NE(model_typo.status().message().find("min_instance"), std::string::npos);
+  EXPECT_FALSE(parse_serve_config("server: {port: [1}", dir_.string()).is_ok());          // malformed YAML
+  EXPECT_FALSE(parse_serve_config("server: {port: eighty}", dir_.string()).is_ok());      // wrong type
+  EXPECT_FALSE(parse_serve_config("models: [{name: x}]", dir_.string()).is_ok());         // no bundle
+  EXPECT_FALSE(parse_serve_config("models: {name: x}", dir_.string()).is_ok());           // not a list
+}
+
+TEST_F(ServeConfigTest, ValidationNamesTheProblem) {
+  ServeConfig c;
+  c.models.push_back(ModelConfig{});
+  c.models[0].name = "a/b";
+  c.models[0].bundle = (dir_ / "models" / "a.thaw").string();
+  auto s = validate(c);
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find("a/b"), std::string::npos);
+  c.models[0].name = "a";
+  c.models[0].min_instances = 3;
+  c.models[0].reserved_instances = 2;
+  c.models[0].max_instances = 4;
+  EXPECT_FALSE(validate(c).is_ok());
+  c.models[0].min_instances = 0;
+  c.models[0].bundle = (dir_ / "missing.thaw").string();
+  s = validate(c);
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_EQ(s.code(), Code::kNotFound);
+  c.models[0].bundle = (dir_ / "models" / "a.thaw").string();
+  c.models.push_back(c.models[0]);
+  EXPECT_FALSE(validate(c).is_ok());  // duplicate name
+}
+
+TEST_F(ServeConfigTest, NoModelsAnywhereSaysHowToMakeOne) {
+  ServeConfig c;
+  c.models_dir = (dir_ / "nothing").string();
+  auto s = add_models_from_dir(c);
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find("thaw pack"), std::string::npos);
+}
+
+TEST(TierTest, ParsesTheHeader) {
+  EXPECT_EQ(*parse_tier(std::nullopt), Tier::kStandard);
+  EXPECT_EQ(*parse_tier(std::string_view("")), Tier::kStandard);
+  EXPECT_EQ(*parse_tier(std::string_view("Premium")), Tier::kPremium);
+  EXPECT_EQ(*parse_tier(std::string_view("batch")), Tier::kBatch);
+  auto bad = parse_tier(std::string_view("gold"));
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("gold"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace thaw::manager
