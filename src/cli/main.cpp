@@ -17,6 +17,7 @@ void register_run(CLI::App& app, int* exit_code);
 void register_tokenize(CLI::App& app, int* exit_code);
 void register_cache(CLI::App& app, int* exit_code);
 void register_serve(CLI::App& app, int* exit_code);
+void register_bench(CLI::App& app, int* exit_code);
 }  // namespace thaw::cli
 
 int main(int argc, char** argv) {
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
       register_serve,
       register_cache,
       register_tokenize,
+      register_bench,
   };
   for (Register r : commands)
     if (r != nullptr) r(app, &exit_code);
