@@ -145,6 +145,7 @@ int serve(const ServeFlags& f) {
   http::ServerOptions so;
   so.listen = http::Endpoint::tcp(c.host, static_cast<uint16_t>(c.port));
   so.threads = c.threads;
+  so.loop_per_thread = true;  // no per-request hand-off between threads (see docs/serve.md)
   so.max_body_bytes = c.max_body_bytes;
   so.request_timeout = std::chrono::milliseconds(120'000);
   auto server = http::Server::listen(so, gateway.router());

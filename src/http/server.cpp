@@ -56,12 +56,37 @@ struct Server::Impl {
   std::mutex stop_mu;
 
   asio::io_context io;
+  // loop_per_thread: loops[0] is `io`; the others are kept running by work guards.
+  std::vector<std::unique_ptr<asio::io_context>> extra_loops;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::unique_ptr<std::atomic<int>[]> loop_sessions;  // open connections per loop
+  std::unique_ptr<std::atomic<int>[]> loop_busy;      // handlers running per loop
+  int loop_count = 1;
   std::optional<tcp::acceptor> tcp_acceptor;
   std::optional<unix_proto::acceptor> unix_acceptor;
   std::vector<std::thread> threads;
 
   explicit Impl(ServerOptions o, Router r)
-      : options(std::move(o)), router(std::move(r)), io(options.threads > 0 ? options.threads : 1) {}
+      : options(std::move(o)), router(std::move(r)),
+        io(options.loop_per_thread ? 1 : (options.threads > 0 ? options.threads : 1)) {
+    if (options.loop_per_thread) loop_count = std::max(1, options.threads);
+    loop_sessions = std::make_unique<std::atomic<int>[]>(loop_count);
+    loop_busy = std::make_unique<std::atomic<int>[]>(loop_count);
+    for (int i = 0; i < loop_count; ++i) loop_sessions[i] = loop_busy[i] = 0;
+    for (int i = 1; i < loop_count; ++i) {
+      extra_loops.push_back(std::make_unique<asio::io_context>(1));
+      guards.push_back(asio::make_work_guard(*extra_loops.back()));
+    }
+  }
+  asio::io_context& loop(int i) { return i == 0 ? io : *extra_loops[static_cast<size_t>(i - 1)]; }
+  // The loop for a new connection: fewest connections, and none blocked in a handler if possible.
+  int pick_loop() {
+    int best = 0;
+    auto score = [&](int i) { return (loop_busy[i] > 0 ? 1'000'000 : 0) + loop_sessions[i].load(); };
+    for (int i = 1; i < loop_count; ++i)
+      if (score(i) < score(best)) best = i;
+    return best;
+  }
 
   uint64_t add_session(std::weak_ptr<SessionBase> s) {
     std::lock_guard lock(mu);
@@ -115,9 +140,12 @@ Request to_request(bhttp::request<bhttp::string_body>&& req) {
 template <class Socket>
 class Session final : public SessionBase, public std::enable_shared_from_this<Session<Socket>> {
  public:
-  Session(Socket socket, Server::Impl& server)
-      : socket_(std::move(socket)), timer_(socket_.get_executor()), server_(server) {}
+  Session(Socket socket, Server::Impl& server, int loop)
+      : socket_(std::move(socket)), timer_(socket_.get_executor()), server_(server), loop_(loop) {
+    server_.loop_sessions[loop_]++;
+  }
   ~Session() override {
+    server_.loop_sessions[loop_]--;
     if (registered_) server_.remove_session(id_);
   }
 
@@ -249,7 +277,9 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     bool head = req.method() == bhttp::verb::head;
     Request request = to_request(std::move(req));
     server_.counters.requests++;
+    server_.loop_busy[loop_]++;
     Response response = server_.router.dispatch(request);
+    server_.loop_busy[loop_]--;
     send(std::move(response), keep_alive, version, head);
   }
 
@@ -313,6 +343,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   size_t drained_ = 0;
   uint64_t timer_gen_ = 0;
   uint64_t id_ = 0;
+  int loop_ = 0;
   bool registered_ = false;
   bool closed_ = false;
   bool server_stopping_ = false;
@@ -323,10 +354,11 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
 
 template <class Acceptor>
 void Server::Impl::accept_loop(Acceptor& acceptor) {
-  acceptor.async_accept(asio::make_strand(io), [this, &acceptor](error_code ec, auto socket) {
+  const int index = pick_loop();
+  acceptor.async_accept(asio::make_strand(loop(index)), [this, &acceptor, index](error_code ec, auto socket) {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
     if (!ec) {
-      auto session = std::make_shared<Session<decltype(socket)>>(std::move(socket), *this);
+      auto session = std::make_shared<Session<decltype(socket)>>(std::move(socket), *this, index);
       size_t active;
       {
         std::lock_guard lock(mu);
@@ -400,10 +432,11 @@ void Server::start() {
   if (s.unix_acceptor) s.accept_loop(*s.unix_acceptor);
   int n = s.options.threads > 0 ? s.options.threads : 1;
   for (int i = 0; i < n; ++i) {
-    s.threads.emplace_back([&s] {
+    asio::io_context& loop = s.loop(s.options.loop_per_thread ? i : 0);
+    s.threads.emplace_back([&loop] {
       for (;;) {
         try {
-          s.io.run();
+          loop.run();
           return;
         } catch (...) {
           // A handler escaped with an exception; keep serving the other connections.
@@ -430,6 +463,7 @@ void Server::stop(std::chrono::milliseconds grace) {
       s.wait_drained(std::chrono::seconds(30));
     }
     s.io.stop();
+    for (auto& l : s.extra_loops) l->stop();
     for (auto& t : s.threads) t.join();
     s.threads.clear();
   }

@@ -26,6 +26,10 @@ struct ServerOptions {
   std::chrono::milliseconds write_timeout{30'000};
   size_t max_connections = 1024;      // beyond this, new connections get 503 and are closed
   int threads = 1;                    // I/O threads that also run the handlers
+  // One event loop per thread, each connection pinned to one loop: no hand-off between threads
+  // per request (lower latency), but a handler that blocks stalls the other connections of its
+  // loop. New connections go to the loop with the fewest connections not inside a handler.
+  bool loop_per_thread = false;
   int backlog = 512;
   std::string server_header = "thaw";
 };

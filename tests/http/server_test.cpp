@@ -273,6 +273,34 @@ TEST(Server, HeadGetsTheGetHeadersWithoutABody) {
   EXPECT_EQ(reply.substr(reply.find("\r\n\r\n") + 4), "");
 }
 
+TEST(Server, LoopPerThreadServesNewConnectionsWhileOneLoopIsBlocked) {
+  std::atomic<bool> release{false};
+  Router router = echo_router();
+  router.get("/block", [&](const Request&) {
+    while (!release) std::this_thread::sleep_for(1ms);
+    return Response::text(200, "done");
+  });
+  ServerOptions o;
+  o.threads = 4;
+  o.loop_per_thread = true;
+  auto server = start(o, std::move(router));
+  ASSERT_NE(server, nullptr);
+  auto blocked = std::async(std::launch::async, [&] { return client_for(*server).get("/block"); });
+  for (int i = 0; i < 2000 && server->stats().requests < 1; ++i) std::this_thread::sleep_for(1ms);
+  // Fresh connections avoid the blocked loop; each is answered while /block still runs.
+  for (int i = 0; i < 8; ++i) {
+    Client c = client_for(*server, 5s);
+    auto r = c.post("/echo/x", std::string(100, 'a'));
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    EXPECT_EQ(r->status, 200);
+  }
+  release = true;
+  auto r = blocked.get();
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r->body, "done");
+  server->stop(1s);
+}
+
 TEST(Server, StopWithoutStartAndTwice) {
   auto server = Server::listen({}, echo_router());
   ASSERT_TRUE(server.is_ok());
