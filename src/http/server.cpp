@@ -56,7 +56,8 @@ struct Server::Impl {
   std::mutex stop_mu;
 
   asio::io_context io;
-  // loop_per_thread: loops[0] is `io`; the others are kept running by work guards.
+  // loop_per_thread: loop 0 is `io` (the acceptors); the others, kept running by work guards,
+  // carry the connections.
   std::vector<std::unique_ptr<asio::io_context>> extra_loops;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::unique_ptr<std::atomic<int>[]> loop_sessions;  // open connections per loop
@@ -80,10 +81,11 @@ struct Server::Impl {
   }
   asio::io_context& loop(int i) { return i == 0 ? io : *extra_loops[static_cast<size_t>(i - 1)]; }
   // The loop for a new connection: fewest connections, and none blocked in a handler if possible.
+  // With several loops, loop 0 only accepts, so a blocking handler can never stall accepting.
   int pick_loop() {
-    int best = 0;
+    int best = loop_count > 1 ? 1 : 0;
     auto score = [&](int i) { return (loop_busy[i] > 0 ? 1'000'000 : 0) + loop_sessions[i].load(); };
-    for (int i = 1; i < loop_count; ++i)
+    for (int i = best + 1; i < loop_count; ++i)
       if (score(i) < score(best)) best = i;
     return best;
   }

@@ -28,7 +28,8 @@ struct ServerOptions {
   int threads = 1;                    // I/O threads that also run the handlers
   // One event loop per thread, each connection pinned to one loop: no hand-off between threads
   // per request (lower latency), but a handler that blocks stalls the other connections of its
-  // loop. New connections go to the loop with the fewest connections not inside a handler.
+  // loop. New connections go to the loop with the fewest connections not inside a handler; one
+  // of the threads only accepts, so use at least 2.
   bool loop_per_thread = false;
   int backlog = 512;
   std::string server_header = "thaw";
