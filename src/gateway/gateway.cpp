@@ -165,7 +165,8 @@ http::Router Gateway::router() {
   });
   router.post("/v2/repository/index", [this](const Request&) {
     json out = json::array();
-    for (const auto& m : manager_.describe()["models"])
+    const json described = manager_.describe();  // a range-for over a member of a temporary dangles
+    for (const auto& m : described["models"])
       out.push_back({{"name", m["name"]}, {"version", "1"}, {"state", "READY"},
                      {"reason", "rung " + m["rung"].get<std::string>()}});
     return Response::json(200, out);
