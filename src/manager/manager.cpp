@@ -279,6 +279,13 @@ void Manager::release(Lease& lease) {
                    inst->process->pid());
       std::erase(m.instances, inst);
       impl.scale_up(m);
+    } else if (!inst->dead && !inst->draining) {
+      // Still exiting (sockets close before the process is reapable) or broken while running:
+      // no new request may pick it, so a retry lands elsewhere; tick() stops it once idle.
+      inst->draining = true;
+      spdlog::warn("model={} instance {} (pid {}) failed a request; draining it", m.config.name, inst->id,
+                   inst->process->pid());
+      impl.scale_up(m);
     }
   } else if (lease.client_ && inst->idle_clients.size() < static_cast<size_t>(m.config.concurrency)) {
     inst->idle_clients.push_back(std::move(lease.client_));
