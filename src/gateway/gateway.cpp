@@ -96,6 +96,14 @@ Response Gateway::infer(const Request& r) {
                                              resp.status().message() + ")");
       break;
     }
+    if (resp->status == 503 && attempt == 0) {
+      // The instance is stopping (its zygote died, or someone sent it SIGTERM) and did not run
+      // the request: it takes no more, and the request goes to another one.
+      lease->mark_failed();
+      spdlog::warn("model={} instance {} answered 503 (stopping); retrying elsewhere", model, lease->instance_id());
+      metrics_.retry(model);
+      continue;
+    }
     out.status = resp->status;
     auto ct = resp->header("Content-Type");
     out.content_type = ct ? std::string(*ct) : "application/json";
