@@ -274,7 +274,7 @@ void Manager::release(Lease& lease) {
     // The connection is suspect either way; the process may be gone.
     if (!inst->dead && !inst->process->alive()) {
       inst->dead = true;
-      ++m.counters.instance_deaths;
+      if (!inst->broken) ++m.counters.instance_deaths;
       spdlog::warn("model={} instance {} (pid {}) died under a request", m.config.name, inst->id,
                    inst->process->pid());
       std::erase(m.instances, inst);
@@ -283,6 +283,8 @@ void Manager::release(Lease& lease) {
       // Still exiting (sockets close before the process is reapable) or broken while running:
       // no new request may pick it, so a retry lands elsewhere; tick() stops it once idle.
       inst->draining = true;
+      inst->broken = true;
+      ++m.counters.instance_deaths;
       spdlog::warn("model={} instance {} (pid {}) failed a request; draining it", m.config.name, inst->id,
                    inst->process->pid());
       impl.scale_up(m);

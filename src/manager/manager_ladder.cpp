@@ -126,7 +126,7 @@ void Manager::tick() {
           ++it;
           continue;
         }
-        if (!i->dead) {
+        if (!i->dead && !i->broken) {
           ++m.counters.instance_deaths;
           spdlog::warn("model={} instance {} (pid {}) exited unexpectedly", m.config.name, i->id, i->process->pid());
         }

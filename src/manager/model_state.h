@@ -24,6 +24,7 @@ struct Instance {
   bool reserved = false;     // premium-only pool
   bool draining = false;     // takes no new requests; stopped once idle
   bool dead = false;
+  bool broken = false;       // failed a request: draining, already counted in instance_deaths
   int outstanding = 0;
   Nanos last_used{0};
   uint64_t pss = 0;
