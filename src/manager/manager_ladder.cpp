@@ -234,16 +234,16 @@ Status Manager::Impl::make_room(const ModelState& for_model, uint64_t bytes) {
 void Manager::Impl::enforce_budget(uint64_t total, const ModelState* spare, uint64_t extra) {
   const uint64_t budget = options->memory_budget_bytes;
   // Least recently used idle models first; the model asking for room is demoted last of all.
-  std::vector<ModelState*> order;
-  for (auto& m : models)
-    if (m.get() != spare) order.push_back(m.get());
-  std::sort(order.begin(), order.end(), [](ModelState* a, ModelState* b) {
-    std::lock_guard la(a->mu);
-    Nanos ta = a->last_request;
-    std::lock_guard lb(b->mu);
-    return ta < b->last_request;
-  });
-  for (ModelState* m : order) {
+  // A snapshot, one lock at a time: sorting under the locks could deadlock two concurrent callers
+  // (A then B against B then A), and keys changing mid-sort break std::sort.
+  std::vector<std::pair<Nanos, ModelState*>> order;
+  for (auto& m : models) {
+    if (m.get() == spare) continue;
+    std::lock_guard lock(m->mu);
+    order.emplace_back(m->last_request, m.get());
+  }
+  std::sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto [last_request, m] : order) {
     if (total + extra <= budget) break;
     std::vector<std::shared_ptr<Instance>> victims;
     std::shared_ptr<ZygoteProcess> zygote;
