@@ -165,6 +165,21 @@ def pid_gone(pid):
         return True
 
 
+def processes_using(runtime_dir):
+    """Pids whose command line names the gateway's runtime dir: its workers, zygotes and forks."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or pid_gone(int(entry)):
+            continue
+        try:
+            cmdline = pathlib.Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(runtime_dir) in cmdline:
+            out.append(int(entry))
+    return out
+
+
 def wait(predicate, timeout, what):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -403,6 +418,37 @@ def test_premium_is_dispatched_before_queued_standard(serve):
     assert tags[0] == "blocker" and tags[1] == "premium", tags
 
 
+def test_concurrency_per_instance_and_least_outstanding_routing(serve):
+    g = serve(defaults={"max_instances": 2, "concurrency": 2})
+    assert g.post("/admin/models/minilm/prewarm").status_code == 200
+    peak, stop = {}, threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            for i in g.models()["minilm"]["instances"]:
+                peak[i["id"]] = max(peak.get(i["id"], 0), i["outstanding"])
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: requests.post(f"{g.base}/v2/models/minilm/infer",
+                                                            json=slow_body(48, 80), timeout=CLIENT_TIMEOUT),
+                                    range(4)))
+    finally:
+        stop.set()
+        watcher.join()
+    assert [r.status_code for r in answers] == [200] * 4
+    instances = g.models()["minilm"]["instances"]
+    assert len(instances) == 2, "two waiting requests at concurrency 2 should start a second instance"
+    assert max(peak.values()) <= 2, peak
+    # Both instances served: the queue drains onto whichever has the fewest requests.
+    served = [metric(unix_get(i["endpoint"], "/metrics")[1], "thaw_inference_requests_total", outcome="success")
+              for i in instances]
+    assert sum(served) == 4 and min(served) >= 1, served
+
+
 def test_batch_is_shed_with_429_and_retry_after_and_tiers_are_counted(serve):
     g = serve(defaults={"max_instances": 1, "concurrency": 1, "queue_limit": 4},
               server={"batch_shed_fraction": 0.5})
@@ -458,6 +504,17 @@ def test_queue_timeout_is_504_and_a_full_queue_is_503(serve):
         assert r.status_code == 504, r.text
         assert "300 ms" in json_error(r)
     assert infer(g, "minilm", [0]).status_code == 200
+
+
+def test_request_timeout_is_504_and_the_model_keeps_serving(serve):
+    g = serve(defaults={"request_timeout_ms": 200})
+    assert g.post("/admin/models/minilm/prewarm").status_code == 200
+    r = requests.post(f"{g.base}/v2/models/minilm/infer", json=slow_body(64, 100), timeout=CLIENT_TIMEOUT)
+    assert r.status_code == 504 and "timeout" in json_error(r)
+    for k in range(3):
+        ok = infer(g, "minilm", [k])
+        assert ok.status_code == 200, ok.text
+        assert_reference(ok.json(), [k])
 
 
 def test_a_model_that_cannot_start_gets_503_with_the_cause(serve):
@@ -723,6 +780,13 @@ def test_truncated_bundle_is_a_startup_error_naming_the_file(tmp_path, bundle):
 # ---------------------------------------------------------------- memory budget
 
 
+def test_a_budget_below_one_instance_is_refused_clearly(serve):
+    g = serve(server={"memory_budget_mb": 16})
+    r = infer(g, "minilm", [0])
+    assert r.status_code == 503 and "memory_budget_mb" in json_error(r)
+    assert g.alive()
+
+
 def test_memory_budget_demotes_the_idle_model(serve, bundle, tmp_path):
     # A private copy: no other test's instance shares its pages, so PSS is what one instance costs.
     private = shutil.copy(bundle, tmp_path / "private.thaw")
@@ -779,7 +843,26 @@ def test_sigterm_finishes_the_request_in_flight_and_cleans_up(serve):
     assert g.proc.wait(timeout=30) == 0, g.log_tail()
     assert g.wait_for("stopped", 5)["signal"] == signal.SIGTERM
     wait(lambda: all(pid_gone(p) for p in pids), 10, "the instances to exit")
+    assert processes_using(runtime) == []
     assert not runtime.exists(), list(runtime.iterdir())
+
+
+def test_sigterm_during_a_cold_start_answers_the_waiting_request(serve):
+    g = serve()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(infer, g, "minilm", [0])
+        g.wait_until(lambda: g.models()["minilm"]["starting"] == 1, 10, "the cold start")
+        g.proc.send_signal(signal.SIGTERM)
+        resp = waiting.result()
+    # Either the start finishes and the request is served, or it is refused explicitly.
+    if resp.status_code == 200:
+        assert_reference(resp.json(), [0])
+        assert "X-Thaw-Cold-Start" in resp.headers
+    else:
+        assert resp.status_code == 503 and json_error(resp)
+    assert g.proc.wait(timeout=30) == 0, g.log_tail()
+    wait(lambda: processes_using(g.runtime_dir) == [], 10, "every worker to exit")
+    assert not g.runtime_dir.exists()
 
 
 def test_metrics_has_every_family(gw):
