@@ -749,6 +749,9 @@ def test_typo_in_thaw_yaml_names_the_key(tmp_path, bundle):
     (tmp_path / "thaw.yaml").write_text(f"models:\n  - name: a\n    bundle: {bundle}\n    concurency: 2\n")
     p = run_serve("--config", str(tmp_path / "thaw.yaml"))
     assert p.returncode != 0 and "concurency" in p.stderr, p.stderr
+    (tmp_path / "thaw.yaml").write_text(f"server:\n  port: eighty\nmodels:\n  - bundle: {bundle}\n")
+    p = run_serve("--config", str(tmp_path / "thaw.yaml"))
+    assert p.returncode != 0 and "'port' must be an integer" in p.stderr, p.stderr
     (tmp_path / "thaw.yaml").write_text("server: [unclosed\n")
     p = run_serve("--config", str(tmp_path / "thaw.yaml"))
     assert p.returncode != 0 and "thaw.yaml" in p.stderr, p.stderr
