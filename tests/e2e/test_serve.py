@@ -365,6 +365,15 @@ def test_scale_to_zero_then_cold_start_then_zygote_fork(serve):
     again = infer(g, "minilm", [4])
     assert again.status_code == 200 and "X-Thaw-Cold-Start" not in again.headers
 
+    # Drain to the page cache: the bundle stays cached, nothing runs; the next start maps it.
+    r = g.post("/admin/models/minilm/drain", json={"rung": "page_cache"})
+    assert r.status_code == 200, r.text
+    g.wait_until(lambda: g.models()["minilm"]["instances"] == [], 10, "drain to the page cache")
+    assert g.models()["minilm"]["rung"] == "page_cache"
+    cached = infer(g, "minilm", [7])
+    assert cached.status_code == 200 and cached.headers["X-Thaw-Cold-Start"] == "page_cache"
+    assert_reference(cached.json(), [7])
+
 
 # ---------------------------------------------------------------- tiers
 
@@ -738,6 +747,34 @@ def test_bad_requests_get_clear_json_errors(gw):
 def run_serve(*args, cwd=None, timeout=30):
     return subprocess.run([THAW_BIN, "serve", "--port", "0", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=timeout)
+
+
+def test_no_config_serves_every_bundle_in_dot_models_and_flags_override(tmp_path, bundle):
+    (tmp_path / "models").mkdir()
+    for name in ("alpha", "beta"):
+        os.symlink(bundle, tmp_path / "models" / f"{name}.thaw")
+    (tmp_path / "models" / "notes.txt").write_text("not a bundle")
+    g = Gateway("--memory-budget-mb", "4096", "--policy", "fixed:keepalive_min=2", cwd=tmp_path,
+                log_path=tmp_path / "serve.log")
+    try:
+        assert [m["name"] for m in g.post("/v2/repository/index").json()] == ["alpha", "beta"]
+        r = infer(g, "beta", [0])
+        assert r.status_code == 200
+        assert_reference(r.json(), [0])
+        described = g.get("/admin/models").json()
+        assert described["memory_budget_bytes"] == 4096 << 20
+        assert described["policy"] == "fixed:keepalive_min=2"
+    finally:
+        assert g.stop() == 0
+    # ./thaw.yaml is read when present; relative bundle paths resolve against it.
+    (tmp_path / "thaw.yaml").write_text(json.dumps({"models_dir": "absent",
+                                                    "models": [{"name": "gamma", "bundle": "models/alpha.thaw"}]}))
+    g = Gateway(cwd=tmp_path, log_path=tmp_path / "serve2.log")
+    try:
+        assert [m["name"] for m in g.post("/v2/repository/index").json()] == ["gamma"]
+        assert infer(g, "gamma", [1]).status_code == 200
+    finally:
+        assert g.stop() == 0
 
 
 def test_typo_in_thaw_yaml_names_the_key(tmp_path, bundle):
