@@ -415,8 +415,8 @@ def test_premium_is_dispatched_before_queued_standard(serve):
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(send, "blocker", slow_body(64, 100), "standard")]
         g.wait_until(lambda: g.models()["minilm"]["in_flight"] == 1, 10, "the blocker in flight")
-        for k in range(3):
-            futures.append(pool.submit(send, f"standard{k}", text_body(SENTENCES[:1]), "standard"))
+        for k in range(3):  # each slower than the premium request, so completion order shows dispatch order
+            futures.append(pool.submit(send, f"standard{k}", slow_body(16, 60), "standard"))
         g.wait_until(lambda: g.models()["minilm"]["queue"]["standard"] == 3, 10, "three standard waiting")
         futures.append(pool.submit(send, "premium", text_body(SENTENCES[:1]), "premium"))
         g.wait_until(lambda: g.models()["minilm"]["queue"]["premium"] == 1, 10, "premium waiting")
@@ -424,7 +424,9 @@ def test_premium_is_dispatched_before_queued_standard(serve):
             f.result()
     assert all(code == 200 for _, code in order), order
     tags = [t for t, _ in order]
-    assert tags[0] == "blocker" and tags[1] == "premium", tags
+    # The premium request arrived last but took the slot first (the blocker's big answer may still
+    # be on its way to the client, so its place is not checked).
+    assert [t for t in tags if t != "blocker"][0] == "premium", tags
 
 
 def test_concurrency_per_instance_and_least_outstanding_routing(serve):
