@@ -907,6 +907,19 @@ def test_sigterm_during_a_cold_start_answers_the_waiting_request(serve):
     assert not g.runtime_dir.exists()
 
 
+def test_kill_9_of_the_gateway_leaves_no_worker_behind(serve):
+    g = serve(models=("minilm", "forked"), per_model={"minilm": {"min_instances": 1}})
+    g.wait_until(lambda: len(g.models()["minilm"]["instances"]) == 1, 30, "the warm instance")
+    assert g.post("/admin/models/forked/prewarm", json={"rung": "zygote"}).status_code == 200
+    assert infer(g, "forked", [0]).status_code == 200
+    workers = processes_using(g.runtime_dir)
+    assert len(workers) == 3, workers  # an instance, a zygote and its child
+    g.proc.kill()
+    g.proc.wait(timeout=10)
+    wait(lambda: processes_using(g.runtime_dir) == [], 15, "the workers to follow the gateway")
+    shutil.rmtree(g.runtime_dir, ignore_errors=True)
+
+
 def test_metrics_has_every_family(gw):
     assert infer(gw, "minilm", [0]).status_code == 200
     r = gw.get("/metrics")
