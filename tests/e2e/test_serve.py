@@ -358,6 +358,9 @@ def test_a_model_that_cannot_start_gets_503_with_the_cause(serve):
     again = infer(g, "broken", [0], timeout=5)
     assert again.status_code == 503 and "--no-such-flag" in json_error(again)
     assert "--no-such-flag" in g.models()["broken"]["last_error"]
+    for rung in ("warm", "zygote"):
+        r = g.post("/admin/models/broken/prewarm", json={"rung": rung})
+        assert r.status_code == 503 and "--no-such-flag" in json_error(r), (rung, r.text)
     ok = infer(g, "fine", [0])
     assert ok.status_code == 200
     assert_reference(ok.json(), [0])
