@@ -378,7 +378,8 @@ def test_min_instances_are_pinged_and_a_frozen_one_is_replaced(serve):
         return metric(unix_get(inst["endpoint"], "/metrics")[1], "thaw_http_requests_total")
     before = served()
     time.sleep(1.0)
-    assert served() >= before + 3, "no keep-warm pings reached the instance"
+    # About five pings in a second; the second /metrics request counts itself once.
+    assert served() >= before + 4, "no keep-warm pings reached the instance"
 
     # A frozen instance fails its ping and is replaced without any request asking.
     os.kill(inst["pid"], signal.SIGSTOP)
@@ -452,7 +453,8 @@ def test_kill_9_zygote_under_load_loses_no_request(serve):
     r = infer(g, "minilm", [1])
     assert r.status_code == 200
     assert_reference(r.json(), [1])
-    assert all(i["pid"] not in forked for i in g.models()["minilm"]["instances"])
+    g.wait_until(lambda: all(i["pid"] not in forked for i in g.models()["minilm"]["instances"]), 10,
+                 "the dead children to leave the instance list")
 
 
 # ---------------------------------------------------------------- replaying real arrivals
@@ -495,7 +497,7 @@ def test_replay_azure_llm_arrivals_loses_no_request(serve):
     assert outcomes.sent == len(schedule)
     assert outcomes.ok >= 0.95 * len(schedule), summary
     models = g.models()
-    assert all(models[m]["cold_starts"] for m in ("chat-a", "chat-b", "code"))
+    assert all(sum(models[m]["cold_starts"].values()) >= 1 for m in ("chat-a", "chat-b", "code"))
     text = g.get("/metrics").text
     assert metric(text, "thaw_gateway_requests_total", code="200") == outcomes.ok
 
