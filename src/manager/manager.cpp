@@ -289,6 +289,11 @@ void Manager::release(Lease& lease) {
                    inst->process->pid());
       impl.scale_up(m);
     }
+    if (inst->process->forked() && (!m.zygote || (!m.zygote_starting && !m.zygote->alive()))) {
+      // Its template is gone, so its siblings are stopping too: the retry must not pick one.
+      m.drain_forked();
+      impl.scale_up(m);
+    }
   } else if (lease.client_ && inst->idle_clients.size() < static_cast<size_t>(m.config.concurrency)) {
     inst->idle_clients.push_back(std::move(lease.client_));
   }

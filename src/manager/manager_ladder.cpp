@@ -136,6 +136,7 @@ void Manager::tick() {
       if (m.zygote && !m.zygote_starting && !m.zygote->alive()) {
         spdlog::warn("model={} zygote (pid {}) exited unexpectedly", m.config.name, m.zygote->pid());
         m.zygote.reset();
+        m.drain_forked();
       }
       // Draining instances whose requests have finished.
       for (auto it = m.instances.begin(); it != m.instances.end();) {

@@ -73,6 +73,11 @@ struct ModelState {
     return n;
   }
   bool idle() const { return in_flight == 0 && waiting() == 0; }
+  // A zygote's children get SIGTERM when it dies: none of them may take another request.
+  void drain_forked() {
+    for (auto& i : instances)
+      if (i->process->forked()) i->draining = true;
+  }
 };
 
 }  // namespace thaw::manager
