@@ -444,7 +444,9 @@ def test_kill_9_zygote_under_load_loses_no_request(serve):
     assert not any(t.is_alive() for t in clients), "a client hung"
     print(outcomes.summary())
     outcomes.check()
-    assert outcomes.ok > outcomes.sent // 2, outcomes.summary()
+    # The children die with the template; their siblings are drained at the first failure, so the
+    # retry lands on a fresh instance (a 502 remains possible only in a sub-millisecond race).
+    assert outcomes.ok >= 0.95 * outcomes.sent, outcomes.summary()
     assert g.alive()
     m = g.models()["minilm"]
     assert m["zygote"] is None or m["zygote"]["pid"] != zygote
