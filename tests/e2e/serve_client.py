@@ -76,6 +76,7 @@ class Outcomes:
         self.bad = []     # wrong embeddings, unexpected statuses, non-JSON errors
         self.lost = []    # client-side timeouts and broken connections
         self.latencies = []
+        self.warm_latencies = []  # answers that did not wait for a cold start
 
     def run(self, fn, indices):
         with self.lock:
@@ -105,6 +106,8 @@ class Outcomes:
             return
         with self.lock:
             self.latencies.append(elapsed)
+            if "X-Thaw-Cold-Start" not in resp.headers:
+                self.warm_latencies.append(elapsed)
             if outcome == "ok":
                 self.ok += 1
             else:
@@ -119,11 +122,25 @@ class Outcomes:
         assert not self.bad, f"{len(self.bad)} bad answers: {self.bad[:3]}"
         assert self.sent == self.answered, (self.sent, self.answered)
 
+    def as_dict(self):
+        def pct(values, p):
+            v = sorted(values)
+            return round(v[min(len(v) - 1, int(p * len(v)))] * 1000, 2) if v else None
+        return {"sent": self.sent, "answered": self.answered, "ok": self.ok,
+                "errors": {str(k): v for k, v in self.errors.items()}, "lost": len(self.lost), "bad": len(self.bad),
+                "p50_ms": pct(self.latencies, 0.5), "p99_ms": pct(self.latencies, 0.99),
+                "max_ms": pct(self.latencies, 1), "cold_start_waits": len(self.latencies) - len(self.warm_latencies),
+                "warm_p50_ms": pct(self.warm_latencies, 0.5), "warm_p99_ms": pct(self.warm_latencies, 0.99)}
+
     def summary(self):
-        lat = sorted(self.latencies)
-        pct = lambda p: lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")  # noqa: E731
+        def pct(values, p):
+            v = sorted(values)
+            return v[min(len(v) - 1, int(p * len(v)))] * 1000 if v else float("nan")
+        lat, warm = self.latencies, self.warm_latencies
         return (f"sent={self.sent} answered={self.answered} ok={self.ok} errors={self.errors} "
-                f"p50={pct(0.50):.1f}ms p99={pct(0.99):.1f}ms max={pct(1.0):.1f}ms"
+                f"p50={pct(lat, 0.5):.1f}ms p99={pct(lat, 0.99):.1f}ms max={pct(lat, 1):.1f}ms "
+                f"(cold-start waits: {len(lat) - len(warm)}; without them p50={pct(warm, 0.5):.1f}ms "
+                f"p99={pct(warm, 0.99):.1f}ms)"
                 + (f" first errors: {self.messages[:3]}" if self.messages else ""))
 
 
