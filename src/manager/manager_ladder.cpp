@@ -43,6 +43,13 @@ std::vector<std::shared_ptr<Instance>> take_idle_spares(ModelState& m, int keep)
 
 void stop_all(const std::vector<std::shared_ptr<Instance>>& instances, const std::string& model, const char* why) {
   for (const auto& i : instances) {
+    if (i->broken) {
+      // It failed a request (died, stopping, or past the request timeout): whatever it still
+      // runs was abandoned, and a graceful stop would hold the tick for the whole grace.
+      spdlog::info("model={} killing instance {} (pid {}): it failed a request", model, i->id, i->process->pid());
+      i->process->kill();
+      continue;
+    }
     spdlog::info("model={} stopping instance {} (pid {}): {}", model, i->id, i->process->pid(), why);
     i->process->stop(kStopGrace);
   }
