@@ -56,7 +56,9 @@ def serve(tmp_path, bundle):
 
     yield start
     for gw in started:
-        gw.stop()
+        if gw.proc.returncode is None:  # not stopped or killed by the test itself
+            assert gw.alive(), f"thaw serve died during the test: {gw.log_tail()}"
+            assert gw.stop() == 0, gw.log_tail()
 
 
 @pytest.fixture(scope="module")
@@ -133,6 +135,11 @@ def test_repository_index_and_load_unload(gw):
     index = gw.post("/v2/repository/index").json()
     assert [m["name"] for m in index] == ["minilm"] and index[0]["state"] == "READY"
     assert gw.post("/v2/repository/models/nope/load").status_code == 404
+    assert gw.post("/v2/repository/models/minilm/load").status_code == 200
+    assert len(gw.models()["minilm"]["instances"]) == 1
+    assert gw.post("/v2/repository/models/minilm/unload").status_code == 200
+    gw.wait_until(lambda: gw.models()["minilm"]["instances"] == [], 10, "unload")
+    assert gw.models()["minilm"]["rung"] == "disk"
 
 
 # ---------------------------------------------------------------- scale to zero and the ladder
