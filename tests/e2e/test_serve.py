@@ -423,9 +423,11 @@ def test_killing_instances_under_load_loses_no_request(serve):
     for t in clients:
         t.join(CLIENT_TIMEOUT + 10)
     assert not any(t.is_alive() for t in clients), "a client hung"
-    print(outcomes.summary(), "killed", killed)
+    retries = metric(g.get("/metrics").text, "thaw_gateway_retries_total")
+    print(outcomes.summary(), "killed", killed, "retries", retries)
     outcomes.check()
     assert len(killed) >= 3
+    assert retries >= 1, "no request was caught by a kill: the test did not exercise the retry"
     # One instance dies at a time and others (or a fresh one) take the retry: nothing fails.
     assert outcomes.errors == {}, outcomes.summary()
     assert g.alive()
