@@ -106,6 +106,14 @@ Response Gateway::infer(const Request& r) {
                                              resp.status().message() + ")");
       break;
     }
+    if (resp->status == 503 && attempt == 0) {
+      // The instance is stopping (its zygote died, or someone sent it SIGTERM) and did not run
+      // the request: it takes no more, and the request goes to another one.
+      lease->mark_failed();
+      spdlog::warn("model={} instance {} answered 503 (stopping); retrying elsewhere", model, lease->instance_id());
+      metrics_.retry(model);
+      continue;
+    }
     out.status = resp->status;
     auto ct = resp->header("Content-Type");
     out.content_type = ct ? std::string(*ct) : "application/json";
@@ -179,8 +187,8 @@ http::Router Gateway::router() {
   });
   router.post("/v2/repository/index", [this](const Request&) {
     json out = json::array();
-    const json all = manager_.describe();
-    for (const auto& m : all["models"])
+    const json described = manager_.describe();  // a range-for over a member of a temporary dangles
+    for (const auto& m : described["models"])
       out.push_back({{"name", m["name"]}, {"version", "1"}, {"state", "READY"},
                      {"reason", "rung " + m["rung"].get<std::string>()}});
     return Response::json(200, out);

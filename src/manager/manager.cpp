@@ -274,10 +274,24 @@ void Manager::release(Lease& lease) {
     // The connection is suspect either way; the process may be gone.
     if (!inst->dead && !inst->process->alive()) {
       inst->dead = true;
-      ++m.counters.instance_deaths;
+      if (!inst->broken) ++m.counters.instance_deaths;
       spdlog::warn("model={} instance {} (pid {}) died under a request", m.config.name, inst->id,
                    inst->process->pid());
       std::erase(m.instances, inst);
+      impl.scale_up(m);
+    } else if (!inst->dead && !inst->draining) {
+      // Still exiting (sockets close before the process is reapable) or broken while running:
+      // no new request may pick it, so a retry lands elsewhere; tick() stops it once idle.
+      inst->draining = true;
+      inst->broken = true;
+      ++m.counters.instance_deaths;
+      spdlog::warn("model={} instance {} (pid {}) failed a request; draining it", m.config.name, inst->id,
+                   inst->process->pid());
+      impl.scale_up(m);
+    }
+    if (inst->process->forked() && (!m.zygote || (!m.zygote_starting && !m.zygote->alive()))) {
+      // Its template is gone, so its siblings are stopping too: the retry must not pick one.
+      m.drain_forked();
       impl.scale_up(m);
     }
   } else if (lease.client_ && inst->idle_clients.size() < static_cast<size_t>(m.config.concurrency)) {

@@ -55,7 +55,7 @@ struct ModelState;
 struct Instance;
 
 // One request's slot on one instance. Give it back by destroying it; call mark_failed() first
-// when the instance broke under the request (the manager then checks it and replaces it).
+// when the instance broke under the request (it takes no new request; the manager replaces it).
 class Lease {
  public:
   Lease(Lease&&) noexcept;

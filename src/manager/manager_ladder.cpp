@@ -43,6 +43,13 @@ std::vector<std::shared_ptr<Instance>> take_idle_spares(ModelState& m, int keep)
 
 void stop_all(const std::vector<std::shared_ptr<Instance>>& instances, const std::string& model, const char* why) {
   for (const auto& i : instances) {
+    if (i->broken) {
+      // It failed a request (died, stopping, or past the request timeout): whatever it still
+      // runs was abandoned, and a graceful stop would hold the tick for the whole grace.
+      spdlog::info("model={} killing instance {} (pid {}): it failed a request", model, i->id, i->process->pid());
+      i->process->kill();
+      continue;
+    }
     spdlog::info("model={} stopping instance {} (pid {}): {}", model, i->id, i->process->pid(), why);
     i->process->stop(kStopGrace);
   }
@@ -126,7 +133,7 @@ void Manager::tick() {
           ++it;
           continue;
         }
-        if (!i->dead) {
+        if (!i->dead && !i->broken) {
           ++m.counters.instance_deaths;
           spdlog::warn("model={} instance {} (pid {}) exited unexpectedly", m.config.name, i->id, i->process->pid());
         }
@@ -136,6 +143,7 @@ void Manager::tick() {
       if (m.zygote && !m.zygote_starting && !m.zygote->alive()) {
         spdlog::warn("model={} zygote (pid {}) exited unexpectedly", m.config.name, m.zygote->pid());
         m.zygote.reset();
+        m.drain_forked();
       }
       // Draining instances whose requests have finished.
       for (auto it = m.instances.begin(); it != m.instances.end();) {
@@ -234,6 +242,8 @@ Status Manager::Impl::make_room(const ModelState& for_model, uint64_t bytes) {
 void Manager::Impl::enforce_budget(uint64_t total, const ModelState* spare, uint64_t extra) {
   const uint64_t budget = options->memory_budget_bytes;
   // Least recently used idle models first; the model asking for room is demoted last of all.
+  // A snapshot, one lock at a time: sorting under the locks could deadlock two concurrent callers
+  // (A then B against B then A), and keys changing mid-sort break std::sort.
   std::vector<std::pair<Nanos, ModelState*>> order;
   for (auto& m : models) {
     if (m.get() == spare) continue;

@@ -24,6 +24,7 @@ struct Instance {
   bool reserved = false;     // premium-only pool
   bool draining = false;     // takes no new requests; stopped once idle
   bool dead = false;
+  bool broken = false;       // failed a request: draining, already counted in instance_deaths
   int outstanding = 0;
   Nanos last_used{0};
   uint64_t pss = 0;
@@ -72,6 +73,11 @@ struct ModelState {
     return n;
   }
   bool idle() const { return in_flight == 0 && waiting() == 0; }
+  // A zygote's children get SIGTERM when it dies: none of them may take another request.
+  void drain_forked() {
+    for (auto& i : instances)
+      if (i->process->forked()) i->draining = true;
+  }
 };
 
 }  // namespace thaw::manager

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 #include <yaml-cpp/yaml.h>
 
@@ -26,13 +27,39 @@ Status check_keys(const YAML::Node& node, std::string_view where, std::initializ
   return Status::ok();
 }
 
+// yaml-cpp's conversion errors say only "bad conversion"; this one names the key.
+template <typename T>
+T as(const YAML::Node& node, const char* key, const char* what) {
+  try {
+    return node[key].as<T>();
+  } catch (const YAML::BadConversion& e) {
+    throw YAML::Exception(e.mark, fmt::format("'{}' must be {}", key, what));
+  }
+}
+
+template <typename T>
+constexpr const char* kind_of() {
+  if constexpr (std::is_same_v<T, std::string>) return "a string";
+  else if constexpr (std::is_same_v<T, std::vector<std::string>>) return "a list of strings";
+  else if constexpr (std::is_floating_point_v<T>) return "a number";
+  else if constexpr (std::is_unsigned_v<T>) return "a non-negative integer";
+  else return "an integer";
+}
+
 template <typename T>
 void read(const YAML::Node& node, const char* key, T& out) {
-  if (node[key]) out = node[key].as<T>();
+  if (node[key]) out = as<T>(node, key, kind_of<T>());
 }
 
 void read_ms(const YAML::Node& node, const char* key, std::chrono::milliseconds& out) {
-  if (node[key]) out = std::chrono::milliseconds(node[key].as<int64_t>());
+  if (node[key]) out = std::chrono::milliseconds(as<int64_t>(node, key, "an integer (milliseconds)"));
+}
+
+// Megabytes to bytes, refusing values whose byte count would not fit.
+uint64_t read_mb(const YAML::Node& node, const char* key) {
+  auto mb = as<uint64_t>(node, key, "a non-negative integer (MiB)");
+  if (mb > (uint64_t{1} << 40)) throw YAML::Exception(node[key].Mark(), fmt::format("'{}' is too large", key));
+  return mb << 20;
 }
 
 std::string resolve(const std::string& base, const std::string& path) {
@@ -78,8 +105,8 @@ Result<ServeConfig> parse_node(const YAML::Node& root, const std::string& base_d
     read(s, "host", c.host);
     read(s, "port", c.port);
     read(s, "threads", c.threads);
-    if (s["max_body_mb"]) c.max_body_bytes = s["max_body_mb"].as<uint64_t>() << 20;
-    if (s["memory_budget_mb"]) c.memory_budget_bytes = s["memory_budget_mb"].as<uint64_t>() << 20;
+    if (s["max_body_mb"]) c.max_body_bytes = read_mb(s, "max_body_mb");
+    if (s["memory_budget_mb"]) c.memory_budget_bytes = read_mb(s, "memory_budget_mb");
     read(s, "policy", c.policy);
     read(s, "profile", c.profile);
     c.profile = resolve(base_dir, c.profile);
@@ -89,7 +116,7 @@ Result<ServeConfig> parse_node(const YAML::Node& root, const std::string& base_d
     read(s, "max_waiting", c.max_waiting);
     read(s, "batch_shed_fraction", c.batch_shed_fraction);
   }
-  if (root["models_dir"]) c.models_dir = root["models_dir"].as<std::string>();
+  read(root, "models_dir", c.models_dir);
   c.models_dir = resolve(base_dir, c.models_dir);
   if (auto d = root["defaults"]) THAW_TRY(read_model_keys(d, "defaults", c.defaults, false));
   if (auto ms = root["models"]) {

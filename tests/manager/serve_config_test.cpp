@@ -71,7 +71,16 @@ TEST_F(ServeConfigTest, RejectsUnknownKeysAndBadValuesWithTheirNames) {
   ASSERT_FALSE(model_typo.is_ok());
   EXPECT_NE(model_typo.status().message().find("min_instance"), std::string::npos);
   EXPECT_FALSE(parse_serve_config("server: {port: [1}", dir_.string()).is_ok());          // malformed YAML
-  EXPECT_FALSE(parse_serve_config("server: {port: eighty}", dir_.string()).is_ok());      // wrong type
+  auto wrong_type = parse_serve_config("server: {port: eighty}", dir_.string());
+  ASSERT_FALSE(wrong_type.is_ok());
+  EXPECT_NE(wrong_type.status().message().find("'port' must be an integer"), std::string::npos)
+      << wrong_type.status().message();
+  auto negative = parse_serve_config("defaults: {queue_limit: -1}", dir_.string());
+  ASSERT_FALSE(negative.is_ok());
+  EXPECT_NE(negative.status().message().find("'queue_limit'"), std::string::npos);
+  auto huge = parse_serve_config("server: {max_body_mb: 99999999999999}", dir_.string());
+  ASSERT_FALSE(huge.is_ok());
+  EXPECT_NE(huge.status().message().find("'max_body_mb' is too large"), std::string::npos);
   EXPECT_FALSE(parse_serve_config("models: [{name: x}]", dir_.string()).is_ok());         // no bundle
   EXPECT_FALSE(parse_serve_config("models: {name: x}", dir_.string()).is_ok());           // not a list
 }
