@@ -137,7 +137,8 @@ def load_row(report):
             "send_lag_p99_ms": report["send_lag"]["p99_ms"], "offered_rate": report["offered_rate"],
             "achieved_rate": report["achieved_rate"], "measured": report["measured"],
             "errors": errors, "non_2xx": non_ok, "error_counts": report["error_counts"],
-            "status_counts": report["status_counts"]}
+            "status_counts": report["status_counts"], "status_examples": report.get("status_examples", {}),
+            "error_examples": report["error_examples"], "peak_connections": report["peak_connections"]}
 
 
 def run_loads(url, body_file, rates, args, label):
@@ -148,6 +149,8 @@ def run_loads(url, body_file, rates, args, label):
         r = rows[str(rate)]
         log(f"    p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, achieved {r['achieved_rate']:.0f}/s, "
             f"errors {r['errors']}, non-2xx {r['non_2xx']}")
+        for code, body in {**r["status_examples"], **r["error_examples"]}.items():
+            log(f"      {code}: {body}")
     return rows
 
 

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -44,6 +45,8 @@ struct RunStats {
   uint64_t resends = 0;             // requests resent once after a stale keep-alive connection
   // The first error message seen for each Failure kind, for the report.
   std::array<std::string, kFailureKinds> first_error;
+  // The start of the first response body seen for each HTTP status >= 400 (servers say why there).
+  std::map<int, std::string> first_error_body;
 };
 
 }  // namespace thaw::loadgen

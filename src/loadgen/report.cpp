@@ -59,6 +59,8 @@ LoadReport summarize_run(const Schedule& schedule, const std::vector<Outcome>& o
       continue;
     }
     ++r.status_counts[o.status];
+    if (auto example = stats.first_error_body.find(o.status); example != stats.first_error_body.end())
+      r.status_examples.emplace(o.status, example->second);
     ++answered;
     last_answer_ns = std::max(last_answer_ns, o.done_ns);
     bool is_ok = o.status >= 200 && o.status < 300;
@@ -88,6 +90,8 @@ LoadReport summarize_run(const Schedule& schedule, const std::vector<Outcome>& o
 nlohmann::json to_json(const LoadReport& r, const nlohmann::json& description) {
   nlohmann::json status = nlohmann::json::object();
   for (const auto& [code, n] : r.status_counts) status[std::to_string(code)] = n;
+  nlohmann::json status_examples = nlohmann::json::object();
+  for (const auto& [code, body] : r.status_examples) status_examples[std::to_string(code)] = body;
   nlohmann::json j = {
       {"run", description},
       {"scheduled", r.scheduled},
@@ -101,6 +105,7 @@ nlohmann::json to_json(const LoadReport& r, const nlohmann::json& description) {
       {"status_counts", status},
       {"error_counts", r.error_counts},
       {"error_examples", r.error_examples},
+      {"status_examples", status_examples},
       {"latency_from_schedule", latency_json(r.from_schedule)},
       {"latency_from_send", latency_json(r.from_send)},
       {"send_lag", latency_json(r.send_lag)},
@@ -127,6 +132,7 @@ std::string to_text(const LoadReport& r) {
   std::string statuses;
   for (const auto& [code, n] : r.status_counts) statuses += fmt::format("{}{}: {}", statuses.empty() ? "" : ", ", code, n);
   out += fmt::format("status       {}\n", statuses.empty() ? "none" : statuses);
+  for (const auto& [code, body] : r.status_examples) out += fmt::format("             {}: {}\n", code, body);
   std::string errors;
   for (const auto& [name, n] : r.error_counts) errors += fmt::format("{}{}: {}", errors.empty() ? "" : ", ", name, n);
   out += fmt::format("errors       {}\n", errors.empty() ? "none" : errors);

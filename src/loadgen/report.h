@@ -34,6 +34,7 @@ struct LoadReport {
   std::map<int, uint64_t> status_counts;           // HTTP status -> requests
   std::map<std::string, uint64_t> error_counts;    // failure_name -> requests
   std::map<std::string, std::string> error_examples;  // failure_name -> first message seen
+  std::map<int, std::string> status_examples;          // HTTP status >= 400 -> start of its first body
   // Over measured requests that got an HTTP response (any status), in nanoseconds:
   LatencySummary from_schedule;  // scheduled time -> response complete (includes queueing)
   LatencySummary from_send;      // first send -> response complete

@@ -306,7 +306,15 @@ class LoadRun {
     size_t idx = std::exchange(c->request, kNoRequest);
     const auto& res = c->parser->get();
     bool keep_alive = res.keep_alive();
-    finish(idx, static_cast<int16_t>(res.result_int()), Failure::kNone, {});
+    const int status = static_cast<int>(res.result_int());
+    if (status >= 400 && !out_.stats.first_error_body.contains(status)) {
+      // Printable ASCII only, so the report stays valid text whatever the server sent.
+      std::string example = res.body().substr(0, 300);
+      for (char& ch : example)
+        if (static_cast<unsigned char>(ch) < 0x20 || static_cast<unsigned char>(ch) >= 0x7f) ch = '?';
+      out_.stats.first_error_body.emplace(status, std::move(example));
+    }
+    finish(idx, static_cast<int16_t>(status), Failure::kNone, {});
     c->served = true;
     c->parser.reset();
     if (!keep_alive || stopping_) {

@@ -96,6 +96,8 @@ TEST(RunLoad, EveryRequestAnsweredPerModelStatusAndBody) {
   EXPECT_EQ(echo.last_body, o.body);
   EXPECT_EQ(echo.last_header, "premium");
   EXPECT_EQ(r.per_model.at("busy").ok, 0u);
+  EXPECT_EQ(r.status_examples.at(503), R"({"error":"busy"})");
+  EXPECT_FALSE(r.status_examples.contains(200));
   EXPECT_GE(out->stats.connections_opened, 1u);
   EXPECT_LE(out->stats.peak_connections, o.max_connections);
 }
