@@ -53,7 +53,8 @@ Result<uint64_t> smaps_rollup_bytes(pid_t pid, std::string_view field) {
   std::string path = "/proc/" + std::to_string(pid) + "/smaps_rollup";
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
-    if (errno == ENOENT || errno == ESRCH) return make_error(Code::kNotFound, "process {} does not exist", pid);
+    if (errno == ENOENT || errno == ESRCH)
+      return make_error(Code::kNotFound, "process {} does not exist", pid);
     return make_error(Code::kIo, "cannot open {}: {}", path, std::strerror(errno));
   }
   std::string text;

@@ -12,7 +12,7 @@
 namespace thaw::manager {
 
 struct ProcStat {
-  char state = '?';         // R, S, D, Z (zombie), X (dead), ...
+  char state = '?';          // R, S, D, Z (zombie), X (dead), ...
   uint64_t start_ticks = 0;  // clock ticks after boot; with the pid, identifies one process
 };
 

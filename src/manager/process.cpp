@@ -65,7 +65,8 @@ Status send_all(int fd, std::string_view text, steady_clock::time_point deadline
     if (n < 0 && errno != EAGAIN && errno != EINTR)
       return make_error(Code::kUnavailable, "sending to the zygote: {}", std::strerror(errno));
     auto left = std::chrono::ceil<milliseconds>(deadline - steady_clock::now());
-    if (left.count() <= 0) return make_error(Code::kDeadlineExceeded, "zygote did not take the command in time");
+    if (left.count() <= 0)
+      return make_error(Code::kDeadlineExceeded, "zygote did not take the command in time");
     pollfd p{fd, POLLOUT, 0};
     ::poll(&p, 1, static_cast<int>(left.count()));
   }
@@ -79,14 +80,16 @@ Result<std::string> read_line(int fd, steady_clock::time_point deadline, millise
   for (;;) {
     auto left = std::chrono::ceil<milliseconds>(deadline - steady_clock::now());
     if (left.count() <= 0)
-      return make_error(Code::kDeadlineExceeded, "the zygote's child was not ready within {} ms", timeout.count());
+      return make_error(Code::kDeadlineExceeded, "the zygote's child was not ready within {} ms",
+                        timeout.count());
     pollfd p{fd, POLLIN, 0};
     int rc = ::poll(&p, 1, static_cast<int>(left.count()));
     if (rc < 0 && errno != EINTR) return make_error(Code::kIo, "poll: {}", std::strerror(errno));
     if (rc <= 0) continue;
     ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n <= 0) return make_error(Code::kUnavailable, "the zygote closed the control connection without an answer");
+    if (n <= 0)
+      return make_error(Code::kUnavailable, "the zygote closed the control connection without an answer");
     line.append(buf, static_cast<size_t>(n));
     if (size_t nl = line.find('\n'); nl != std::string::npos) {
       line.resize(nl);
@@ -109,7 +112,8 @@ Result<UniqueFd> connect_unix(const std::string& path) {
   while (rc != 0 && errno == EINTR);
   if (rc != 0) {
     // A full backlog (EAGAIN) is as much "unavailable" as a missing socket.
-    return make_error(Code::kUnavailable, "cannot connect to the zygote at {}: {}", path, std::strerror(errno));
+    return make_error(Code::kUnavailable, "cannot connect to the zygote at {}: {}", path,
+                      std::strerror(errno));
   }
   return fd;
 }
@@ -122,8 +126,10 @@ InstanceProcess::InstanceProcess(pid_t pid, http::Endpoint endpoint, bool forked
     : pid_(pid), endpoint_(std::move(endpoint)), forked_(forked) {
   if (forked_) {
     auto st = read_proc_stat(pid_);
-    if (st) start_ticks_ = st->start_ticks;
-    else exited_ = true;
+    if (st)
+      start_ticks_ = st->start_ticks;
+    else
+      exited_ = true;
   }
 }
 
@@ -136,8 +142,9 @@ Result<std::unique_ptr<InstanceProcess>> InstanceProcess::spawn(const LaunchOpti
   std::string what = "worker for " + options.bundle;
   THAW_ASSIGN_OR_RETURN(std::string line, wait_ready_line(child, options.log_path, deadline, what));
   // The ready line names the endpoint actually bound (port 0 becomes the chosen port).
-  auto endpoint = line.starts_with("ready ") ? http::Endpoint::parse(std::string_view(line).substr(6))
-                                             : Result<http::Endpoint>(make_error(Code::kCorrupt, "not a ready line"));
+  auto endpoint = line.starts_with("ready ")
+                      ? http::Endpoint::parse(std::string_view(line).substr(6))
+                      : Result<http::Endpoint>(make_error(Code::kCorrupt, "not a ready line"));
   if (!endpoint.is_ok()) {
     kill_and_reap(child.pid, kKillWait);
     return make_error(Code::kCorrupt, "{} (pid {}) reported '{}' instead of \"ready <endpoint>\": {}", what,
@@ -150,8 +157,9 @@ InstanceProcess::~InstanceProcess() { stop(kDestructorGrace); }
 
 bool InstanceProcess::alive() {
   if (exited_ || pid_ <= 0) return false;
-  exited_ = forked_ ? !process_running(pid_, start_ticks_) : reap_if_exited(pid_);
-  return !exited_;
+  const bool gone = forked_ ? !process_running(pid_, start_ticks_) : reap_if_exited(pid_);
+  if (gone) exited_ = true;  // only ever set: a racing caller may have seen it still running
+  return !gone;
 }
 
 void InstanceProcess::stop(milliseconds grace) {
@@ -191,8 +199,9 @@ ZygoteProcess::~ZygoteProcess() { stop(kDestructorGrace); }
 
 bool ZygoteProcess::alive() {
   if (exited_ || pid_ <= 0) return false;
-  exited_ = reap_if_exited(pid_);
-  return !exited_;
+  const bool gone = reap_if_exited(pid_);
+  if (gone) exited_ = true;
+  return !gone;
 }
 
 void ZygoteProcess::stop(milliseconds grace) {

@@ -4,11 +4,12 @@
 //
 // Children get PR_SET_PDEATHSIG(SIGTERM), which Linux ties to the *thread* that forked them:
 // spawn from a thread that lives as long as the handles (not a short-lived helper thread).
-// A handle is not thread-safe; use each from one thread at a time.
+// alive(), stop(), kill() and fork_instance() may be called from several threads at once.
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -58,7 +59,7 @@ class InstanceProcess {
   pid_t pid_ = -1;
   http::Endpoint endpoint_;
   bool forked_ = false;
-  bool exited_ = false;
+  std::atomic<bool> exited_{false};  // set once the process is known gone (and reaped if ours)
   uint64_t start_ticks_ = 0;  // forked: /proc start time, so a reused pid is not mistaken for it
 };
 
@@ -87,7 +88,7 @@ class ZygoteProcess {
  private:
   pid_t pid_ = -1;
   std::string control_path_;
-  bool exited_ = false;
+  std::atomic<bool> exited_{false};  // set once the process is known gone (and reaped if ours)
 };
 
 // Proportional set size of a live process in bytes (/proc/PID/smaps_rollup): shared pages are

@@ -85,19 +85,18 @@ ExecPlan make_plan(const ChildSpec& spec) {
 
 // Runs in the forked child: async-signal-safe calls only.
 [[noreturn]] void exec_child(const ExecPlan& plan, int devnull, int log, int ready_w, int error_w) {
-  auto fail = [error_w](int err) { exec_failed(error_w, err); };
-  if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) fail(errno);
+  if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0) exec_failed(error_w, errno);
   if (::getppid() != plan.parent) ::_exit(127);  // the parent died before prctl took effect
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig : {SIGPIPE, SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGQUIT}) ::sigaction(sig, &dfl, nullptr);
   ::sigprocmask(SIG_SETMASK, &plan.empty_mask, nullptr);
-  if (::dup2(devnull, 0) < 0 || ::dup2(log, 1) < 0 || ::dup2(log, 2) < 0 || ::dup2(ready_w, kChildReadyFd) < 0)
-    fail(errno);
+  if (::dup2(devnull, 0) < 0 || ::dup2(log, 1) < 0 || ::dup2(log, 2) < 0 ||
+      ::dup2(ready_w, kChildReadyFd) < 0)
+    exec_failed(error_w, errno);
   // Everything above the ready fd goes at exec; error_w (close-on-exec) stays open until then.
   if (::close_range(kChildReadyFd + 1, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-    for (int fd = kChildReadyFd + 1; fd < plan.max_fd; ++fd)
-      if (fd != error_w) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    for (int fd = kChildReadyFd + 1; fd < plan.max_fd; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
   ::execve(plan.argv[0], plan.argv.data(), plan.envp.data());
   exec_failed(error_w, errno);
@@ -109,8 +108,10 @@ Result<int> read_exec_error(int fd, std::chrono::milliseconds limit) {
   size_t got = 0;
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (got < sizeof(err)) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return make_error(Code::kDeadlineExceeded, "exec did not finish within {} ms", limit.count());
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0)
+      return make_error(Code::kDeadlineExceeded, "exec did not finish within {} ms", limit.count());
     pollfd p{fd, POLLIN, 0};
     int rc = ::poll(&p, 1, static_cast<int>(left.count()));
     if (rc < 0 && errno != EINTR) return make_error(Code::kIo, "poll: {}", std::strerror(errno));
@@ -214,8 +215,7 @@ std::string log_tail(const std::string& path, uint64_t offset, int max_lines) {
 }
 
 Result<std::string> wait_ready_line(const StartedChild& child, const std::string& log_path,
-                                    std::chrono::steady_clock::time_point deadline,
-                                    std::string_view what) {
+                                    std::chrono::steady_clock::time_point deadline, std::string_view what) {
   auto fail = [&](Code code, std::string cause) -> Status {
     kill_and_reap(child.pid, std::chrono::seconds(2));
     std::string tail = log_tail(log_path, child.log_offset);
@@ -247,8 +247,8 @@ Result<std::string> wait_ready_line(const StartedChild& child, const std::string
     }
     // EOF (or a read error): the child closed the pipe without a ready line; usually it exited.
     int status = 0;
-    auto exit_wait = std::min<std::chrono::steady_clock::duration>(deadline - std::chrono::steady_clock::now(),
-                                                                   std::chrono::seconds(1));
+    auto exit_wait = std::min<std::chrono::steady_clock::duration>(
+        deadline - std::chrono::steady_clock::now(), std::chrono::seconds(1));
     if (poll_until([&] { return reap_if_exited(child.pid, &status); },
                    std::chrono::duration_cast<std::chrono::milliseconds>(exit_wait)))
       return fail(Code::kUnavailable, describe_wait_status(status) + " before it was ready");

@@ -25,8 +25,8 @@ struct ChildSpec {
 
 struct StartedChild {
   pid_t pid = -1;
-  UniqueFd ready;            // read end of the ready pipe
-  uint64_t log_offset = 0;   // the log's size before the child started: its own lines follow
+  UniqueFd ready;           // read end of the ready pipe
+  uint64_t log_offset = 0;  // the log's size before the child started: its own lines follow
 };
 
 // Forks and execs `spec`: stdin /dev/null, stdout and stderr appended to the log, the ready
@@ -38,8 +38,7 @@ Result<StartedChild> start_child(const ChildSpec& spec);
 // `deadline`. On timeout, exit before the line, or a pipe closed without one, the child is
 // killed and reaped and the error carries `what`, the cause and the log tail.
 Result<std::string> wait_ready_line(const StartedChild& child, const std::string& log_path,
-                                    std::chrono::steady_clock::time_point deadline,
-                                    std::string_view what);
+                                    std::chrono::steady_clock::time_point deadline, std::string_view what);
 
 // SIGKILL and reap an own child, waiting at most `limit` for the kernel to finish it.
 void kill_and_reap(pid_t pid, std::chrono::milliseconds limit);

@@ -74,6 +74,7 @@ bool reply(int fd, const std::string& text) {
                              UniqueFd control, std::FILE* events, const sigset_t& stop_signals,
                              pid_t template_pid) {
   if (::prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || ::getppid() != template_pid) ::_exit(1);
+  options.ready_fd = -1;  // the template closed it before forking; the number may be reused
   SteadyClock clock;
   Nanos forked = clock.now();
   options.server.listen = endpoint;

@@ -5,13 +5,16 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 #include <string>
@@ -291,6 +294,28 @@ TEST_F(ProcessTest, ZygoteForksInstancesThatShareItsMemory) {
   EXPECT_EQ(after.status().code(), Code::kUnavailable);
 }
 
+TEST_F(ProcessTest, SeveralThreadsForkFromOneZygoteAtOnce) {
+  auto z = ZygoteProcess::spawn(options(), dir_.file("zygote.sock"));
+  ASSERT_TRUE(z.is_ok()) << z.status().to_string();
+  constexpr int kThreads = 3;
+  std::vector<Result<std::unique_ptr<InstanceProcess>>> forked;
+  for (int i = 0; i < kThreads; ++i) forked.emplace_back(Status(Code::kInternal, "not run"));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i)
+    threads.emplace_back([&, i] {
+      if ((*z)->alive())
+        forked[i] = (*z)->fork_instance(http::Endpoint::tcp("127.0.0.1", 0), milliseconds(10'000));
+    });
+  for (auto& t : threads) t.join();
+  std::set<pid_t> pids;
+  for (auto& f : forked) {
+    ASSERT_TRUE(f.is_ok()) << f.status().to_string();
+    pids.insert((*f)->pid());
+    EXPECT_EQ(ready_status((*f)->endpoint()), 200);
+  }
+  EXPECT_EQ(pids.size(), static_cast<size_t>(kThreads));
+}
+
 TEST_F(ProcessTest, DestroyingTheZygoteStopsItsChildren) {
   auto z = ZygoteProcess::spawn(options(), dir_.file("zygote.sock"));
   ASSERT_TRUE(z.is_ok()) << z.status().to_string();
@@ -308,7 +333,8 @@ TEST_F(ProcessTest, DestroyingTheZygoteStopsItsChildren) {
 TEST_F(ProcessTest, ZygoteReportsAChildThatCannotListen) {
   auto z = ZygoteProcess::spawn(options(), dir_.file("zygote.sock"));
   ASSERT_TRUE(z.is_ok()) << z.status().to_string();
-  auto bad = (*z)->fork_instance(http::Endpoint::unix_socket(dir_.file("no-such-dir/x.sock")), milliseconds(10'000));
+  auto bad =
+      (*z)->fork_instance(http::Endpoint::unix_socket(dir_.file("no-such-dir/x.sock")), milliseconds(10'000));
   ASSERT_FALSE(bad.is_ok());
   EXPECT_EQ(bad.status().code(), Code::kUnavailable) << bad.status().message();
   EXPECT_NE(bad.status().message().find("could not start"), std::string::npos) << bad.status().message();
@@ -316,6 +342,37 @@ TEST_F(ProcessTest, ZygoteReportsAChildThatCannotListen) {
   auto good = (*z)->fork_instance(http::Endpoint::tcp("127.0.0.1", 0), milliseconds(10'000));
   ASSERT_TRUE(good.is_ok()) << good.status().to_string();
   EXPECT_EQ(ready_status((*good)->endpoint()), 200);
+}
+
+TEST_F(ProcessTest, AZygoteChildWhoseRequesterLeftExits) {
+  auto z = ZygoteProcess::spawn(options(), dir_.file("zygote.sock"));
+  ASSERT_TRUE(z.is_ok()) << z.status().to_string();
+  // A requester that gave up: it sends the command but can no longer receive the answer.
+  UniqueFd conn(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::string control = (*z)->control_path();
+  std::copy(control.begin(), control.end(), addr.sun_path);
+  ASSERT_EQ(::connect(conn.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(::shutdown(conn.get(), SHUT_RD), 0);
+  std::string command = "fork 127.0.0.1:0\n";
+  ASSERT_EQ(::send(conn.get(), command.data(), command.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(command.size()));
+  // The template logs the child it forked, and the child logs that nobody took it.
+  auto event_pid = [&](const std::string& name) -> pid_t {
+    std::istringstream log(read_text(options().log_path));
+    for (std::string line; std::getline(log, line);) {
+      auto ev = nlohmann::json::parse(line, nullptr, false);
+      if (ev.is_object() && ev.value("event", "") == name) return ev.value("pid", pid_t{-1});
+    }
+    return -1;
+  };
+  ASSERT_TRUE(poll_until([&] { return event_pid("abandoned") > 0; }, kSettle))
+      << read_text(options().log_path);
+  pid_t child = event_pid("forked");
+  EXPECT_EQ(child, event_pid("abandoned"));
+  EXPECT_TRUE(ends_within(child, kSettle));
+  EXPECT_TRUE((*z)->alive());
 }
 
 TEST_F(ProcessTest, ZygoteWithABadBundleFailsWithTheLogTail) {
