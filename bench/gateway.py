@@ -145,12 +145,15 @@ def load_row(report):
             "error_examples": report["error_examples"], "peak_connections": report["peak_connections"]}
 
 
-def run_loads(url, body_file, rates, args, label):
+def run_loads(url, body_file, rates, args, label, after=None):
+    """One bench load per rate; `after()` (if given) adds facts gathered right after each run."""
     rows = {}
     for rate in rates:
         log(f"  {label}: {rate:g} req/s for {args.duration:g} s (+{args.warmup:g} s warm-up)")
         rows[str(rate)] = load_row(bench_load(url, body_file, rate, args.duration, args.warmup, args.connections))
         r = rows[str(rate)]
+        if after:
+            r.update(after())
         log(f"    p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, achieved {r['achieved_rate']:.0f}/s, "
             f"errors {r['errors']}, non-2xx {r['non_2xx']}")
         for code, body in {**r["status_examples"], **r["error_examples"]}.items():
@@ -409,15 +412,17 @@ def report(results):
     gw = results.get("gateway") or {}
     gw_loads = gw.get("loads", {})
     lines.append("\n## tiny model: direct worker vs through thaw serve (ms, open loop, from the scheduled send)\n")
-    lines.append(f"| rate | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | added p99 | errors direct/gateway |")
-    lines.append("|---|---|---|---|---|---|---|---|")
+    lines.append("| rate | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | added p99 | "
+                 "errors direct/gateway | gateway instances |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for rate in rates:
         d, g = results["direct"][rate], gw_loads.get(rate)
         added = gw.get("added", {}).get(rate, {})
         lines.append(f"| {float(rate):g}/s | {d['p50_ms']:.3f} | {d['p99_ms']:.3f} | "
                      f"{fmt(g and g['p50_ms'], 3)} | {fmt(g and g['p99_ms'], 3)} | {fmt(added.get('p50_ms'), 3)} | "
                      f"{fmt(added.get('p99_ms'), 3)} | {d['errors'] + d['non_2xx']}/"
-                     f"{'n/a' if not g else g['errors'] + g['non_2xx']} |")
+                     f"{'n/a' if not g else g['errors'] + g['non_2xx']} | "
+                     f"{'n/a' if not g else g.get('gateway_instances', 'n/a')} |")
     if not gw.get("available"):
         lines.append(f"\n(gateway rows skipped: {gw.get('skipped', 'thaw serve not available')})")
 
@@ -504,7 +509,9 @@ def main(argv=None):
                "definitions": {
                    "latency": "thaw bench load, open loop, from each request's scheduled send to its complete "
                               "response (queueing included); p50/p99 over the measured window",
-                   "added": "gateway - direct, same rate, same body, same client, same tiny bundle",
+                   "added": "gateway - direct, same rate, same body, same client, same tiny bundle (the "
+                            "direct run has one thaw run worker; the gateway may start more instances, "
+                            "see gateway_instances)",
                    "first_request": "model moved to the rung with the admin routes, then one POST on a fresh "
                                     "connection, send to complete correct response"}}
 
@@ -547,8 +554,18 @@ def main(argv=None):
             conn.close()
             if resp.status != 200 or not np.allclose(got["outputs"][0]["data"], expected, rtol=1e-4, atol=1e-4):
                 raise RuntimeError(f"thaw serve answered the tiny model wrongly: {resp.status} {got}")
+            def tiny_state():
+                # How many instances the gateway ran for the load (the direct run has one worker).
+                st, listing = admin(port, "GET", "/admin/models")
+                entry = next((m for m in listing.get("models", []) if m.get("name") == "tiny"), {}) if st == 200 else {}
+                state = {"gateway_instances": len(entry.get("instances") or []),
+                         "gateway_cold_starts": entry.get("cold_starts")}
+                log(f"    gateway ran {state['gateway_instances']} tiny instance(s)")
+                return state
+
             gw["loads"] = {str(k): v for k, v in run_loads(f"http://127.0.0.1:{port}/v2/models/tiny/infer",
-                                                           tiny_body, all_rates, args, "gateway").items()}
+                                                           tiny_body, all_rates, args, "gateway",
+                                                           after=tiny_state).items()}
             gw["added"] = {r: {"p50_ms": gw["loads"][r]["p50_ms"] - results["direct"][r]["p50_ms"],
                                "p99_ms": gw["loads"][r]["p99_ms"] - results["direct"][r]["p99_ms"]}
                            for r in gw["loads"]}
