@@ -16,7 +16,11 @@ One run, one machine:
 Prints tables with ratios and writes bench/results/gateway-latest.json (and a timestamped copy
 under bench/results/raw/).
 
-Usage: bench/gateway.sh [--quick] [--rates 1000,5000] [--duration 10] [--skip-ray] ...
+  5. With --replay S: S seconds of the Azure LLM code trace (tools/trace_to_schedule.py: time
+     compressed, rate capped, zipf over N copies of the tiny model) through `thaw serve`, with
+     per-model latency and the gateway's cold starts by rung.
+
+Usage: bench/gateway.sh [--quick] [--rates 1000,5000] [--duration 10] [--skip-ray] [--replay 60] ...
 """
 import argparse
 import datetime as dt
@@ -141,12 +145,15 @@ def load_row(report):
             "error_examples": report["error_examples"], "peak_connections": report["peak_connections"]}
 
 
-def run_loads(url, body_file, rates, args, label):
+def run_loads(url, body_file, rates, args, label, after=None):
+    """One bench load per rate; `after()` (if given) adds facts gathered right after each run."""
     rows = {}
     for rate in rates:
         log(f"  {label}: {rate:g} req/s for {args.duration:g} s (+{args.warmup:g} s warm-up)")
         rows[str(rate)] = load_row(bench_load(url, body_file, rate, args.duration, args.warmup, args.connections))
         r = rows[str(rate)]
+        if after:
+            r.update(after())
         log(f"    p50 {r['p50_ms']:.3f} ms, p99 {r['p99_ms']:.3f} ms, achieved {r['achieved_rate']:.0f}/s, "
             f"errors {r['errors']}, non-2xx {r['non_2xx']}")
         for code, body in {**r["status_examples"], **r["error_examples"]}.items():
@@ -282,6 +289,64 @@ def measure_rungs(port, model, bundle, runs):
     return out
 
 
+# ---------------------------------------------------------------- trace replay
+
+def find_trace(name):
+    for base in (ROOT.parent, ROOT.parent.parent):
+        path = base / "shared" / "traces" / "azure-llm-2023" / name
+        if path.exists():
+            return path
+    return None
+
+
+def run_replay(args):
+    """Replays a slice of the Azure LLM code trace through thaw serve over N copies of the tiny model."""
+    trace = find_trace("code.csv")
+    if trace is None:
+        return {"skipped": "../shared/traces/azure-llm-2023/code.csv not found"}
+    n = args.replay_models
+    names = [f"tiny{k}" for k in range(n)]
+    models_dir = DATA / "replay-models"
+    if models_dir.exists():
+        shutil.rmtree(models_dir)
+    models_dir.mkdir()
+    for name in names:
+        (models_dir / f"{name}.thaw").symlink_to(DATA / "tiny.thaw")
+    schedule = DATA / "replay.sched"
+    cmd = [PYTHON, str(ROOT / "tools" / "trace_to_schedule.py"), str(trace), "-o", str(schedule),
+           "--compress", str(args.replay_compress), "--max-rate", str(args.replay_max_rate),
+           "--duration", str(args.replay), "--model-names", ",".join(names)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if r.returncode != 0:
+        raise RuntimeError(f"trace_to_schedule.py failed: {r.stderr}")
+    port = free_port()
+    log(f"replay: {r.stderr.strip()}")
+    serve = EventProcess([THAW_BIN, "serve", "--models", str(models_dir), "--host", "127.0.0.1", "--port", str(port),
+                          *args.serve_arg], "thaw serve")
+    try:
+        serve.wait_for("serving", 120)
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            load = subprocess.run([THAW_BIN, "bench", "load", "--url",
+                                   f"http://127.0.0.1:{port}/v2/models/{{model}}/infer", "--schedule", str(schedule),
+                                   "--body-file", str(DATA / "tiny_request.json"), "--connections",
+                                   str(args.connections), "--timeout", "30", "--quiet", "--json", out.name],
+                                  capture_output=True, text=True, timeout=args.replay + 300)
+            if load.returncode != 0:
+                raise RuntimeError(f"thaw bench load failed: {load.stderr}")
+            report = json.loads(pathlib.Path(out.name).read_text())
+        st, listing = admin(port, "GET", "/admin/models")
+        cold = {m["name"]: m.get("cold_starts") for m in listing.get("models", [])} if st == 200 else {}
+    finally:
+        serve.stop()
+    per_model = {name: {"requests": m["requests"], "ok": m["ok"], "p50_ms": m["latency_from_schedule"]["p50_ms"],
+                        "p99_ms": m["latency_from_schedule"]["p99_ms"], "max_ms": m["latency_from_schedule"]["max_ms"],
+                        "cold_starts": cold.get(name)}
+                 for name, m in report.get("per_model", {}).items()}
+    return {"trace": trace.name, "compress": args.replay_compress, "max_rate": args.replay_max_rate,
+            "duration_s": args.replay, "models": names, "schedule_summary": r.stderr.strip(), "load": load_row(report),
+            "per_model": per_model}
+
+
 # ---------------------------------------------------------------- the run
 
 def thaw_serve_available():
@@ -347,15 +412,17 @@ def report(results):
     gw = results.get("gateway") or {}
     gw_loads = gw.get("loads", {})
     lines.append("\n## tiny model: direct worker vs through thaw serve (ms, open loop, from the scheduled send)\n")
-    lines.append(f"| rate | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | added p99 | errors direct/gateway |")
-    lines.append("|---|---|---|---|---|---|---|---|")
+    lines.append("| rate | direct p50 | direct p99 | gateway p50 | gateway p99 | added p50 | added p99 | "
+                 "errors direct/gateway | gateway instances |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for rate in rates:
         d, g = results["direct"][rate], gw_loads.get(rate)
         added = gw.get("added", {}).get(rate, {})
         lines.append(f"| {float(rate):g}/s | {d['p50_ms']:.3f} | {d['p99_ms']:.3f} | "
                      f"{fmt(g and g['p50_ms'], 3)} | {fmt(g and g['p99_ms'], 3)} | {fmt(added.get('p50_ms'), 3)} | "
                      f"{fmt(added.get('p99_ms'), 3)} | {d['errors'] + d['non_2xx']}/"
-                     f"{'n/a' if not g else g['errors'] + g['non_2xx']} |")
+                     f"{'n/a' if not g else g['errors'] + g['non_2xx']} | "
+                     f"{'n/a' if not g else g.get('gateway_instances', 'n/a')} |")
     if not gw.get("available"):
         lines.append(f"\n(gateway rows skipped: {gw.get('skipped', 'thaw serve not available')})")
 
@@ -381,6 +448,20 @@ def report(results):
                  f"{fmt(ray_added.get('added_p99_ms'), 3)} |")
     lines.append(f"| ratio | Ray / thaw | {fmt(ratio(ray_added.get('added_p50_ms'), thaw_added.get('p50_ms')), 1)} | "
                  f"{fmt(ratio(ray_added.get('added_p99_ms'), thaw_added.get('p99_ms')), 1)} |")
+    rep = results.get("replay")
+    if rep and rep.get("per_model"):
+        lines.append(f"\n## Azure LLM code trace through thaw serve ({rep['duration_s']:g} s at x{rep['compress']:g}, "
+                     f"cap {rep['max_rate']:g}/s, {len(rep['models'])} tiny-model copies; ms from the schedule)\n")
+        lines.append("| model | requests | 2xx | p50 | p99 | max | cold starts by rung |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for name, m in rep["per_model"].items():
+            cold = ", ".join(f"{k} {v}" for k, v in (m["cold_starts"] or {}).items() if v) or "none"
+            lines.append(f"| {name} | {m['requests']} | {m['ok']} | {m['p50_ms']:.3f} | {m['p99_ms']:.3f} | "
+                         f"{m['max_ms']:.1f} | {cold} |")
+        errs = rep["load"]["errors"] + rep["load"]["non_2xx"]
+        lines.append(f"\n({rep['load']['measured']} requests, {errs} not 2xx or failed; {rep['schedule_summary']})")
+    elif rep:
+        lines.append(f"\n(trace replay: {rep.get('error') or rep.get('skipped')})")
     if ray.get("error"):
         lines.append(f"\n(Ray Serve failed: {ray['error']})")
     elif not ray:
@@ -399,6 +480,11 @@ def main(argv=None):
     ap.add_argument("--skip-ray", action="store_true", help="leave Ray Serve out")
     ap.add_argument("--ray-json", help="reuse a ray_serve_peer.py result instead of running it")
     ap.add_argument("--serve-arg", action="append", default=[], help="extra argument for thaw serve (repeatable)")
+    ap.add_argument("--replay", type=float, default=0,
+                    help="also replay this many seconds of the Azure LLM code trace through thaw serve (0: no)")
+    ap.add_argument("--replay-compress", type=float, default=10, help="time compression of the replay")
+    ap.add_argument("--replay-max-rate", type=float, default=500, help="rate cap of the replay (req/s)")
+    ap.add_argument("--replay-models", type=int, default=4, help="copies of the tiny model the replay spreads over")
     ap.add_argument("--quick", action="store_true", help="short runs for a smoke test (3 s, 1 run per rung)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="results directory")
     args = ap.parse_args(argv)
@@ -423,7 +509,9 @@ def main(argv=None):
                "definitions": {
                    "latency": "thaw bench load, open loop, from each request's scheduled send to its complete "
                               "response (queueing included); p50/p99 over the measured window",
-                   "added": "gateway - direct, same rate, same body, same client, same tiny bundle",
+                   "added": "gateway - direct, same rate, same body, same client, same tiny bundle (the "
+                            "direct run has one thaw run worker; the gateway may start more instances, "
+                            "see gateway_instances)",
                    "first_request": "model moved to the rung with the admin routes, then one POST on a fresh "
                                     "connection, send to complete correct response"}}
 
@@ -466,8 +554,18 @@ def main(argv=None):
             conn.close()
             if resp.status != 200 or not np.allclose(got["outputs"][0]["data"], expected, rtol=1e-4, atol=1e-4):
                 raise RuntimeError(f"thaw serve answered the tiny model wrongly: {resp.status} {got}")
+            def tiny_state():
+                # How many instances the gateway ran for the load (the direct run has one worker).
+                st, listing = admin(port, "GET", "/admin/models")
+                entry = next((m for m in listing.get("models", []) if m.get("name") == "tiny"), {}) if st == 200 else {}
+                state = {"gateway_instances": len(entry.get("instances") or []),
+                         "gateway_cold_starts": entry.get("cold_starts")}
+                log(f"    gateway ran {state['gateway_instances']} tiny instance(s)")
+                return state
+
             gw["loads"] = {str(k): v for k, v in run_loads(f"http://127.0.0.1:{port}/v2/models/tiny/infer",
-                                                           tiny_body, all_rates, args, "gateway").items()}
+                                                           tiny_body, all_rates, args, "gateway",
+                                                           after=tiny_state).items()}
             gw["added"] = {r: {"p50_ms": gw["loads"][r]["p50_ms"] - results["direct"][r]["p50_ms"],
                                "p99_ms": gw["loads"][r]["p99_ms"] - results["direct"][r]["p99_ms"]}
                            for r in gw["loads"]}
@@ -483,6 +581,13 @@ def main(argv=None):
         finally:
             gw["exit_code"] = serve.stop()
     results["gateway"] = gw
+    if args.replay > 0 and available:
+        log(f"replay: {args.replay:g} s of the Azure LLM code trace through thaw serve")
+        try:
+            results["replay"] = run_replay(args)
+        except Exception as e:  # keep the rest of the run
+            results["replay"] = {"error": f"{type(e).__name__}: {e}"}
+            log(f"replay failed: {results['replay']['error']}")
 
     results["ray"] = None if args.skip_ray else run_ray(args, raw_dir, stamp)
     results["elapsed_s"] = time.monotonic() - t_start

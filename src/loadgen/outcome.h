@@ -39,10 +39,10 @@ struct Outcome {
 
 // Run-wide facts the per-request outcomes do not carry.
 struct RunStats {
-  int64_t wall_ns = 0;              // start of the run to the last request ending
+  int64_t wall_ns = 0;  // start of the run to the last request ending
   uint64_t connections_opened = 0;
   uint64_t peak_connections = 0;
-  uint64_t resends = 0;             // requests resent once after a stale keep-alive connection
+  uint64_t resends = 0;  // requests resent once after a stale keep-alive connection
   // The first error message seen for each Failure kind, for the report.
   std::array<std::string, kFailureKinds> first_error;
   // The start of the first response body seen for each HTTP status >= 400 (servers say why there).

@@ -1,8 +1,8 @@
 #include "loadgen/report.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 namespace thaw::loadgen {
@@ -11,8 +11,8 @@ namespace {
 double ms(int64_t ns) { return static_cast<double>(ns) / 1e6; }
 
 nlohmann::json latency_json(const LatencySummary& s) {
-  return {{"count", s.count}, {"min_ms", ms(s.min)},   {"mean_ms", s.mean / 1e6}, {"p50_ms", ms(s.p50)},
-          {"p90_ms", ms(s.p90)}, {"p99_ms", ms(s.p99)}, {"p999_ms", ms(s.p999)}, {"max_ms", ms(s.max)}};
+  return {{"count", s.count},    {"min_ms", ms(s.min)}, {"mean_ms", s.mean / 1e6}, {"p50_ms", ms(s.p50)},
+          {"p90_ms", ms(s.p90)}, {"p99_ms", ms(s.p99)}, {"p999_ms", ms(s.p999)},   {"max_ms", ms(s.max)}};
 }
 
 std::string latency_line(const LatencySummary& s) {
@@ -77,7 +77,8 @@ LoadReport summarize_run(const Schedule& schedule, const std::vector<Outcome>& o
   r.window_s = std::max(0.0, schedule.end_s - warmup_s);
   if (r.window_s > 0) r.offered_rate = static_cast<double>(r.measured) / r.window_s;
   if (last_answer_ns > window_start_ns)
-    r.achieved_rate = static_cast<double>(answered) / (static_cast<double>(last_answer_ns - window_start_ns) / 1e9);
+    r.achieved_rate =
+        static_cast<double>(answered) / (static_cast<double>(last_answer_ns - window_start_ns) / 1e9);
   if (last_ok_ns > window_start_ns)
     r.ok_rate = static_cast<double>(ok) / (static_cast<double>(last_ok_ns - window_start_ns) / 1e9);
   r.from_schedule = summarize(from_schedule);
@@ -117,7 +118,8 @@ nlohmann::json to_json(const LoadReport& r, const nlohmann::json& description) {
   if (!r.per_model.empty()) {
     nlohmann::json models = nlohmann::json::object();
     for (const auto& [name, m] : r.per_model)
-      models[name] = {{"requests", m.requests}, {"ok", m.ok}, {"latency_from_schedule", latency_json(m.latency)}};
+      models[name] = {
+          {"requests", m.requests}, {"ok", m.ok}, {"latency_from_schedule", latency_json(m.latency)}};
     j["per_model"] = models;
   }
   return j;
@@ -130,20 +132,24 @@ std::string to_text(const LoadReport& r) {
   out += fmt::format("rate         offered {:.1f}/s, achieved {:.1f}/s, 2xx {:.1f}/s\n", r.offered_rate,
                      r.achieved_rate, r.ok_rate);
   std::string statuses;
-  for (const auto& [code, n] : r.status_counts) statuses += fmt::format("{}{}: {}", statuses.empty() ? "" : ", ", code, n);
+  for (const auto& [code, n] : r.status_counts)
+    statuses += fmt::format("{}{}: {}", statuses.empty() ? "" : ", ", code, n);
   out += fmt::format("status       {}\n", statuses.empty() ? "none" : statuses);
   for (const auto& [code, body] : r.status_examples) out += fmt::format("             {}: {}\n", code, body);
   std::string errors;
-  for (const auto& [name, n] : r.error_counts) errors += fmt::format("{}{}: {}", errors.empty() ? "" : ", ", name, n);
+  for (const auto& [name, n] : r.error_counts)
+    errors += fmt::format("{}{}: {}", errors.empty() ? "" : ", ", name, n);
   out += fmt::format("errors       {}\n", errors.empty() ? "none" : errors);
-  for (const auto& [name, example] : r.error_examples) out += fmt::format("             {}: {}\n", name, example);
+  for (const auto& [name, example] : r.error_examples)
+    out += fmt::format("             {}: {}\n", name, example);
   out += fmt::format("latency      {}  (from scheduled time)\n", latency_line(r.from_schedule));
   out += fmt::format("             {}  (from actual send)\n", latency_line(r.from_send));
   out += fmt::format("send lag     {}\n", latency_line(r.send_lag));
   for (const auto& [name, m] : r.per_model)
-    out += fmt::format("model {:<12} {} requests, {} 2xx, {}\n", name, m.requests, m.ok, latency_line(m.latency));
-  out += fmt::format("connections  {} opened, peak {}, {} resent after a stale keep-alive\n", r.connections_opened,
-                     r.peak_connections, r.resends);
+    out += fmt::format("model {:<12} {} requests, {} 2xx, {}\n", name, m.requests, m.ok,
+                       latency_line(m.latency));
+  out += fmt::format("connections  {} opened, peak {}, {} resent after a stale keep-alive\n",
+                     r.connections_opened, r.peak_connections, r.resends);
   return out;
 }
 

@@ -1,6 +1,9 @@
 #include "loadgen/runner.h"
 
 #include <algorithm>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
 #include <csignal>
 #include <deque>
 #include <limits>
@@ -9,27 +12,34 @@
 #include <sstream>
 #include <utility>
 
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
-
 #include "loadgen/target.h"
 
 namespace thaw::loadgen {
 
 std::string_view failure_name(Failure f) {
   switch (f) {
-    case Failure::kNone: return "none";
-    case Failure::kConnectRefused: return "connect_refused";
-    case Failure::kConnectFailed: return "connect_failed";
-    case Failure::kConnectTimeout: return "connect_timeout";
-    case Failure::kConnectionClosed: return "connection_closed";
-    case Failure::kTimeout: return "timeout";
-    case Failure::kQueueTimeout: return "queue_timeout";
-    case Failure::kBadResponse: return "bad_response";
-    case Failure::kResponseTooLarge: return "response_too_large";
-    case Failure::kInterrupted: return "interrupted";
-    case Failure::kUnresolved: return "unresolved";
+    case Failure::kNone:
+      return "none";
+    case Failure::kConnectRefused:
+      return "connect_refused";
+    case Failure::kConnectFailed:
+      return "connect_failed";
+    case Failure::kConnectTimeout:
+      return "connect_timeout";
+    case Failure::kConnectionClosed:
+      return "connection_closed";
+    case Failure::kTimeout:
+      return "timeout";
+    case Failure::kQueueTimeout:
+      return "queue_timeout";
+    case Failure::kBadResponse:
+      return "bad_response";
+    case Failure::kResponseTooLarge:
+      return "response_too_large";
+    case Failure::kInterrupted:
+      return "interrupted";
+    case Failure::kUnresolved:
+      return "unresolved";
   }
   return "unknown";
 }
@@ -48,7 +58,7 @@ constexpr size_t kNoRequest = std::numeric_limits<size_t>::max();
 struct Connection {
   explicit Connection(asio::io_context& io) : socket(io), timer(io) {}
   Socket socket;
-  asio::steady_timer timer;  // connect or request deadline
+  asio::steady_timer timer;       // connect or request deadline
   uint64_t timer_generation = 0;  // a fired wait for an older deadline is ignored
   beast::flat_buffer buffer;
   std::optional<bhttp::response_parser<bhttp::string_body>> parser;
@@ -64,9 +74,9 @@ Result<std::vector<std::string>> build_wires(const Schedule& schedule, const Loa
   std::vector<std::string> models = schedule.models;
   if (models.empty()) models.push_back(o.default_model);
   if (has_model_placeholder(o.path) && !schedule.has_models() && o.default_model.empty())
-    return make_error(Code::kInvalidArgument,
-                      "the path '{}' has {{model}} but the schedule names no models and no default model is set",
-                      o.path);
+    return make_error(
+        Code::kInvalidArgument,
+        "the path '{}' has {{model}} but the schedule names no models and no default model is set", o.path);
   bhttp::verb verb = bhttp::string_to_verb(o.method);
   if (verb == bhttp::verb::unknown)
     return make_error(Code::kInvalidArgument, "unknown HTTP method '{}'", o.method);
@@ -77,8 +87,8 @@ Result<std::vector<std::string>> build_wires(const Schedule& schedule, const Loa
     req.method(verb);
     std::string target = expand_model(o.path, model);
     req.target(target);
-    std::string host = o.host_header.empty() ? (o.endpoint.is_unix() ? "localhost" : o.endpoint.to_string())
-                                             : o.host_header;
+    std::string host =
+        o.host_header.empty() ? (o.endpoint.is_unix() ? "localhost" : o.endpoint.to_string()) : o.host_header;
     req.set(bhttp::field::host, host);
     req.set(bhttp::field::user_agent, "thaw-bench-load");
     for (const auto& [name, value] : o.headers) {
@@ -99,12 +109,14 @@ Result<std::vector<std::string>> build_wires(const Schedule& schedule, const Loa
 }
 
 Result<asio::generic::stream_protocol::endpoint> resolve(const http::Endpoint& ep) {
-  if (ep.is_unix()) return asio::generic::stream_protocol::endpoint(asio::local::stream_protocol::endpoint(ep.unix_path));
+  if (ep.is_unix())
+    return asio::generic::stream_protocol::endpoint(asio::local::stream_protocol::endpoint(ep.unix_path));
   asio::io_context io;
   error_code ec;
   asio::ip::tcp::resolver resolver(io);
   auto results = resolver.resolve(ep.host, std::to_string(ep.port), ec);
-  if (ec || results.empty()) return make_error(Code::kUnavailable, "cannot resolve host '{}': {}", ep.host, ec.message());
+  if (ec || results.empty())
+    return make_error(Code::kUnavailable, "cannot resolve host '{}': {}", ep.host, ec.message());
   return asio::generic::stream_protocol::endpoint(results.begin()->endpoint());
 }
 
@@ -139,7 +151,8 @@ class LoadRun {
 
  private:
   int64_t now_ns() const {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0_).count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0_)
+        .count();
   }
   SteadyTime at(int64_t ns) const { return t0_ + std::chrono::nanoseconds(ns); }
   int64_t deadline_ns(size_t idx) const { return scheduled_ns_[idx] + timeout_ns_; }
@@ -151,7 +164,8 @@ class LoadRun {
   void on_tick() {
     if (stopping_) return;
     int64_t now = now_ns();
-    while (next_arrival_ < schedule_.size() && scheduled_ns_[next_arrival_] <= now) pending_.push_back(next_arrival_++);
+    while (next_arrival_ < schedule_.size() && scheduled_ns_[next_arrival_] <= now)
+      pending_.push_back(next_arrival_++);
     dispatch();
     if (next_arrival_ < schedule_.size()) {
       arrival_timer_.expires_at(at(scheduled_ns_[next_arrival_]));
@@ -234,9 +248,9 @@ class LoadRun {
       return;
     }
     if (ec) {
-      Failure f = c->timed_out                             ? Failure::kConnectTimeout
+      Failure f = c->timed_out                            ? Failure::kConnectTimeout
                   : ec == asio::error::connection_refused ? Failure::kConnectRefused
-                                                           : Failure::kConnectFailed;
+                                                          : Failure::kConnectFailed;
       std::string why = c->timed_out ? "connect timed out" : ec.message();
       drop(c);
       // The connection was opened for the queue; its oldest request takes the failure, so a dead
@@ -273,9 +287,8 @@ class LoadRun {
       c->parser->body_limit(options_.max_response_bytes);
       c->parser->header_limit(1 << 20);
       if (options_.method == "HEAD") c->parser->skip(true);
-      bhttp::async_read_header(c->socket, c->buffer, *c->parser, [this, c](error_code ec2, size_t) {
-        on_header(c, ec2);
-      });
+      bhttp::async_read_header(c->socket, c->buffer, *c->parser,
+                               [this, c](error_code ec2, size_t) { on_header(c, ec2); });
     });
   }
 

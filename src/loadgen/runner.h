@@ -22,17 +22,17 @@
 namespace thaw::loadgen {
 
 struct LoadOptions {
-  http::Endpoint endpoint;          // TCP host:port or a Unix socket
-  std::string host_header;          // Host: value (defaults to the endpoint)
+  http::Endpoint endpoint;  // TCP host:port or a Unix socket
+  std::string host_header;  // Host: value (defaults to the endpoint)
   std::string method = "GET";
-  std::string path = "/";           // may hold "{model}", replaced by the arrival's model name
-  http::Headers headers;            // sent as given with every request
-  std::string body;                 // sent with every request (Content-Length set automatically)
-  std::string default_model;        // for "{model}" when the schedule names no models
-  size_t max_connections = 256;     // pool cap
+  std::string path = "/";                     // may hold "{model}", replaced by the arrival's model name
+  http::Headers headers;                      // sent as given with every request
+  std::string body;                           // sent with every request (Content-Length set automatically)
+  std::string default_model;                  // for "{model}" when the schedule names no models
+  size_t max_connections = 256;               // pool cap
   std::chrono::milliseconds timeout{10'000};  // scheduled time -> complete response
   uint64_t max_response_bytes = 64 << 20;
-  bool stop_on_signal = true;       // SIGINT/SIGTERM end the run; unfinished requests: interrupted
+  bool stop_on_signal = true;  // SIGINT/SIGTERM end the run; unfinished requests: interrupted
 };
 
 struct RunOutput {

@@ -14,9 +14,11 @@ namespace {
 
 Status check_rate_and_duration(double rate, double duration_s) {
   if (!std::isfinite(rate) || rate <= 0)
-    return make_error(Code::kInvalidArgument, "rate must be a positive number of requests per second, got {}", rate);
+    return make_error(Code::kInvalidArgument, "rate must be a positive number of requests per second, got {}",
+                      rate);
   if (!std::isfinite(duration_s) || duration_s <= 0)
-    return make_error(Code::kInvalidArgument, "duration must be a positive number of seconds, got {}", duration_s);
+    return make_error(Code::kInvalidArgument, "duration must be a positive number of seconds, got {}",
+                      duration_s);
   if (rate * duration_s > static_cast<double>(kMaxArrivals))
     return make_error(Code::kInvalidArgument, "{} req/s for {} s is {:.0f} requests; the limit is {}", rate,
                       duration_s, rate * duration_s, kMaxArrivals);
@@ -98,12 +100,12 @@ Result<Schedule> parse_schedule(std::string_view text) {
       return make_error(Code::kInvalidArgument, "schedule line {}: '{}' is not a number of seconds", line_no,
                         offset_text);
     if (!std::isfinite(offset) || offset < 0)
-      return make_error(Code::kInvalidArgument, "schedule line {}: offset {} must be finite and >= 0", line_no,
-                        offset);
+      return make_error(Code::kInvalidArgument, "schedule line {}: offset {} must be finite and >= 0",
+                        line_no, offset);
     bool has_model = !rest.empty();
     if (has_model && rest.find_first_of(" \t,") != std::string_view::npos)
-      return make_error(Code::kInvalidArgument, "schedule line {}: expected 'OFFSET [MODEL]', got '{}'", line_no,
-                        line);
+      return make_error(Code::kInvalidArgument, "schedule line {}: expected 'OFFSET [MODEL]', got '{}'",
+                        line_no, line);
     if (has_model && !valid_model_name(rest))
       return make_error(Code::kInvalidArgument,
                         "schedule line {}: model name '{}' may only use letters, digits, '.', '_' and '-'",

@@ -12,8 +12,7 @@ Result<Target> parse_url(std::string_view url) {
   constexpr std::string_view kScheme = "http://";
   if (url.starts_with("https://"))
     return make_error(Code::kUnsupported, "'{}': https is not supported; use http://", url);
-  if (!url.starts_with(kScheme))
-    return make_error(Code::kInvalidArgument, "'{}' is not an http:// URL", url);
+  if (!url.starts_with(kScheme)) return make_error(Code::kInvalidArgument, "'{}' is not an http:// URL", url);
   std::string_view rest = url.substr(kScheme.size());
   size_t slash = rest.find_first_of("/?");
   std::string_view authority = rest.substr(0, slash);
@@ -57,7 +56,9 @@ Result<Target> parse_url(std::string_view url) {
   return t;
 }
 
-bool has_model_placeholder(std::string_view path) { return path.find(kPlaceholder) != std::string_view::npos; }
+bool has_model_placeholder(std::string_view path) {
+  return path.find(kPlaceholder) != std::string_view::npos;
+}
 
 std::string expand_model(std::string_view path, std::string_view model) {
   std::string out;

@@ -11,9 +11,9 @@
 namespace thaw::loadgen {
 
 struct Target {
-  http::Endpoint endpoint;   // TCP host:port (port 80 when the URL names none)
-  std::string host_header;   // "host:port" as written in the URL
-  std::string path;          // "/..." including any query; "/" when the URL has no path
+  http::Endpoint endpoint;  // TCP host:port (port 80 when the URL names none)
+  std::string host_header;  // "host:port" as written in the URL
+  std::string path;         // "/..." including any query; "/" when the URL has no path
 };
 
 // Parses "http://host[:port][/path[?query]]"; "[v6addr]" hosts are accepted. https is refused

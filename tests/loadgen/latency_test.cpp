@@ -1,10 +1,10 @@
 #include "loadgen/latency.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <numeric>
 #include <random>
-
-#include <gtest/gtest.h>
 
 namespace thaw::loadgen {
 namespace {

@@ -1,8 +1,8 @@
 #include "loadgen/report.h"
 
-#include <nlohmann/json.hpp>
-
 #include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
 
 namespace thaw::loadgen {
 namespace {
@@ -31,10 +31,10 @@ TEST(SummarizeRun, CountsAddUpAndWarmupIsExcluded) {
   s->end_s = 3;
   const int64_t ms = 1'000'000;
   std::vector<Outcome> outcomes = {
-      failed(Failure::kConnectRefused, -1, 1 * ms),    // warm-up (offset 0)
-      answered(500 * ms, 510 * ms, 200),              // warm-up (offset 0.5)
-      answered(1000 * ms, 1004 * ms, 200),            // latency 4 ms, a
-      answered(1502 * ms, 1510 * ms, 503),            // 10 ms from schedule, 8 ms from send, b
+      failed(Failure::kConnectRefused, -1, 1 * ms),     // warm-up (offset 0)
+      answered(500 * ms, 510 * ms, 200),                // warm-up (offset 0.5)
+      answered(1000 * ms, 1004 * ms, 200),              // latency 4 ms, a
+      answered(1502 * ms, 1510 * ms, 503),              // 10 ms from schedule, 8 ms from send, b
       failed(Failure::kTimeout, 2000 * ms, 2100 * ms),  // a
       failed(Failure::kQueueTimeout, -1, 2600 * ms),    // a, never sent
   };

@@ -3,6 +3,7 @@
 #include "loadgen/runner.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -12,10 +13,8 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
-#include <thread>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/unique_fd.h"
 #include "http/server.h"
@@ -58,8 +57,9 @@ struct EchoServer {
       last_body = r.body;
       last_header = std::string(r.header("x-latency-tier").value_or(""));
       // "busy" answers 503 so the status counts have two kinds.
-      return r.param("model") == "busy" ? http::Response::error(503, "busy")
-                                        : http::Response::json(200, nlohmann::json{{"model_name", r.param("model")}});
+      return r.param("model") == "busy"
+                 ? http::Response::error(503, "busy")
+                 : http::Response::json(200, nlohmann::json{{"model_name", r.param("model")}});
     });
     http::ServerOptions o;
     o.listen = listen;
@@ -73,7 +73,8 @@ struct EchoServer {
 
 TEST(RunLoad, EveryRequestAnsweredPerModelStatusAndBody) {
   EchoServer echo;
-  auto s = parse_schedule("0 tiny\n0.01 busy\n0.02 tiny\n0.03 tiny\n0.04 busy\n0.05 tiny\n0.05 tiny\n0.06 tiny\n");
+  auto s =
+      parse_schedule("0 tiny\n0.01 busy\n0.02 tiny\n0.03 tiny\n0.04 busy\n0.05 tiny\n0.05 tiny\n0.06 tiny\n");
   ASSERT_TRUE(s.is_ok());
   LoadOptions o;
   o.endpoint = echo.server->endpoint();

@@ -1,11 +1,11 @@
 #include "loadgen/schedule.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <random>
-
-#include <gtest/gtest.h>
 
 namespace thaw::loadgen {
 namespace {

@@ -30,9 +30,9 @@ TEST(ParseUrl, DefaultsAndQueries) {
 }
 
 TEST(ParseUrl, RejectsWhatItCannotSpeak) {
-  for (const char* bad : {"https://h/", "ftp://h/", "h:80/x", "http://", "http://:80/", "http://h:/",
-                          "http://h:0/", "http://h:70000/", "http://h:8x/", "http://u@h/", "http://[::1/",
-                          "http://h/a b", "http://[::1]x/"}) {
+  for (const char* bad :
+       {"https://h/", "ftp://h/", "h:80/x", "http://", "http://:80/", "http://h:/", "http://h:0/",
+        "http://h:70000/", "http://h:8x/", "http://u@h/", "http://[::1/", "http://h/a b", "http://[::1]x/"}) {
     auto t = parse_url(bad);
     EXPECT_FALSE(t.is_ok()) << bad;
   }
