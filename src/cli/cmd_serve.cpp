@@ -195,7 +195,7 @@ void register_serve(CLI::App& app, int* exit_code) {
   cmd->add_option("--models", flags->models, "Directory of .thaw bundles to serve (default ./models)");
   cmd->add_option("--host", flags->host, "Address to listen on (default 127.0.0.1)");
   cmd->add_option("--port", flags->port, "TCP port (default 8000; 0 picks a free one)")->check(CLI::Range(0, 65535));
-  cmd->add_option("--threads", flags->threads, "HTTP threads; a request waiting for a cold start holds one (default 64)")
+  cmd->add_option("--threads", flags->threads, "HTTP threads; a request waiting for a cold start holds one (default 256)")
       ->check(CLI::Range(2, 1024));
   cmd->add_option("--memory-budget-mb", flags->memory_budget_mb,
                   "PSS budget for all instances and zygotes; over it, idle models are demoted (0: none)")

@@ -46,7 +46,7 @@ struct ManagerOptions {
   policy::RungProfile profile;
   std::chrono::milliseconds ping_interval{10'000};
   std::chrono::milliseconds tick_interval{100};  // 0: no thread; the owner calls tick()
-  size_t max_waiting = 48;
+  size_t max_waiting = 192;
   double batch_shed_fraction = 0.5;
 };
 

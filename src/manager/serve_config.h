@@ -41,7 +41,7 @@ struct ModelConfig {
 struct ServeConfig {
   std::string host = "127.0.0.1";
   int port = 8000;
-  int threads = 64;                  // HTTP threads; a request waiting for a cold start holds one
+  int threads = 256;                 // HTTP threads, one event loop each; a waiting request holds one
   uint64_t max_body_bytes = 64 << 20;
   uint64_t memory_budget_bytes = 0;  // PSS of all instances and zygotes; 0: no budget
   std::string policy = "fixed10";    // policy spec (see `thaw sim --help`)
@@ -49,7 +49,7 @@ struct ServeConfig {
   std::chrono::milliseconds ping_interval{10'000};
   std::chrono::milliseconds tick_interval{100};
   std::string runtime_dir;           // worker sockets and logs; "": a fresh temporary directory
-  size_t max_waiting = 48;           // requests waiting over all models (keeps HTTP threads free)
+  size_t max_waiting = 192;          // requests waiting over all models (keeps HTTP threads free)
   double batch_shed_fraction = 0.5;  // batch is shed once a model's queue is this full
   std::string models_dir = "./models";
   ModelConfig defaults;
