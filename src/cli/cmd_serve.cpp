@@ -130,7 +130,7 @@ int serve(const ServeFlags& f) {
   }
   mo.ping_interval = c.ping_interval;
   mo.tick_interval = c.tick_interval;
-  mo.max_waiting = c.max_waiting;
+  mo.max_waiting = c.max_waiting != 0 ? c.max_waiting : static_cast<size_t>(c.threads) * 3 / 4;
   mo.batch_shed_fraction = c.batch_shed_fraction;
 
   // Threads started from here on inherit the blocked stop signals.

@@ -193,7 +193,7 @@ Status validate(const ServeConfig& c) {
     return make_error(Code::kInvalidArgument, "server.threads must be 2..1024, not {}", c.threads);
   if (c.batch_shed_fraction <= 0 || c.batch_shed_fraction > 1)
     return make_error(Code::kInvalidArgument, "server.batch_shed_fraction must be in (0, 1]");
-  if (c.max_waiting + 2 > static_cast<size_t>(c.threads))
+  if (c.max_waiting != 0 && c.max_waiting + 2 > static_cast<size_t>(c.threads))
     return make_error(Code::kInvalidArgument,
                       "server.max_waiting ({}) must leave at least 2 of server.threads ({}) free",
                       c.max_waiting, c.threads);

@@ -49,7 +49,7 @@ struct ServeConfig {
   std::chrono::milliseconds ping_interval{10'000};
   std::chrono::milliseconds tick_interval{100};
   std::string runtime_dir;           // worker sockets and logs; "": a fresh temporary directory
-  size_t max_waiting = 192;          // requests waiting over all models (keeps HTTP threads free)
+  size_t max_waiting = 0;            // requests waiting over all models; 0: 3/4 of threads
   double batch_shed_fraction = 0.5;  // batch is shed once a model's queue is this full
   std::string models_dir = "./models";
   ModelConfig defaults;
