@@ -369,7 +369,7 @@ def print_table(results):
         base = m["systems"]["thaw run (hot)"]["median"]["exec_to_first_response_ms"]
         rows = [(s, r["median"]) for s, r in m["systems"].items()]
         z = m["zygote"]["median"]
-        rows.append(("thaw --zygote: fork -> 1st resp", {"exec_to_ready_ms": z["fork_to_ready_client_ms"],
+        rows.append(("thaw --zygote (from fork request)", {"exec_to_ready_ms": z["fork_to_ready_client_ms"],
                                                          "exec_to_first_response_ms": z["fork_to_first_response_ms"]}))
         for sys_name, r in rows:
             t = r["exec_to_first_response_ms"]
