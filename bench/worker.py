@@ -201,9 +201,10 @@ def ort_cpp_start(model):
             "onnxruntime": ev["onnxruntime"]}
 
 
-def evict(path):
-    """Drops `path` from the page cache and returns the fraction still resident (checked with mincore)."""
-    out = subprocess.run([PAGE_CACHE, "evict", str(path)], capture_output=True, text=True, check=True).stdout
+def page_cache(op, path):
+    """`op` is "evict" (drop `path` from the page cache) or "residency"; returns the fraction of
+    `path` resident afterwards (mincore)."""
+    out = subprocess.run([PAGE_CACHE, op, str(path)], capture_output=True, text=True, check=True).stdout
     return json.loads(out)["fraction"]
 
 
@@ -337,11 +338,14 @@ def bench_model(model, args, env):
     ort_cpp_start(model)
     record("ORT C++ (plain .onnx)", [ort_cpp_start(model) for _ in range(args.runs)])
     one_start(model, thaw_cmd, env, 1, as_tokens)
-    record("thaw run (hot)", [one_start(model, thaw_cmd, env, args.warm_requests, as_tokens)
-                              for _ in range(args.runs)])
+    hot, hot_resident = [], []
+    for _ in range(args.runs):
+        hot_resident.append(page_cache("residency", model.bundle))
+        hot.append(one_start(model, thaw_cmd, env, args.warm_requests, as_tokens))
+    record("thaw run (hot)", hot, resident_fraction_before=hot_resident)
     cold, resident = [], []
     for _ in range(args.runs):
-        resident.append(evict(model.bundle))
+        resident.append(page_cache("evict", model.bundle))
         cold.append(one_start(model, thaw_cmd, env, args.warm_requests, as_tokens))
     record("thaw run (cold)", cold, resident_fraction_after_evict=resident)
     z = zygote(model, env, args.runs, as_tokens)
@@ -380,8 +384,9 @@ def print_table(results):
     for name, m in results["models"].items():
         z, pss = m["zygote"]["median"], m["zygote"]["pss"]
         cold = m["systems"]["thaw run (cold)"]["resident_fraction_after_evict"]
-        print(f"{name}: weights {m['weights_mib']:.0f} MiB, bundle {m['bundle_bytes'] / 2**20:.0f} MiB; "
-              f"cold starts began with {100 * max(cold):.1f}% of the bundle resident (max)")
+        hot = m["systems"]["thaw run (hot)"].get("resident_fraction_before", [float("nan")])
+        print(f"{name}: weights {m['weights_mib']:.0f} MiB, bundle {m['bundle_bytes'] / 2**20:.0f} MiB; bundle "
+              f"resident before each start: hot >= {100 * min(hot):.1f}%, cold <= {100 * max(cold):.1f}%")
         print(f"  zygote fork -> ready: {z['fork_to_ready_client_ms']:.2f} ms at the client (control-socket reply; "
               f"min {min(m['zygote']['fork_to_ready_client_ms']):.2f}), {z['fork_to_ready_child_ms']:.2f} ms in "
               f"the child (target <= 5 ms)")
