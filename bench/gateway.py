@@ -161,6 +161,40 @@ def run_loads(url, body_file, rates, args, label, after=None):
     return rows
 
 
+def aggregate(rows):
+    """Medians over rounds of the latency figures; errors summed."""
+    med = lambda key: statistics.median(r[key] for r in rows)
+    return {"p50_ms": med("p50_ms"), "p90_ms": med("p90_ms"), "p99_ms": med("p99_ms"), "p999_ms": med("p999_ms"),
+            "max_ms": max(r["max_ms"] for r in rows), "achieved_rate": med("achieved_rate"),
+            "measured": sum(r["measured"] for r in rows), "errors": sum(r["errors"] for r in rows),
+            "non_2xx": sum(r["non_2xx"] for r in rows), "rounds": rows}
+
+
+def run_interleaved(direct_url, gateway_url, body_file, rates, args, after=None):
+    """Per rate, `args.rounds` rounds that alternate direct and gateway runs (the order flips every round), so
+    the machine's drift hits both alike; added latency is the median over rounds of gateway - direct."""
+    direct, gateway, added = {}, {}, {}
+    per_round = max(1.0, args.duration / args.rounds)
+    for rate in rates:
+        d_rows, g_rows = [], []
+        log(f"  {rate:g} req/s: {args.rounds} rounds of {per_round:g} s direct and {per_round:g} s gateway")
+        for i in range(args.rounds):
+            order = [("direct", direct_url, d_rows), ("gateway", gateway_url, g_rows)]
+            for label, url, rows in (order if i % 2 == 0 else order[::-1]):
+                rows.append(load_row(bench_load(url, body_file, rate, per_round, min(args.warmup, 0.5), args.connections)))
+            log(f"    round {i + 1}: direct p50 {d_rows[-1]['p50_ms']:.3f} p99 {d_rows[-1]['p99_ms']:.3f} | "
+                f"gateway p50 {g_rows[-1]['p50_ms']:.3f} p99 {g_rows[-1]['p99_ms']:.3f} ms")
+        key = str(rate)
+        direct[key], gateway[key] = aggregate(d_rows), aggregate(g_rows)
+        if after:
+            gateway[key].update(after())
+        added[key] = {q: statistics.median(g[q] - d[q] for d, g in zip(d_rows, g_rows)) for q in ("p50_ms", "p99_ms")}
+        for row in (*d_rows, *g_rows):
+            for code, body in {**row["status_examples"], **row["error_examples"]}.items():
+                log(f"      {code}: {body}")
+    return direct, gateway, added
+
+
 # ---------------------------------------------------------------- MiniLM first requests
 
 def minilm_body(index=0):
@@ -472,7 +506,8 @@ def report(results):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rates", default="1000,5000", help="comma-separated req/s for the tiny-model loads")
-    ap.add_argument("--duration", type=float, default=10, help="measured seconds per load run")
+    ap.add_argument("--duration", type=float, default=10, help="measured seconds per rate and system")
+    ap.add_argument("--rounds", type=int, default=5, help="alternating direct/gateway rounds the duration is split into")
     ap.add_argument("--warmup", type=float, default=2, help="unmeasured seconds before each load run")
     ap.add_argument("--connections", type=int, default=256, help="bench load connection cap")
     ap.add_argument("--rung-runs", type=int, default=3, help="first-request measurements per rung (and for Ray)")
@@ -489,7 +524,7 @@ def main(argv=None):
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"), help="results directory")
     args = ap.parse_args(argv)
     if args.quick:
-        args.duration, args.warmup, args.rung_runs = 3, 1, 1
+        args.duration, args.warmup, args.rung_runs, args.rounds = 3, 1, 1, 1
     rates = [float(r) for r in args.rates.split(",") if r.strip()]
     all_rates = sorted({args.ray_rate, *rates})
     out_dir = pathlib.Path(args.out)
@@ -522,21 +557,20 @@ def main(argv=None):
 
     log("direct: thaw run on the tiny bundle")
     worker = EventProcess([THAW_BIN, "run", str(DATA / "tiny.thaw"), "--port", "0"], "thaw run")
-    try:
-        ready = worker.wait_for("ready", 120)
-        results["direct_worker_ready"] = ready.get("timeline")
-        results["direct"] = {str(k): v for k, v in
-                             run_loads(f"http://127.0.0.1:{ready['port']}/v2/models/tiny/infer", tiny_body,
-                                       all_rates, args, "direct").items()}
-    finally:
-        worker.stop()
-    results["direct"] = {str(r): results["direct"][str(r)] for r in all_rates}
+    ready = worker.wait_for("ready", 120)
+    results["direct_worker_ready"] = ready.get("timeline")
+    direct_url = f"http://127.0.0.1:{ready['port']}/v2/models/tiny/infer"
 
     available, why = thaw_serve_available()
     gw = {"available": available}
     if not available:
         gw["skipped"] = f"thaw serve is not available yet ({why}); gateway measurements skipped"
         log(gw["skipped"])
+        try:
+            results["direct"] = {str(k): v for k, v in run_loads(direct_url, tiny_body, all_rates, args,
+                                                                  "direct").items()}
+        finally:
+            worker.stop()
     else:
         port = free_port()
         log(f"gateway: thaw serve --models {models_dir} --port {port}")
@@ -563,12 +597,13 @@ def main(argv=None):
                 log(f"    gateway ran {state['gateway_instances']} tiny instance(s)")
                 return state
 
-            gw["loads"] = {str(k): v for k, v in run_loads(f"http://127.0.0.1:{port}/v2/models/tiny/infer",
-                                                           tiny_body, all_rates, args, "gateway",
-                                                           after=tiny_state).items()}
-            gw["added"] = {r: {"p50_ms": gw["loads"][r]["p50_ms"] - results["direct"][r]["p50_ms"],
-                               "p99_ms": gw["loads"][r]["p99_ms"] - results["direct"][r]["p99_ms"]}
-                           for r in gw["loads"]}
+            log("direct vs gateway, interleaved")
+            try:
+                direct, loads, added = run_interleaved(direct_url, f"http://127.0.0.1:{port}/v2/models/tiny/infer",
+                                                       tiny_body, all_rates, args, after=tiny_state)
+            finally:
+                worker.stop()
+            results["direct"], gw["loads"], gw["added"] = direct, loads, added
             log("gateway: MiniLM first request per rung")
             gw["first_request"] = measure_rungs(port, "minilm", (DATA / "minilm.thaw").resolve(), args.rung_runs)
             gw["first_request_median_ms"] = {
@@ -580,6 +615,8 @@ def main(argv=None):
             log(f"gateway measurement failed: {gw['error']}")
         finally:
             gw["exit_code"] = serve.stop()
+            worker.stop()
+    results.setdefault("direct", {})
     results["gateway"] = gw
     if args.replay > 0 and available:
         log(f"replay: {args.replay:g} s of the Azure LLM code trace through thaw serve")
