@@ -415,6 +415,9 @@ def prepare_models():
     models_dir.mkdir()
     for name in ("tiny", "minilm"):
         (models_dir / f"{name}.thaw").symlink_to(DATA / f"{name}.thaw")
+    # The same backend capacity as the direct run: one instance per model (the default scale-out
+    # would start up to 4 tiny instances that fight the load generator for the 2 cores).
+    (DATA / "gateway.yaml").write_text("defaults: {max_instances: 1, concurrency: 64}\n")
     return models_dir
 
 
@@ -544,9 +547,9 @@ def main(argv=None):
                "definitions": {
                    "latency": "thaw bench load, open loop, from each request's scheduled send to its complete "
                               "response (queueing included); p50/p99 over the measured window",
-                   "added": "gateway - direct, same rate, same body, same client, same tiny bundle (the "
-                            "direct run has one thaw run worker; the gateway may start more instances, "
-                            "see gateway_instances)",
+                   "added": "median over alternating rounds of (gateway - direct), same rate, body, client and "
+                            "tiny bundle; one worker each (the gateway runs with max_instances 1 unless "
+                            "--serve-arg --config overrides it; see gateway_instances)",
                    "first_request": "model moved to the rung with the admin routes, then one POST on a fresh "
                                     "connection, send to complete correct response"}}
 
@@ -574,8 +577,9 @@ def main(argv=None):
     else:
         port = free_port()
         log(f"gateway: thaw serve --models {models_dir} --port {port}")
+        config = [] if "--config" in args.serve_arg else ["--config", str(DATA / "gateway.yaml")]
         serve = EventProcess([THAW_BIN, "serve", "--models", str(models_dir), "--host", "127.0.0.1",
-                              "--port", str(port), *args.serve_arg], "thaw serve")
+                              "--port", str(port), *config, *args.serve_arg], "thaw serve")
         try:
             ev = serve.wait_for("serving", 120)
             gw["serving_event"] = ev
