@@ -198,14 +198,7 @@ Result<Lease> Manager::acquire(const std::string& name, Tier tier, std::optional
   m->last_request = start;
   m->holding = false;  // the next idle period follows the policy again
   auto make_lease = [&](std::shared_ptr<Instance> inst, std::optional<Rung> cold) {
-    std::unique_ptr<http::Client> client;
-    if (!inst->idle_clients.empty()) {
-      client = std::move(inst->idle_clients.back());
-      inst->idle_clients.pop_back();
-    } else {
-      client = std::make_unique<http::Client>(
-          http::ClientOptions{inst->process->endpoint(), m->config.request_timeout, uint64_t{4} << 30, "thaw"});
-    }
+    auto client = inst->take_client(m->config.request_timeout);
     return Lease(this, m, std::move(inst), std::move(client), clock_.now() - start, cold);
   };
   if (auto inst = impl.pick(*m, tier)) {

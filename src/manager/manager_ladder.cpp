@@ -290,24 +290,16 @@ void Manager::Impl::ping_floors() {
       if (m->config.min_instances + m->config.reserved_instances == 0) continue;
       for (auto& i : m->instances) {
         if (i->dead || i->draining || i->outstanding > 0) continue;
-        std::unique_ptr<http::Client> c;
-        if (!i->idle_clients.empty()) {
-          c = std::move(i->idle_clients.back());
-          i->idle_clients.pop_back();
-        } else {
-          c = std::make_unique<http::Client>(
-              http::ClientOptions{i->process->endpoint(), std::chrono::seconds(2), 1 << 20, "thaw"});
-        }
+        // A fresh connection with a short timeout: a hung instance must not hold up the tick.
+        auto c = std::make_unique<http::Client>(
+            http::ClientOptions{i->process->endpoint(), std::chrono::seconds(2), 1 << 20, "thaw"});
         targets.emplace_back(i, std::move(c));
       }
     }
     for (auto& [inst, client] : targets) {
       auto r = client->get("/warm");
       std::lock_guard lock(m->mu);
-      if (r.is_ok() && r->status == 200) {
-        inst->idle_clients.push_back(std::move(client));
-        continue;
-      }
+      if (r.is_ok() && r->status == 200) continue;
       spdlog::warn("model={} instance {} (pid {}) failed its keep-warm ping ({}); replacing it", m->config.name,
                    inst->id, inst->process->pid(),
                    r.is_ok() ? fmt::format("HTTP {}", r->status) : r.status().to_string());

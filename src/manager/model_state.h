@@ -29,6 +29,17 @@ struct Instance {
   Nanos last_used{0};
   uint64_t pss = 0;
   std::vector<std::unique_ptr<http::Client>> idle_clients;  // keep-alive connections, reused
+
+  // A kept-alive connection if one is idle, else a new client (connects on first use).
+  // Call with the model's mutex held.
+  std::unique_ptr<http::Client> take_client(std::chrono::milliseconds timeout) {
+    if (!idle_clients.empty()) {
+      auto c = std::move(idle_clients.back());
+      idle_clients.pop_back();
+      return c;
+    }
+    return std::make_unique<http::Client>(http::ClientOptions{process->endpoint(), timeout, uint64_t{4} << 30, "thaw"});
+  }
 };
 
 // A request waiting for a slot; granted by dispatch() under the model's mutex.

@@ -1,19 +1,18 @@
 """Starts and stops a real `thaw serve` for the end-to-end tests and the benchmark."""
-import json
-import os
 import pathlib
-import select
 import signal
 import subprocess
 import time
 
 import requests
 
-from worker_harness import THAW_BIN
+from worker_harness import THAW_BIN, EventLines
 
 
-class Gateway:
+class Gateway(EventLines):
     """A `thaw serve` process. Events are the JSON lines on stdout; logs (stderr) go to a file."""
+
+    what = "thaw serve"
 
     def __init__(self, *args, cwd=None, timeout=60, log_path=None):
         self.log_path = pathlib.Path(log_path) if log_path else None
@@ -29,28 +28,8 @@ class Gateway:
         self.runtime_dir = pathlib.Path(ev["runtime_dir"])
         self.session = requests.Session()
 
-    def wait_for(self, name, timeout=60):
-        deadline = time.monotonic() + timeout
-        for ev in self.events:
-            if ev.get("event") == name:
-                return ev
-        fd = self.proc.stdout.fileno()
-        while time.monotonic() < deadline:
-            r, _, _ = select.select([fd], [], [], 0.2)
-            if r:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                self._buf += chunk
-                while b"\n" in self._buf:
-                    line, self._buf = self._buf.split(b"\n", 1)
-                    ev = json.loads(line)
-                    self.events.append(ev)
-                    if ev.get("event") == name:
-                        return ev
-            elif self.proc.poll() is not None:
-                break
-        raise AssertionError(f"thaw serve never reported {name!r}; events={self.events} log={self.log_tail()}")
+    def failure_detail(self):
+        return "log=" + self.log_tail()
 
     def log_tail(self, n=40):
         if not self.log_path or not self.log_path.exists():

@@ -20,22 +20,8 @@ def pack_minilm(out_dir):
     return out
 
 
-class Worker:
-    """A `thaw run` process; events are the JSON lines it prints on stdout."""
-
-    def __init__(self, bundle, *args, wait_ready=True, timeout=120, pass_fds=()):
-        env = dict(os.environ)
-        # Lets the worker measure exec -> main exactly (see src/worker/cold_start.h).
-        env["THAW_EXEC_BOOTTIME_NS"] = str(time.clock_gettime_ns(time.CLOCK_BOOTTIME))
-        self.proc = subprocess.Popen([THAW_BIN, "run", str(bundle), *args], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=env, pass_fds=pass_fds)
-        self.events = []
-        self._buf = b""
-        if wait_ready:
-            self.ready = self.wait_for("ready", timeout)
-            self.port = self.ready["port"]
-            self.model = self.ready["model"]
-            self.url = f"127.0.0.1:{self.port}"
+class EventLines:
+    """Reads the JSON event lines a thaw process prints on stdout (self.proc, self.events, self._buf)."""
 
     def wait_for(self, name, timeout=60):
         """Reads event lines until one named `name`; fails if the process exits first."""
@@ -59,8 +45,33 @@ class Worker:
                         return ev
             elif self.proc.poll() is not None:
                 break
-        err = self.proc.stderr.read().decode(errors="replace") if self.proc.poll() is not None else ""
-        raise AssertionError(f"worker never reported {name!r}; events={self.events} stderr={err}")
+        raise AssertionError(f"{self.what} never reported {name!r}; events={self.events} {self.failure_detail()}")
+
+    def failure_detail(self):
+        return ""
+
+
+class Worker(EventLines):
+    """A `thaw run` process; events are the JSON lines it prints on stdout."""
+
+    what = "worker"
+
+    def failure_detail(self):
+        return "stderr=" + (self.proc.stderr.read().decode(errors="replace") if self.proc.poll() is not None else "")
+
+    def __init__(self, bundle, *args, wait_ready=True, timeout=120, pass_fds=()):
+        env = dict(os.environ)
+        # Lets the worker measure exec -> main exactly (see src/worker/cold_start.h).
+        env["THAW_EXEC_BOOTTIME_NS"] = str(time.clock_gettime_ns(time.CLOCK_BOOTTIME))
+        self.proc = subprocess.Popen([THAW_BIN, "run", str(bundle), *args], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=env, pass_fds=pass_fds)
+        self.events = []
+        self._buf = b""
+        if wait_ready:
+            self.ready = self.wait_for("ready", timeout)
+            self.port = self.ready["port"]
+            self.model = self.ready["model"]
+            self.url = f"127.0.0.1:{self.port}"
 
     def alive(self):
         return self.proc.poll() is None
