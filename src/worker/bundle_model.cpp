@@ -1,5 +1,8 @@
 #include "worker/bundle_model.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -9,6 +12,7 @@
 #include "engine/onnx_backend.h"
 #include "engine/ort_environment.h"
 #include "loader/loader.h"
+#include "bundle/bundle.h"
 #include "worker/text_encoder_factory.h"
 
 namespace thaw::worker {
@@ -25,6 +29,23 @@ std::string as_string(std::span<const std::byte> bytes) {
   return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
+// Faults a mapped range in with one kernel pass (MADV_POPULATE_READ), readahead first. Best effort:
+// pages not populated here fault in on first use.
+void populate(std::span<const std::byte> bytes) {
+  if (bytes.empty()) return;
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<uintptr_t>(bytes.data()) & ~(page - 1);
+  const auto end = reinterpret_cast<uintptr_t>(bytes.data()) + bytes.size();
+  void* start = reinterpret_cast<void*>(begin);
+  ::madvise(start, end - begin, MADV_WILLNEED);
+#ifdef MADV_POPULATE_READ
+  if (::madvise(start, end - begin, MADV_POPULATE_READ) == 0) return;
+#endif
+  volatile std::byte sink{};
+  for (uintptr_t p = begin; p < end; p += page) sink = *reinterpret_cast<const std::byte*>(p);
+  (void)sink;
+}
+
 }  // namespace
 
 Result<LoadedModel> load_bundle_model(const std::string& path, const BundleModelOptions& options,
@@ -33,9 +54,24 @@ Result<LoadedModel> load_bundle_model(const std::string& path, const BundleModel
   {
     loader::LoadOptions lo;
     lo.threads = 1;  // no threads left behind: a zygote may fork after loading
+    // An uncompressed bundle with graph.ort needs only that file (its initializers are used in
+    // place) and a few small ones: map lazily and fault in graph.ort alone, so a cold start does
+    // not read the tensor section, which holds the same weights a second time.
+    const bool ort_only = [&] {
+      auto reader = bundle::Reader::open(path);
+      return reader.is_ok() && reader->manifest().compression == bundle::Compression::kNone &&
+             reader->manifest().find_file(engine::kOrtModelFile) != nullptr;
+    }();
+    if (ort_only) {
+      lo.mode = loader::Mode::kMmap;
+      lo.touch = lo.populate = lo.willneed = false;
+    }
     auto loaded = loader::load_file(path, lo);
     if (!loaded.is_ok()) return loaded.status().with_context(fmt::format("opening bundle {}", path));
     res->bundle = std::move(loaded).value();
+    if (ort_only) {
+      if (auto ort = res->bundle.file(engine::kOrtModelFile); ort.is_ok()) populate(*ort);
+    }
   }
   timeline.mark("bundle_open");
   const bundle::Manifest& m = res->bundle.manifest();
