@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "bundle/bundle.h"
 #include "loader/page_cache.h"
 #include "manager/manager_impl.h"
 #include "policy/policy_spec.h"
@@ -36,6 +37,19 @@ uint64_t Lease::instance_id() const { return instance_->id; }
 
 // ---------------------------------------------------------------- creation
 
+namespace {
+// See ModelState::start_estimate. Mirrors the worker's loading: an uncompressed bundle with
+// graph.ort has only that file faulted in.
+uint64_t start_estimate(const std::string& bundle_path, uint64_t file_size) {
+  constexpr uint64_t kRuntime = 32u << 20;  // ONNX Runtime, arenas, tokenizer: measured 20-30 MiB
+  auto reader = bundle::Reader::open(bundle_path);
+  if (reader.is_ok() && reader->manifest().compression == bundle::Compression::kNone) {
+    if (const auto* ort = reader->manifest().find_file("graph.ort")) return ort->length + kRuntime;
+  }
+  return file_size + kRuntime;
+}
+}  // namespace
+
 Manager::Manager(ManagerOptions options, const Clock& clock)
     : options_(std::move(options)), clock_(clock), impl_(std::make_unique<Impl>()) {
   impl_->self = this;
@@ -60,6 +74,7 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, std::ve
     state->app = static_cast<policy::AppId>(impl.models.size());
     uint64_t size = std::filesystem::file_size(config.bundle, ec);
     impl.policy->add_app(state->app, policy::AppInfo{static_cast<double>(ec ? 0 : size) / (1 << 20)});
+    state->start_estimate = start_estimate(config.bundle, ec ? 0 : size);
     state->config = std::move(config);
     state->idle_since = now;
     state->counters.name = state->config.name;

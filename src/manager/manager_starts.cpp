@@ -92,11 +92,8 @@ Status Manager::Impl::start_instance(ModelState& m, bool reserved) {
     auto r = loader::residency(m.config.bundle);
     from = r.is_ok() && r->fraction() >= 0.5 ? Rung::kPageCache : Rung::kDisk;
   }
-  // A forked instance shares the template's pages; a fresh one maps the whole bundle.
-  if (estimate == 0 && !zygote) {
-    std::error_code ec;
-    estimate = std::filesystem::file_size(m.config.bundle, ec);
-  }
+  // A forked instance shares the template's pages; a fresh one faults in what start_estimate says.
+  if (estimate == 0 && !zygote) estimate = m.start_estimate;
   Status room = make_room(m, zygote ? (8u << 20) : estimate);
   const auto endpoint =
       http::Endpoint::unix_socket((std::filesystem::path(options->runtime_dir) /
@@ -154,8 +151,7 @@ Status Manager::Impl::start_zygote(ModelState& m) {
     if ((m.zygote && m.zygote->alive()) || m.zygote_starting) return Status::ok();
     m.zygote_starting = true;
   }
-  std::error_code ec;
-  Status room = make_room(m, std::filesystem::file_size(m.config.bundle, ec));
+  Status room = make_room(m, m.start_estimate);
   const Nanos t0 = now();
   Result<std::unique_ptr<ZygoteProcess>> z = room;
   if (room.is_ok()) {

@@ -697,7 +697,8 @@ def test_sigterm_finishes_the_request_in_flight_and_cleans_up(serve):
 
 
 def test_sigterm_during_a_cold_start_answers_the_waiting_request(serve):
-    g = serve()
+    # Extra warm-up passes make the start last long enough to be caught (it is ~50 ms otherwise).
+    g = serve(per_model={"minilm": {"worker_args": ["--warmup", "150"]}})
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
         waiting = pool.submit(infer, g, "minilm", [0])
         g.wait_until(lambda: g.models()["minilm"]["starting"] == 1, 10, "the cold start")
