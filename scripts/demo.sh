@@ -49,6 +49,7 @@ infer
 echo "== dropped to disk: a full start"
 drain disk
 infer
+sleep 1.2  # memory is measured once a second
 echo "== GET /admin/models"
 curl -s "$base/admin/models" | .venv/bin/python -c "
 import json, sys
