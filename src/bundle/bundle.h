@@ -84,6 +84,13 @@ struct Manifest {
   const FileEntry* find_file(std::string_view name) const;
 };
 
+// The ORT-format model `thaw pack` adds for ONNX models.
+inline constexpr std::string_view kOrtGraphFile = "graph.ort";
+// graph.ort when a worker uses it in place: present and stored uncompressed. Such a worker maps the
+// bundle lazily and faults in only this file (its initializers are the weights), so this is also
+// what a start costs in memory. nullptr otherwise.
+const FileEntry* in_place_ort_graph(const Manifest& m);
+
 struct ChunkScratch;  // decode buffers, private to the reader
 
 // Opens a bundle and validates its header and manifest: magic, version, every offset, length and

@@ -79,6 +79,20 @@ Result<std::span<const std::byte>> LoadedBundle::file(std::string_view name) con
   return slice(data(), f.offset, f.length, "file", f.name);
 }
 
+Status LoadedBundle::fault_in_file(std::string_view name) const {
+  auto it = file_index_.find(std::string(name));
+  if (it == file_index_.end()) return make_error(Code::kNotFound, "no file named '{}'", name);
+  const auto& f = manifest_.files[it->second];
+  (void)memory_.advise_range(f.offset, f.length, MADV_WILLNEED, "MADV_WILLNEED");
+  if (memory_.advise_range(f.offset, f.length, MADV_POPULATE_READ, "MADV_POPULATE_READ").is_ok())
+    return Status::ok();
+  THAW_ASSIGN_OR_RETURN(auto bytes, file(name));
+  volatile std::byte sink{};
+  for (size_t i = 0; i < bytes.size(); i += kPageSize) sink = bytes[i];
+  (void)sink;
+  return Status::ok();
+}
+
 // Runs one load, phase by phase, filling a LoadedBundle.
 class LoadSession {
  public:

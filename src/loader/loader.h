@@ -78,6 +78,9 @@ class LoadedBundle {
   Result<std::span<const std::byte>> tensor(std::string_view name) const;
   // A file entry's bytes (graph, tokenizer, ...); kNotFound when absent.
   Result<std::span<const std::byte>> file(std::string_view name) const;
+  // Makes one file entry resident in one kernel pass (readahead, then MADV_POPULATE_READ, else a
+  // touch per page): for a lazy mapping (touch and populate off) of which only this file is used.
+  Status fault_in_file(std::string_view name) const;
 
   const bundle::Manifest& manifest() const { return manifest_; }
   const LoadTimings& timings() const { return timings_; }

@@ -38,13 +38,12 @@ uint64_t Lease::instance_id() const { return instance_->id; }
 // ---------------------------------------------------------------- creation
 
 namespace {
-// See ModelState::start_estimate. Mirrors the worker's loading: an uncompressed bundle with
-// graph.ort has only that file faulted in.
+// See ModelState::start_estimate and bundle::in_place_ort_graph.
 uint64_t start_estimate(const std::string& bundle_path, uint64_t file_size) {
   constexpr uint64_t kRuntime = 32u << 20;  // ONNX Runtime, arenas, tokenizer: measured 20-30 MiB
   auto reader = bundle::Reader::open(bundle_path);
-  if (reader.is_ok() && reader->manifest().compression == bundle::Compression::kNone) {
-    if (const auto* ort = reader->manifest().find_file("graph.ort")) return ort->length + kRuntime;
+  if (reader.is_ok()) {
+    if (const auto* ort = bundle::in_place_ort_graph(reader->manifest())) return ort->length + kRuntime;
   }
   return file_size + kRuntime;
 }

@@ -1,8 +1,5 @@
 #include "worker/bundle_model.h"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -29,23 +26,6 @@ std::string as_string(std::span<const std::byte> bytes) {
   return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
 
-// Faults a mapped range in with one kernel pass (MADV_POPULATE_READ), readahead first. Best effort:
-// pages not populated here fault in on first use.
-void populate(std::span<const std::byte> bytes) {
-  if (bytes.empty()) return;
-  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const auto begin = reinterpret_cast<uintptr_t>(bytes.data()) & ~(page - 1);
-  const auto end = reinterpret_cast<uintptr_t>(bytes.data()) + bytes.size();
-  void* start = reinterpret_cast<void*>(begin);
-  ::madvise(start, end - begin, MADV_WILLNEED);
-#ifdef MADV_POPULATE_READ
-  if (::madvise(start, end - begin, MADV_POPULATE_READ) == 0) return;
-#endif
-  volatile std::byte sink{};
-  for (uintptr_t p = begin; p < end; p += page) sink = *reinterpret_cast<const std::byte*>(p);
-  (void)sink;
-}
-
 }  // namespace
 
 Result<LoadedModel> load_bundle_model(const std::string& path, const BundleModelOptions& options,
@@ -57,21 +37,18 @@ Result<LoadedModel> load_bundle_model(const std::string& path, const BundleModel
     // An uncompressed bundle with graph.ort needs only that file (its initializers are used in
     // place) and a few small ones: map lazily and fault in graph.ort alone, so a cold start does
     // not read the tensor section, which holds the same weights a second time.
-    const bool ort_only = [&] {
-      auto reader = bundle::Reader::open(path);
-      return reader.is_ok() && reader->manifest().compression == bundle::Compression::kNone &&
-             reader->manifest().find_file(engine::kOrtModelFile) != nullptr;
-    }();
+    static_assert(bundle::kOrtGraphFile == engine::kOrtModelFile);
+    auto reader = bundle::Reader::open(path);
+    if (!reader.is_ok()) return reader.status().with_context(fmt::format("opening bundle {}", path));
+    const bool ort_only = bundle::in_place_ort_graph(reader->manifest()) != nullptr;
     if (ort_only) {
       lo.mode = loader::Mode::kMmap;
       lo.touch = lo.populate = lo.willneed = false;
     }
-    auto loaded = loader::load_file(path, lo);
+    auto loaded = loader::load(*reader, lo);
     if (!loaded.is_ok()) return loaded.status().with_context(fmt::format("opening bundle {}", path));
     res->bundle = std::move(loaded).value();
-    if (ort_only) {
-      if (auto ort = res->bundle.file(engine::kOrtModelFile); ort.is_ok()) populate(*ort);
-    }
+    if (ort_only) (void)res->bundle.fault_in_file(engine::kOrtModelFile);  // best effort: else faults on use
   }
   timeline.mark("bundle_open");
   const bundle::Manifest& m = res->bundle.manifest();

@@ -166,6 +166,18 @@ TEST_F(LoaderTest, LoadedBundleOutlivesItsReaderAndMoves) {
   expect_same_bytes(kept);
 }
 
+TEST_F(LoaderTest, LazyMappingFaultsInOneFileOnRequest) {
+  std::string path = write_bundle("lazy.thaw", bundle::Compression::kNone, false);
+  LoadOptions o;
+  o.mode = Mode::kMmap;
+  o.touch = o.populate = o.willneed = false;
+  auto lb = load_file(path, o);
+  ASSERT_TRUE(lb.is_ok()) << lb.status().to_string();
+  EXPECT_TRUE(lb->fault_in_file("config.json").is_ok());
+  EXPECT_EQ(lb->fault_in_file("nope").code(), Code::kNotFound);
+  expect_same_bytes(*lb);
+}
+
 TEST_F(LoaderTest, PhasesAreReportedInOrder) {
   std::string path = write_bundle("z.thaw", bundle::Compression::kZstd, true);
   ManualClock clock;
