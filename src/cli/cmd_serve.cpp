@@ -113,17 +113,9 @@ int serve(const ServeFlags& f) {
   mo.memory_budget_bytes = c.memory_budget_bytes;
   mo.policy = c.policy;
   if (!c.profile.empty()) {
-    std::FILE* pf = std::fopen(c.profile.c_str(), "rb");
-    std::string text;
-    if (pf != nullptr) {
-      char buf[4096];
-      size_t n;
-      while ((n = std::fread(buf, 1, sizeof buf, pf)) > 0) text.append(buf, n);
-      std::fclose(pf);
-    }
-    auto profile = policy::parse_rung_profile(text);
+    auto profile = policy::load_rung_profile(c.profile);
     if (!profile.is_ok()) {
-      spdlog::error("rung profile {}: {}", c.profile, profile.status().to_string());
+      spdlog::error("rung profile: {}", profile.status().to_string());
       return 2;
     }
     mo.profile = *profile;

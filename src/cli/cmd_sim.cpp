@@ -88,17 +88,10 @@ Status write_file(const std::string& path, const std::string& text) {
 int run_sim(const SimArgs& a) {
   policy::RungProfile profile;
   if (!a.profile.empty()) {
-    std::ifstream in(a.profile);
-    if (!in) {
-      fmt::print(stderr, "error: cannot open profile {}\n", a.profile);
-      return kExitNotFound;
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto p = policy::parse_rung_profile(ss.str());
+    auto p = policy::load_rung_profile(a.profile);
     if (!p.is_ok()) {
-      fmt::print(stderr, "error: {}: {}\n", a.profile, p.status().to_string());
-      return kExitUsage;
+      fmt::print(stderr, "error: {}\n", p.status().to_string());
+      return p.status().code() == Code::kNotFound ? kExitNotFound : kExitUsage;
     }
     profile = *p;
   }

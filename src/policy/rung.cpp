@@ -1,5 +1,8 @@
 #include "policy/rung.h"
 
+#include <fstream>
+#include <sstream>
+
 #include <yaml-cpp/yaml.h>
 
 namespace thaw::policy {
@@ -48,6 +51,16 @@ Result<RungProfile> parse_rung_profile(std::string_view yaml_text) {
   if (p.memory_fraction[index(Rung::kDisk)] != 0.0)
     return make_error(Code::kInvalidArgument, "rung profile: the disk rung holds no memory");
   return p;
+}
+
+Result<RungProfile> load_rung_profile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return make_error(Code::kNotFound, "cannot open profile {}", path);
+  std::stringstream text;
+  text << in.rdbuf();
+  auto profile = parse_rung_profile(text.str());
+  if (!profile.is_ok()) return profile.status().with_context(path);
+  return profile;
 }
 
 }  // namespace thaw::policy

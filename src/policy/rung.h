@@ -42,5 +42,7 @@ struct RungProfile {
 // Parses a profile from YAML text (the format of profiles/default-rungs.yaml). Validates that
 // latency grows and memory shrinks down the ladder, and that the disk rung holds no memory.
 Result<RungProfile> parse_rung_profile(std::string_view yaml_text);
+// Reads and parses a profile file: kNotFound when it cannot be read; parse errors name the file.
+Result<RungProfile> load_rung_profile(const std::string& path);
 
 }  // namespace thaw::policy

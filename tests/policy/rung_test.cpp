@@ -43,5 +43,16 @@ TEST(RungProfile, RejectsBadProfiles) {
   EXPECT_FALSE(parse_rung_profile("rungs:\n  warm: {latency_ms: abc, memory_fraction: 1}\n").is_ok());
 }
 
+TEST(RungProfile, LoadsTheShippedProfilesAndNamesMissingOnes) {
+  for (const char* name : {"default-rungs.yaml", "minilm-measured.yaml"}) {
+    auto p = load_rung_profile(std::string(THAW_SOURCE_DIR) + "/profiles/" + name);
+    ASSERT_TRUE(p.is_ok()) << name << ": " << p.status().to_string();
+    EXPECT_GT(p->latency_ms[index(Rung::kDisk)], p->latency_ms[index(Rung::kZygote)]);
+  }
+  auto missing = load_rung_profile("/nonexistent/profile.yaml");
+  ASSERT_FALSE(missing.is_ok());
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+}
+
 }  // namespace
 }  // namespace thaw::policy
