@@ -1,6 +1,5 @@
 """Starts and stops a real `thaw serve` for the end-to-end tests and the benchmark."""
 import pathlib
-import signal
 import subprocess
 import time
 
@@ -53,17 +52,8 @@ class Gateway(EventLines):
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {what}; models={self.models()}")
 
-    def alive(self):
-        return self.proc.poll() is None
-
     def stop(self, timeout=30):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = super().stop(timeout)
         if self._log is not subprocess.DEVNULL:
             self._log.close()
-        return self.proc.returncode
+        return code

@@ -21,7 +21,7 @@ def pack_minilm(out_dir):
 
 
 class EventLines:
-    """Reads the JSON event lines a thaw process prints on stdout (self.proc, self.events, self._buf)."""
+    """A thaw process (self.proc) that prints JSON event lines on stdout (self.events, self._buf)."""
 
     def wait_for(self, name, timeout=60):
         """Reads event lines until one named `name`; fails if the process exits first."""
@@ -50,6 +50,20 @@ class EventLines:
     def failure_detail(self):
         return ""
 
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self, timeout=30):
+        """SIGTERM, then SIGKILL after `timeout` s; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
 
 class Worker(EventLines):
     """A `thaw run` process; events are the JSON lines it prints on stdout."""
@@ -73,15 +87,3 @@ class Worker(EventLines):
             self.model = self.ready["model"]
             self.url = f"127.0.0.1:{self.port}"
 
-    def alive(self):
-        return self.proc.poll() is None
-
-    def stop(self, timeout=30):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
