@@ -4,7 +4,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${THAW_BUILD_DIR:-$root/build}
 if [ ! -f "$build/CMakeCache.txt" ] || [ $# -gt 0 ]; then
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=${THAW_BUILD_TYPE:-RelWithDebInfo} "$@" >/dev/null
+  launcher=(); command -v ccache >/dev/null && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+  cmake -S "$root" -B "$build" -G Ninja "${launcher[@]}" -DCMAKE_BUILD_TYPE=${THAW_BUILD_TYPE:-RelWithDebInfo} "$@" >/dev/null
 fi
 cmake --build "$build" -j "$(nproc)"
 ln -sf "$build/compile_commands.json" "$root/compile_commands.json"

@@ -32,6 +32,7 @@ struct RunFlags {
   std::string zygote;
   std::string model_name;
   std::string graph_optimization = "none";
+  int debug_start_delay_ms = 0;
 };
 }  // namespace
 
@@ -76,6 +77,10 @@ void register_run(CLI::App& app, int* exit_code) {
                   "ONNX Runtime graph optimisation at load: none (graphs optimised at pack time), basic, "
                   "extended, all (slower start, faster inference for unoptimised graphs)")
       ->check(CLI::IsMember({"none", "basic", "extended", "all"}))->capture_default_str();
+  cmd->add_option("--debug-start-delay-ms", flags->debug_start_delay_ms,
+                  "Test option: make the start this much slower (before loading), to hold requests behind a "
+                  "slow cold start in tests and benchmarks; a model's worker_args may carry it")
+      ->check(CLI::Range(0, 3'600'000));
   cmd->add_option("--model-name", flags->model_name,
                   "Serve the model under this name instead of the one in the bundle's manifest");
   cmd->add_option("--zygote", flags->zygote,
@@ -101,6 +106,7 @@ void register_run(CLI::App& app, int* exit_code) {
     o.warmup_passes = flags->warmup;
     o.ready_fd = flags->ready_fd;
     o.stop_grace = std::chrono::milliseconds(flags->stop_grace_ms);
+    o.debug_start_delay = std::chrono::milliseconds(flags->debug_start_delay_ms);
 
     worker::BundleModelOptions load;
     load.max_text_tokens = flags->max_tokens;

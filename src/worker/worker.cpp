@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 
 #include <nlohmann/json.hpp>
 
@@ -45,6 +46,20 @@ int wait_for_stop_signal(const sigset_t& signals) {
   return signal;
 }
 
+int debug_start_delay(const WorkerOptions& options, const sigset_t& signals) {
+  if (options.debug_start_delay.count() <= 0) return 0;
+  std::fprintf(stderr, "thaw run: delaying the start by %lld ms (--debug-start-delay-ms, a test option)\n",
+               static_cast<long long>(options.debug_start_delay.count()));
+  const auto end = std::chrono::steady_clock::now() + options.debug_start_delay;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(end - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return 0;
+    timespec ts{static_cast<time_t>(left.count() / 1'000'000'000), static_cast<long>(left.count() % 1'000'000'000)};
+    int signal = sigtimedwait(&signals, nullptr, &ts);
+    if (signal > 0) return signal;
+  }
+}
+
 std::string render_metrics(const ModelService& service, const http::Server* server,
                            const ColdStartTimeline& timeline) {
   http::PrometheusText out;
@@ -83,6 +98,10 @@ int run_worker(const WorkerOptions& options, const ModelLoader& loader, ColdStar
                std::FILE* events) {
   // Threads started from here on inherit the mask, so the signals reach sigtimedwait() below.
   sigset_t stop_signals = block_stop_signals();
+  if (int signal = debug_start_delay(options, stop_signals); signal > 0) {
+    emit(events, {{"event", "stopped"}, {"signal", signal}});
+    return 0;
+  }
 
   auto model = loader(options.bundle_path, timeline);
   if (!model.is_ok()) {

@@ -33,6 +33,9 @@ struct WorkerOptions {
   int warmup_passes = 1;          // passes over the warm-up requests before ready (0: none)
   int ready_fd = -1;              // if >= 0: "ready <endpoint>\n" is written there, then it is closed
   std::chrono::milliseconds stop_grace{10'000};
+  // Test option: the start takes this much longer (before loading), so that tests and benchmarks
+  // can hold requests behind a slow cold start. A stop signal during the delay ends it.
+  std::chrono::milliseconds debug_start_delay{0};
 };
 
 // Loads a bundle into a LoadedModel, marking "bundle_open" and "session_create" on the timeline.
@@ -50,6 +53,8 @@ void emit_error(std::FILE* out, std::string_view stage, const Status& s);
 sigset_t block_stop_signals();
 // Waits, one-second ticks, until one of `signals` arrives; returns it.
 int wait_for_stop_signal(const sigset_t& signals);
+// Sleeps for options.debug_start_delay; returns the stop signal that cut it short, or 0.
+int debug_start_delay(const WorkerOptions& options, const sigset_t& signals);
 
 // Renders the /metrics page: the service's, the server's and the cold-start timeline's metrics.
 std::string render_metrics(const ModelService& service, const http::Server* server,

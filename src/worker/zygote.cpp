@@ -144,6 +144,10 @@ void stop_children(std::set<pid_t>& children, std::FILE* events) {
 int run_zygote(const WorkerOptions& options, const ModelLoader& loader, ColdStartTimeline& timeline,
                const std::string& control_path, std::FILE* events) {
   sigset_t stop_signals = block_stop_signals();
+  if (int signal = debug_start_delay(options, stop_signals); signal > 0) {
+    emit(events, {{"event", "stopped"}, {"signal", signal}});
+    return 0;
+  }
   auto model = loader(options.bundle_path, timeline);
   if (!model.is_ok()) {
     emit_error(events, "load", model.status());
