@@ -1,6 +1,7 @@
 // Injected time: production code asks a Clock, tests and the simulator drive a ManualClock.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 
@@ -22,16 +23,16 @@ class SteadyClock final : public Clock {
   }
 };
 
-// Time moves only when told to; for tests and simulation.
+// Time moves only when told to; for tests and simulation. Readable from any thread.
 class ManualClock final : public Clock {
  public:
-  explicit ManualClock(Nanos start = Nanos{0}) : now_(start) {}
-  Nanos now() const override { return now_; }
-  void advance(Nanos d) { now_ += d; }
-  void set(Nanos t) { now_ = t; }
+  explicit ManualClock(Nanos start = Nanos{0}) : now_(start.count()) {}
+  Nanos now() const override { return Nanos(now_.load(std::memory_order_acquire)); }
+  void advance(Nanos d) { now_.fetch_add(d.count(), std::memory_order_acq_rel); }
+  void set(Nanos t) { now_.store(t.count(), std::memory_order_release); }
 
  private:
-  Nanos now_;
+  std::atomic<int64_t> now_;
 };
 
 inline double to_ms(Nanos d) { return std::chrono::duration<double, std::milli>(d).count(); }

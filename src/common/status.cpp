@@ -13,6 +13,7 @@ std::string_view code_name(Code code) {
     case Code::kResourceExhausted: return "resource exhausted";
     case Code::kUnavailable: return "unavailable";
     case Code::kDeadlineExceeded: return "deadline exceeded";
+    case Code::kCancelled: return "cancelled";
     case Code::kInternal: return "internal error";
   }
   return "unknown";

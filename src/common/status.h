@@ -21,6 +21,7 @@ enum class Code {
   kResourceExhausted, // over a limit: queue full, body too large, memory budget
   kUnavailable,       // not ready yet or shutting down; retry later
   kDeadlineExceeded,  // a wait ran past its timeout
+  kCancelled,         // the caller went away (a client disconnected) before the work finished
   kInternal,          // a bug: an invariant broke
 };
 

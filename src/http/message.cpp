@@ -52,6 +52,7 @@ int http_status_for(Code code) {
     case Code::kUnsupported: return 400;
     case Code::kUnavailable: return 503;
     case Code::kDeadlineExceeded: return 504;
+    case Code::kCancelled: return 499;  // nginx's "client closed request"; nobody reads it
     case Code::kCorrupt:
     case Code::kIo:
     case Code::kInternal: return 500;

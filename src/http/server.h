@@ -1,6 +1,9 @@
 // A small HTTP/1.1 server (Boost.Beast over Asio) for the worker, the gateway and the cache:
 // TCP or Unix socket, keep-alive, request limits, slow-client timeouts, a connection cap and a
-// graceful stop. Handlers run on the server's I/O threads (ServerOptions::threads).
+// graceful stop. Handlers run on the server's I/O threads (ServerOptions::threads): synchronous
+// ones return their response; asynchronous ones (Router::add_async) answer later through a
+// Responder, whole or streamed (chunked, Server-Sent Events, sendfile) with back-pressure, while
+// the connection waits as state and a client that hangs up cancels its request.
 #pragma once
 
 #include <chrono>
@@ -43,6 +46,8 @@ struct ServerStats {
   uint64_t requests = 0;              // requests handed to the router
   uint64_t bad_requests = 0;          // unparseable, header or body over the limit
   uint64_t timeouts = 0;              // connections cut off mid-request or mid-response
+  uint64_t cancelled = 0;             // clients that hung up before their answer was complete
+  uint64_t pending = 0;               // asynchronous requests waiting for their answer now
 };
 
 class Server {
@@ -56,10 +61,14 @@ class Server {
 
   // The bound endpoint; for TCP port 0 this carries the port the OS chose.
   const Endpoint& endpoint() const;
+  // How many event loops carry connections (ServerOptions::threads with loop_per_thread, else 1);
+  // Responder::loop().index() is below this.
+  int loop_count() const;
   // Starts options.threads I/O threads and returns.
   void start();
   // Stops accepting, closes idle connections, lets requests in flight finish for up to `grace`,
-  // then closes whatever is left and joins the threads. Safe to call more than once.
+  // then closes whatever is left (cancelling answers still pending) and joins the threads. Safe
+  // to call more than once. Answers that arrive later are dropped.
   void stop(std::chrono::milliseconds grace);
   ServerStats stats() const;
 
