@@ -1,5 +1,6 @@
 // `thaw serve`: the platform on one machine. A KServe v2 gateway in front of every model in
 // ./models (or a thaw.yaml), scaling each between zero and its limit along the cold-start ladder.
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -7,6 +8,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -51,6 +53,21 @@ struct RuntimeDir {
     if (owned) fs::remove_all(path, ec);
   }
 };
+
+// Every connection is a descriptor: raise the soft limit to the hard one, and say so when even
+// that is below what the configuration allows.
+void raise_descriptor_limit(size_t max_connections) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    (void)::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  const rlim_t wanted = static_cast<rlim_t>(max_connections) + 256;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < wanted)
+    spdlog::warn("the descriptor limit is {} but server.max_connections is {}: raise `ulimit -n` or lower "
+                 "max_connections, or connections beyond the limit will be refused", lim.rlim_cur, max_connections);
+}
 
 Result<manager::ServeConfig> build_config(const ServeFlags& f) {
   manager::ServeConfig c;
@@ -122,7 +139,18 @@ int serve(const ServeFlags& f) {
   }
   mo.ping_interval = c.ping_interval;
   mo.tick_interval = c.tick_interval;
-  mo.max_waiting = c.max_waiting != 0 ? c.max_waiting : static_cast<size_t>(c.threads) * 3 / 4;
+  mo.max_waiting = c.max_waiting;
+  mo.load_info = [](const manager::ModelConfig& m) {
+    // What the worker faults in: graph.ort alone when the bundle has it in place, else the
+    // bundle; plus the runtime (ONNX Runtime, arenas, tokenizer: measured 20-30 MiB).
+    constexpr uint64_t kRuntime = 32u << 20;
+    std::error_code ec;
+    uint64_t bytes = fs::file_size(m.bundle, ec);
+    if (ec) bytes = 0;
+    if (auto reader = bundle::Reader::open(m.bundle); reader.is_ok())
+      if (const auto* ort = bundle::in_place_ort_graph(reader->manifest())) bytes = ort->length;
+    return manager::ModelLoadInfo{bytes + kRuntime, true};
+  };
   mo.batch_shed_fraction = c.batch_shed_fraction;
 
   // Threads started from here on inherit the blocked stop signals.
@@ -136,10 +164,14 @@ int serve(const ServeFlags& f) {
   gateway::Gateway gateway(**manager);
   http::ServerOptions so;
   so.listen = http::Endpoint::tcp(c.host, static_cast<uint16_t>(c.port));
-  so.threads = c.threads;
-  so.loop_per_thread = true;  // no per-request hand-off between threads (see docs/serve.md)
+  // One event loop per thread, each connection pinned to one: no hand-off between threads per
+  // request, and no handler ever blocks (waiting requests are state), so a few loops carry all.
+  so.threads = c.threads > 0 ? c.threads : static_cast<int>(std::max(2u, std::thread::hardware_concurrency())) + 1;
+  so.loop_per_thread = true;
   so.max_body_bytes = c.max_body_bytes;
+  so.max_connections = c.max_connections;
   so.request_timeout = std::chrono::milliseconds(120'000);
+  raise_descriptor_limit(c.max_connections);
   auto server = http::Server::listen(so, gateway.router());
   if (!server.is_ok()) {
     spdlog::error("cannot listen on {}:{}: {}", c.host, c.port, server.status().to_string());
@@ -163,6 +195,7 @@ int serve(const ServeFlags& f) {
   spdlog::info("signal {}: finishing requests in flight, then stopping instances", signal);
   gateway.set_draining();
   (*server)->stop(std::chrono::milliseconds(f.stop_grace_ms));
+  gateway.close_upstreams();
   (*manager)->shutdown(std::chrono::milliseconds(f.stop_grace_ms));
   worker::emit(stdout, {{"event", "stopped"}, {"signal", signal}});
   return 0;
@@ -187,7 +220,7 @@ void register_serve(CLI::App& app, int* exit_code) {
   cmd->add_option("--models", flags->models, "Directory of .thaw bundles to serve (default ./models)");
   cmd->add_option("--host", flags->host, "Address to listen on (default 127.0.0.1)");
   cmd->add_option("--port", flags->port, "TCP port (default 8000; 0 picks a free one)")->check(CLI::Range(0, 65535));
-  cmd->add_option("--threads", flags->threads, "HTTP threads; a request waiting for a cold start holds one (default 256)")
+  cmd->add_option("--threads", flags->threads, "HTTP event loops, one thread each (default: cores + 1)")
       ->check(CLI::Range(2, 1024));
   cmd->add_option("--memory-budget-mb", flags->memory_budget_mb,
                   "PSS budget for all instances and zygotes; over it, idle models are demoted (0: none)")

@@ -2,6 +2,10 @@
 // cannot tell it from one Triton server, forwarding each request to an instance the manager
 // leases. Admin routes move models along the ladder.
 //
+// Nothing here waits on a thread: a request for a cold model is queued in the manager as state,
+// its answer streams from the instance chunk by chunk on the loop of the client's connection, and
+// a client that hangs up cancels its queued or running request.
+//
 // Routes:
 //   GET  /v2, /v2/health/live, /v2/health/ready
 //   GET  /v2/models/{m}[/versions/{v}]            metadata (from an instance, then cached)
@@ -23,8 +27,10 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "gateway/gateway_metrics.h"
+#include "gateway/upstream_pool.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "manager/manager.h"
@@ -37,24 +43,33 @@ class Gateway {
 
   // The router for http::Server; the gateway must outlive the server.
   http::Router router();
-  // For /metrics: the server's own counters (optional).
-  void set_server(const http::Server* server) { server_ = server; }
+  // Before the server starts: its counters for /metrics and its loops for upstream pools.
+  void set_server(const http::Server* server);
   // After this, /v2/health/ready answers 503 (load balancers stop sending first).
   void set_draining() { draining_ = true; }
-
-  http::Response infer(const http::Request& request);
+  // Closes the kept-alive upstream connections; after the server has stopped, before it is
+  // destroyed (they live on its loops).
+  void close_upstreams() { pools_.clear(); }
 
  private:
-  http::Response model_info(const http::Request& request, const std::string& suffix);
-  http::Response admin_move(const http::Request& request, bool prewarm);
+  friend struct ProxyCall;
+  void infer(http::Request& request, http::Responder responder);
+  void model_info(http::Request& request, http::Responder responder, const std::string& suffix);
+  void admin_move(http::Request& request, http::Responder responder, bool prewarm);
+  void repository_move(const http::Request& request, http::Responder responder, policy::Rung rung);
+  // The upstream pool of a server loop; nullptr for another loop.
+  UpstreamPool* pool_for(const http::Loop& loop);
+  void cache_info(const std::string& key, const http::Response& response);
 
   manager::Manager& manager_;
   std::string version_;
   GatewayMetrics metrics_;
   const http::Server* server_ = nullptr;
   std::atomic<bool> draining_{false};
+  // One per server loop, each touched only by its loop's thread.
+  std::vector<std::unique_ptr<UpstreamPool>> pools_;
   std::mutex cache_mu_;
-  std::map<std::string, http::Response> info_cache_;  // "model|suffix" -> metadata or config
+  std::map<std::string, http::Response> info_cache_;  // "model|version|suffix" -> metadata or config
 };
 
 }  // namespace thaw::gateway

@@ -1,63 +1,89 @@
-// Internal state of the manager: one ModelState per model, guarded by its own mutex. Not part of
-// the public interface; shared by manager.cpp (requests), manager_ladder.cpp (timed work) and
-// manager_starts.cpp (starting processes).
+// The state of one served model, shared by the instance pool (requests) and the ladder controller
+// (timed work, starts). Everything here is guarded by ModelState::mu; neither part calls out
+// (callbacks, launcher work that blocks) while holding it.
 #pragma once
 
 #include <array>
-#include <condition_variable>
 #include <deque>
-#include <list>
+#include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
 
-#include "manager/manager.h"
-#include "manager/process.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "manager/launcher.h"
+#include "manager/serve_config.h"
+#include "manager/tier.h"
 #include "policy/idle_plan.h"
+#include "policy/policy.h"
 
 namespace thaw::manager {
 
+class Lease;
+using AcquireDone = std::function<void(Result<Lease>)>;
+
 struct Instance {
   uint64_t id = 0;
-  std::unique_ptr<InstanceProcess> process;
-  bool reserved = false;     // premium-only pool
-  bool draining = false;     // takes no new requests; stopped once idle
+  std::shared_ptr<WorkerHandle> worker;
+  bool reserved = false;  // premium-only pool
+  bool draining = false;  // takes no new requests; stopped once idle
   bool dead = false;
-  bool broken = false;       // failed a request: draining, already counted in instance_deaths
+  bool broken = false;    // failed a request: draining, already counted in instance_deaths
   int outstanding = 0;
   Nanos last_used{0};
   uint64_t pss = 0;
-  std::vector<std::unique_ptr<http::Client>> idle_clients;  // keep-alive connections, reused
-
-  // A kept-alive connection if one is idle, else a new client (connects on first use).
-  // Call with the model's mutex held.
-  std::unique_ptr<http::Client> take_client(std::chrono::milliseconds timeout) {
-    if (!idle_clients.empty()) {
-      auto c = std::move(idle_clients.back());
-      idle_clients.pop_back();
-      return c;
-    }
-    return std::make_unique<http::Client>(http::ClientOptions{process->endpoint(), timeout, uint64_t{4} << 30, "thaw"});
-  }
 };
 
-// A request waiting for a slot; granted by dispatch() under the model's mutex.
+// A request waiting for a slot: state, not a thread. Finished once granted, refused, expired or
+// cancelled; a finished waiter may still sit in its queue until the queue is next looked at.
 struct Waiter {
   Tier tier = Tier::kStandard;
-  std::condition_variable cv;
-  std::shared_ptr<Instance> granted;
-  Status failed;  // set when the model cannot start
+  Nanos enqueued{0};
+  Nanos deadline{0};
+  std::optional<policy::Rung> cold_from;
+  AcquireDone done;
+  bool finished = false;
+};
+
+// Counters for /metrics and /admin/models (a copy; totals since start).
+struct ModelStats {
+  std::string name;
+  policy::Rung rung = policy::Rung::kDisk;
+  int instances = 0, reserved = 0, starting = 0, in_flight = 0;
+  std::array<size_t, kTierCount> waiting{};
+  uint64_t memory_bytes = 0;  // PSS of its instances and zygote
+  bool zygote = false;
+  std::array<uint64_t, policy::kRungCount> cold_starts{};      // instance starts by the rung they began at
+  std::array<double, policy::kRungCount> cold_start_seconds{};  // summed start time per rung
+  uint64_t start_failures = 0, instance_deaths = 0, rejected = 0, timeouts = 0, cancelled = 0;
+};
+
+// A start asked of the launcher and not yet reported back.
+struct PendingStart {
+  uint64_t id = 0;
+  bool reserved = false;
+  Nanos asked{0};
+  bool abandoned = false;  // past start_timeout: its result is discarded when it comes
+  std::function<void(Status)> done;  // an admin hold waiting for this start
 };
 
 struct ModelState {
   ModelConfig config;
   policy::AppId app = 0;
+  // What a fresh (not forked) instance is expected to add before one has been measured, and
+  // whether the zygote rung may be used (from the backend's load plan).
+  uint64_t start_estimate = 0;
+  bool zygote_safe = true;
+
   mutable std::mutex mu;
   std::vector<std::shared_ptr<Instance>> instances;
-  int starting_shared = 0, starting_reserved = 0;
-  std::array<std::deque<Waiter*>, kTierCount> waiters;
-  std::shared_ptr<ZygoteProcess> zygote;
+  std::vector<PendingStart> starts;
+  std::array<std::deque<std::shared_ptr<Waiter>>, kTierCount> waiters;
+  size_t waiting = 0;  // unfinished waiters
+  Nanos earliest_deadline = Nanos::max();
+  std::shared_ptr<ZygoteHandle> zygote;
   bool zygote_starting = false;
   uint64_t zygote_pss = 0;
   int in_flight = 0;
@@ -70,28 +96,39 @@ struct ModelState {
   Nanos start_backoff_until{0};
   Status last_error;
   uint64_t next_instance = 0;
-  // Memory a fresh (not forked) instance is expected to add before one has been measured: what
-  // the worker faults in (graph.ort alone when the bundle has it, else the bundle) plus runtime.
-  uint64_t start_estimate = 0;
+  uint64_t next_start = 0;
   ModelStats counters;  // totals only; the live fields are filled by stats()
 
-  size_t waiting() const {
-    size_t n = 0;
-    for (const auto& q : waiters) n += q.size();
+  int starting(bool reserved) const {
+    int n = 0;
+    for (const auto& s : starts)
+      if (!s.abandoned && s.reserved == reserved) ++n;
     return n;
   }
+  int starting() const { return starting(false) + starting(true); }
   int live(bool reserved) const {
     int n = 0;
     for (const auto& i : instances)
       if (i->reserved == reserved && !i->dead && !i->draining) ++n;
     return n;
   }
-  bool idle() const { return in_flight == 0 && waiting() == 0; }
+  int live() const { return live(false) + live(true); }
+  size_t waiting_in(Tier t) const {
+    size_t n = 0;
+    for (const auto& w : waiters[index(t)])
+      if (!w->finished) ++n;
+    return n;
+  }
+  bool idle() const { return in_flight == 0 && waiting == 0; }
   // A zygote's children get SIGTERM when it dies: none of them may take another request.
   void drain_forked() {
     for (auto& i : instances)
-      if (i->process->forked()) i->draining = true;
+      if (i->worker->forked()) i->draining = true;
   }
 };
+
+// Idle shared instances above `keep`, removed from the model so no request picks them; busy ones
+// beyond it are marked draining instead (stopped once idle). Model mutex held.
+std::vector<std::shared_ptr<Instance>> take_idle_spares(ModelState& m, int keep);
 
 }  // namespace thaw::manager

@@ -101,7 +101,7 @@ Result<ServeConfig> parse_node(const YAML::Node& root, const std::string& base_d
     THAW_TRY(check_keys(s, "server",
                         {"host", "port", "threads", "max_body_mb", "memory_budget_mb", "policy", "profile",
                          "ping_interval_ms", "tick_interval_ms", "runtime_dir", "max_waiting",
-                         "batch_shed_fraction"}));
+                         "batch_shed_fraction", "max_connections"}));
     read(s, "host", c.host);
     read(s, "port", c.port);
     read(s, "threads", c.threads);
@@ -115,6 +115,7 @@ Result<ServeConfig> parse_node(const YAML::Node& root, const std::string& base_d
     read(s, "runtime_dir", c.runtime_dir);
     read(s, "max_waiting", c.max_waiting);
     read(s, "batch_shed_fraction", c.batch_shed_fraction);
+    read(s, "max_connections", c.max_connections);
   }
   read(root, "models_dir", c.models_dir);
   c.models_dir = resolve(base_dir, c.models_dir);
@@ -189,14 +190,14 @@ Status add_models_from_dir(ServeConfig& config) {
 
 Status validate(const ServeConfig& c) {
   if (c.port < 0 || c.port > 65535) return make_error(Code::kInvalidArgument, "server.port {} is out of range", c.port);
-  if (c.threads < 2 || c.threads > 1024)
-    return make_error(Code::kInvalidArgument, "server.threads must be 2..1024, not {}", c.threads);
+  if (c.threads != 0 && (c.threads < 2 || c.threads > 1024))
+    return make_error(Code::kInvalidArgument, "server.threads must be 2..1024 (or 0: one per core, plus one), not {}",
+                      c.threads);
+  if (c.max_waiting < 1) return make_error(Code::kInvalidArgument, "server.max_waiting must be >= 1");
+  if (c.max_connections < 1 || c.max_connections > (size_t{1} << 22))
+    return make_error(Code::kInvalidArgument, "server.max_connections must be 1..4194304, not {}", c.max_connections);
   if (c.batch_shed_fraction <= 0 || c.batch_shed_fraction > 1)
     return make_error(Code::kInvalidArgument, "server.batch_shed_fraction must be in (0, 1]");
-  if (c.max_waiting != 0 && c.max_waiting + 2 > static_cast<size_t>(c.threads))
-    return make_error(Code::kInvalidArgument,
-                      "server.max_waiting ({}) must leave at least 2 of server.threads ({}) free",
-                      c.max_waiting, c.threads);
   std::set<std::string> names;
   for (const auto& m : c.models) {
     if (m.name.empty() || m.name.size() > 128 ||

@@ -2,7 +2,8 @@
 // all: then every bundle in ./models is served under its file name.
 //
 //   server:   {host, port, threads, max_body_mb, memory_budget_mb, policy, profile,
-//              ping_interval_ms, tick_interval_ms, runtime_dir, max_waiting, batch_shed_fraction}
+//              ping_interval_ms, tick_interval_ms, runtime_dir, max_waiting, batch_shed_fraction,
+//              max_connections}
 //   models_dir: ./models          # every *.thaw here joins `models` with the defaults
 //   defaults: {min_instances, reserved_instances, max_instances, concurrency, queue_limit,
 //              queue_timeout_ms, request_timeout_ms, start_timeout_ms, worker_args}
@@ -41,7 +42,7 @@ struct ModelConfig {
 struct ServeConfig {
   std::string host = "127.0.0.1";
   int port = 8000;
-  int threads = 256;                 // HTTP threads, one event loop each; a waiting request holds one
+  int threads = 0;                   // HTTP event loops (one thread each, one accepts); 0: cores + 1
   uint64_t max_body_bytes = 64 << 20;
   uint64_t memory_budget_bytes = 0;  // PSS of all instances and zygotes; 0: no budget
   std::string policy = "fixed10";    // policy spec (see `thaw sim --help`)
@@ -49,7 +50,8 @@ struct ServeConfig {
   std::chrono::milliseconds ping_interval{10'000};
   std::chrono::milliseconds tick_interval{100};
   std::string runtime_dir;           // worker sockets and logs; "": a fresh temporary directory
-  size_t max_waiting = 0;            // requests waiting over all models; 0: 3/4 of threads
+  size_t max_waiting = 10'000;       // requests waiting over all models (each costs a few KiB)
+  size_t max_connections = 16'384;   // open client connections; beyond, 503 and close
   double batch_shed_fraction = 0.5;  // batch is shed once a model's queue is this full
   std::string models_dir = "./models";
   ModelConfig defaults;

@@ -1,0 +1,159 @@
+#include "manager/fake_launcher.h"
+
+namespace thaw::manager {
+
+using policy::Rung;
+
+void FakeLauncher::schedule(Nanos after, std::function<void()> fn) {
+  // Callers hold mu_.
+  tasks_.push(Task{clock_.now() + after, seq_++, std::move(fn)});
+}
+
+const FakeCosts& FakeLauncher::costs_for(const std::string& bundle) const {
+  auto it = bundle_costs_.find(bundle);
+  return it == bundle_costs_.end() ? costs_ : it->second;
+}
+
+void FakeLauncher::run_due(Nanos now) {
+  for (;;) {
+    std::function<void()> fn;
+    {
+      std::lock_guard lock(mu_);
+      if (tasks_.empty() || tasks_.top().due > now) return;
+      fn = std::move(const_cast<Task&>(tasks_.top()).fn);
+      tasks_.pop();
+    }
+    fn();
+  }
+}
+
+std::optional<Nanos> FakeLauncher::next_due() const {
+  std::lock_guard lock(mu_);
+  if (tasks_.empty()) return std::nullopt;
+  return tasks_.top().due;
+}
+
+void FakeLauncher::fail_next_starts(int n, Status why) {
+  std::lock_guard lock(mu_);
+  fail_starts_ = n;
+  fail_why_ = std::move(why);
+}
+
+void FakeLauncher::set_costs(const std::string& bundle, FakeCosts costs) {
+  std::lock_guard lock(mu_);
+  bundle_costs_[bundle] = costs;
+}
+
+void FakeLauncher::set_storage(const std::string& bundle, Rung rung) {
+  std::lock_guard lock(mu_);
+  storage_[bundle] = rung;
+}
+
+std::vector<std::shared_ptr<FakeWorker>> FakeLauncher::workers() const {
+  std::lock_guard lock(mu_);
+  return workers_;
+}
+
+std::vector<std::shared_ptr<FakeZygote>> FakeLauncher::zygotes() const {
+  std::lock_guard lock(mu_);
+  return zygotes_;
+}
+
+void FakeLauncher::start_instance(const StartSpec& spec, std::shared_ptr<ZygoteHandle> zygote, InstanceDone done) {
+  std::lock_guard lock(mu_);
+  ++instance_starts_;
+  const FakeCosts& c = costs_for(spec.bundle);
+  const bool fork = zygote && zygote->alive();
+  const Rung from = fork ? Rung::kZygote : (storage_.count(spec.bundle) ? storage_[spec.bundle] : Rung::kDisk);
+  if (fail_starts_ > 0) {
+    --fail_starts_;
+    schedule(c.start[policy::index(from)], [done, why = fail_why_] { done(why); });
+    return;
+  }
+  auto worker = std::make_shared<FakeWorker>(next_pid_++, spec.endpoint, fork, fork ? c.forked_bytes : c.instance_bytes,
+                                             spec.model);
+  workers_.push_back(worker);
+  schedule(c.start[policy::index(from)], [this, done, worker, bundle = spec.bundle, fork] {
+    if (!fork) {
+      std::lock_guard lock(mu_);
+      storage_[bundle] = Rung::kPageCache;  // a fresh start read the bundle in
+    }
+    done(std::shared_ptr<WorkerHandle>(worker));
+  });
+}
+
+void FakeLauncher::start_zygote(const StartSpec& spec, ZygoteDone done) {
+  std::lock_guard lock(mu_);
+  ++zygote_starts_;
+  const FakeCosts& c = costs_for(spec.bundle);
+  auto zygote = std::make_shared<FakeZygote>(next_pid_++, c.zygote_bytes);
+  zygotes_.push_back(zygote);
+  const Rung from = storage_.count(spec.bundle) ? storage_[spec.bundle] : Rung::kDisk;
+  const Nanos took = from == Rung::kDisk ? c.start[policy::index(Rung::kDisk)] : c.zygote_start;
+  schedule(took, [this, done, zygote, bundle = spec.bundle] {
+    {
+      std::lock_guard lock(mu_);
+      storage_[bundle] = Rung::kPageCache;
+    }
+    done(std::shared_ptr<ZygoteHandle>(zygote));
+  });
+}
+
+void FakeLauncher::stop(std::shared_ptr<WorkerHandle> worker, std::chrono::milliseconds, Done done) {
+  std::lock_guard lock(mu_);
+  ++stops_;
+  schedule(Nanos{0}, [worker, done] {
+    static_cast<FakeWorker&>(*worker).die();
+    if (done) done(Status::ok());
+  });
+}
+
+void FakeLauncher::kill(std::shared_ptr<WorkerHandle> worker) { stop(std::move(worker), std::chrono::milliseconds(0), nullptr); }
+
+void FakeLauncher::stop_zygote(std::shared_ptr<ZygoteHandle> zygote, std::chrono::milliseconds) {
+  std::lock_guard lock(mu_);
+  schedule(Nanos{0}, [zygote] { static_cast<FakeZygote&>(*zygote).die(); });
+}
+
+void FakeLauncher::ping(std::shared_ptr<WorkerHandle> worker, Done done) {
+  std::lock_guard lock(mu_);
+  schedule(Nanos{0}, [worker, done] {
+    auto& w = static_cast<FakeWorker&>(*worker);
+    done(w.alive() && !w.hung() ? Status::ok() : make_error(Code::kDeadlineExceeded, "no answer to GET /warm"));
+  });
+}
+
+Rung FakeLauncher::storage_rung(const std::string& bundle) {
+  std::lock_guard lock(mu_);
+  auto it = storage_.find(bundle);
+  return it == storage_.end() ? Rung::kDisk : it->second;
+}
+
+void FakeLauncher::warm_page_cache(const std::string& bundle, Done done) {
+  std::lock_guard lock(mu_);
+  schedule(costs_for(bundle).warm_page_cache, [this, bundle, done] {
+    {
+      std::lock_guard lock(mu_);
+      storage_[bundle] = Rung::kPageCache;
+    }
+    if (done) done(Status::ok());
+  });
+}
+
+void FakeLauncher::evict(const std::string& bundle, Done done) {
+  std::lock_guard lock(mu_);
+  schedule(Nanos{0}, [this, bundle, done] {
+    {
+      std::lock_guard lock(mu_);
+      storage_[bundle] = Rung::kDisk;
+    }
+    if (done) done(Status::ok());
+  });
+}
+
+void FakeLauncher::drain(std::chrono::milliseconds) {
+  // Shutting down: whatever is queued happens now, whatever its due time.
+  run_due(Nanos::max());
+}
+
+}  // namespace thaw::manager

@@ -1,0 +1,128 @@
+// A launcher on simulated time, for the manager's unit tests and for `thaw sim`: nothing is
+// started, every start takes the rung's latency on the clock, and the work asked for happens when
+// its owner calls run_due(). Workers and zygotes are plain objects a test can kill; bundle
+// residency (page cache or disk) is tracked as a real one would be: a fresh start reads the bundle
+// in, eviction drops it.
+//
+// Thread-safety: any member from any thread; callbacks run inside run_due(), on its caller.
+#pragma once
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <queue>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "manager/launcher.h"
+
+namespace thaw::manager {
+
+struct FakeCosts {
+  // How long a start takes, by the rung it starts from (kZygote: a fork).
+  std::array<Nanos, policy::kRungCount> start{Nanos{0}, std::chrono::milliseconds(3), std::chrono::milliseconds(40),
+                                              std::chrono::milliseconds(400)};
+  Nanos zygote_start = std::chrono::milliseconds(40);  // a template from the page cache
+  Nanos warm_page_cache = Nanos{0};
+  uint64_t instance_bytes = 64 << 20;  // PSS of a fresh instance
+  uint64_t forked_bytes = 4 << 20;     // PSS of a forked one
+  uint64_t zygote_bytes = 48 << 20;
+};
+
+class FakeWorker final : public WorkerHandle {
+ public:
+  FakeWorker(pid_t pid, http::Endpoint endpoint, bool forked, uint64_t bytes, std::string model)
+      : pid_(pid), endpoint_(std::move(endpoint)), forked_(forked), bytes_(bytes), model_(std::move(model)) {}
+  pid_t pid() const override { return pid_; }
+  const http::Endpoint& endpoint() const override { return endpoint_; }
+  bool forked() const override { return forked_; }
+  bool alive() override { return alive_; }
+  uint64_t memory_bytes() override { return alive_ ? bytes_ : 0; }
+  void die() { alive_ = false; }
+  // Keep-warm pings fail while hung.
+  void set_hung(bool hung) { hung_ = hung; }
+  bool hung() const { return hung_; }
+  const std::string& model() const { return model_; }
+
+ private:
+  pid_t pid_;
+  http::Endpoint endpoint_;
+  bool forked_;
+  uint64_t bytes_;
+  std::string model_;
+  std::atomic<bool> alive_{true};
+  std::atomic<bool> hung_{false};
+};
+
+class FakeZygote final : public ZygoteHandle {
+ public:
+  FakeZygote(pid_t pid, uint64_t bytes) : pid_(pid), bytes_(bytes) {}
+  pid_t pid() const override { return pid_; }
+  bool alive() override { return alive_; }
+  uint64_t memory_bytes() override { return alive_ ? bytes_ : 0; }
+  void die() { alive_ = false; }
+
+ private:
+  pid_t pid_;
+  uint64_t bytes_;
+  std::atomic<bool> alive_{true};
+};
+
+class FakeLauncher final : public Launcher {
+ public:
+  FakeLauncher(const Clock& clock, FakeCosts costs = {}) : clock_(clock), costs_(costs) {}
+
+  // Runs the work due by `now` (starts, stops, page-cache moves, pings), in order of due time.
+  void run_due(Nanos now);
+  // When the next piece of work falls due; nullopt when none is queued.
+  std::optional<Nanos> next_due() const;
+
+  // Test controls.
+  void fail_next_starts(int n, Status why);  // the next n instance starts fail with `why`
+  void set_costs(const std::string& bundle, FakeCosts costs);
+  std::vector<std::shared_ptr<FakeWorker>> workers() const;  // every worker started, alive or not
+  std::vector<std::shared_ptr<FakeZygote>> zygotes() const;
+  int instance_starts() const { return instance_starts_; }
+  int zygote_starts() const { return zygote_starts_; }
+  int stops() const { return stops_; }
+  void set_storage(const std::string& bundle, policy::Rung rung);
+
+  void start_instance(const StartSpec& spec, std::shared_ptr<ZygoteHandle> zygote, InstanceDone done) override;
+  void start_zygote(const StartSpec& spec, ZygoteDone done) override;
+  void stop(std::shared_ptr<WorkerHandle> worker, std::chrono::milliseconds grace, Done done) override;
+  void kill(std::shared_ptr<WorkerHandle> worker) override;
+  void stop_zygote(std::shared_ptr<ZygoteHandle> zygote, std::chrono::milliseconds grace) override;
+  void ping(std::shared_ptr<WorkerHandle> worker, Done done) override;
+  policy::Rung storage_rung(const std::string& bundle) override;
+  void warm_page_cache(const std::string& bundle, Done done) override;
+  void evict(const std::string& bundle, Done done) override;
+  void drain(std::chrono::milliseconds limit) override;
+
+ private:
+  struct Task {
+    Nanos due;
+    uint64_t seq;
+    std::function<void()> fn;
+    bool operator>(const Task& o) const { return due != o.due ? due > o.due : seq > o.seq; }
+  };
+  void schedule(Nanos after, std::function<void()> fn);
+  const FakeCosts& costs_for(const std::string& bundle) const;
+
+  const Clock& clock_;
+  FakeCosts costs_;
+  mutable std::mutex mu_;
+  std::priority_queue<Task, std::vector<Task>, std::greater<>> tasks_;
+  uint64_t seq_ = 0;
+  std::map<std::string, FakeCosts> bundle_costs_;
+  std::map<std::string, policy::Rung> storage_;
+  std::vector<std::shared_ptr<FakeWorker>> workers_;
+  std::vector<std::shared_ptr<FakeZygote>> zygotes_;
+  int fail_starts_ = 0;
+  Status fail_why_;
+  int instance_starts_ = 0, zygote_starts_ = 0, stops_ = 0;
+  pid_t next_pid_ = 1000;
+};
+
+}  // namespace thaw::manager

@@ -1,0 +1,112 @@
+// The timed side of the manager: keeps every model on its rung of the ladder. It follows the
+// policy's IdlePlan once a model is idle, starts instances when requests wait (forked from the
+// zygote when one is up), keeps the floors (min_instances, reserved_instances) and pings them,
+// reaps what died, enforces start timeouts with back-off, and keeps the PSS of everything within
+// the memory budget by demoting the least recently used idle models.
+//
+// Time comes only from the Clock; the OS only through the Launcher. Live, `thaw serve` calls
+// tick() every tick_interval and the process launcher does the work; `thaw sim` calls tick_model()
+// at next_wakeup() over the fake launcher, so the simulator replays this code, not a copy of it.
+//
+// Thread-safety: every member may be called from any thread; model state is guarded by the model's
+// mutex (the policy's is taken after it). One tick at a time.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "common/clock.h"
+#include "manager/instance_pool.h"
+#include "manager/launcher.h"
+#include "manager/model_state.h"
+#include "manager/policy_gate.h"
+
+namespace thaw::manager {
+
+struct ControllerOptions {
+  std::string runtime_dir;   // sockets and logs; "" for a fake launcher
+  uint64_t memory_budget_bytes = 0;
+  std::chrono::milliseconds ping_interval{10'000};  // 0: no keep-warm pings
+  std::chrono::milliseconds memory_interval{1'000}; // how often PSS is measured
+  std::chrono::milliseconds stop_grace{5'000};      // an idle instance's graceful stop
+  std::chrono::milliseconds start_backoff{2'000};   // after a failed start
+  std::chrono::milliseconds scale_in_idle{60'000};  // a busy model's spare instance idle this long stops
+  // Filled in by the manager: wakes its timer when a wait ends sooner than it sleeps.
+  std::function<void(Nanos)> wake;
+};
+
+class LadderController final : public PoolEvents {
+ public:
+  LadderController(std::vector<ModelState*> models, InstancePool& pool, Launcher& launcher, PolicyGate& policy,
+                   const Clock& clock, ControllerOptions options);
+
+  // All timed work for every model, plus the policy's tick, memory and pings.
+  void tick();
+  // The timed work of one model at `now`: reaps, expires queue deadlines and abandoned starts,
+  // keeps floors, follows the plan, scales in.
+  void tick_model(ModelState& m, Nanos now);
+  // The earliest time from `now` on that tick_model() would act on the model by itself (nullopt:
+  // only an event will).
+  std::optional<Nanos> next_wakeup(const ModelState& m, Nanos now) const;
+
+  // Moves a model to `rung` now and holds it there until its next request. `done` runs once the
+  // rung is reached (warm, zygote and page cache) or the move has begun (lower rungs).
+  void hold(ModelState& m, policy::Rung rung, std::function<void(Status)> done);
+  // Starts one instance in the background if none is running or starting (a student answers
+  // meanwhile). Counts as an invocation for the policy.
+  void start_in_background(ModelState& m);
+
+  // Stops everything: waiting requests are refused, instances and zygotes stopped (requests in
+  // flight get `grace`).
+  void shutdown(std::chrono::milliseconds grace);
+  bool stopping() const { return stopping_; }
+
+  // The rung a model sits at for /admin/models and /metrics (model mutex held).
+  policy::Rung rung_of(const ModelState& m) const;
+  uint64_t memory_bytes() const { return memory_total_; }
+
+  // PoolEvents
+  void invoked(ModelState& m, Nanos now) override;
+  void need_capacity(ModelState& m, Deferred& later) override;
+  void went_idle(ModelState& m, Nanos now) override;
+  policy::Rung start_rung(const ModelState& m) override;
+  void deadline_added(Nanos at) override;
+
+ private:
+  std::optional<policy::Rung> planned_rung(const ModelState& m, Nanos now) const;
+  void scale_up(ModelState& m, Deferred& later);
+  // Records a start (model mutex held) and launches it once `later` runs.
+  uint64_t start_instance(ModelState& m, bool reserved, Deferred& later);
+  void launch_instance(ModelState& m, uint64_t start_id);
+  void instance_started(ModelState& m, uint64_t start_id, uint64_t instance_id, policy::Rung from, Nanos launched,
+                        Result<std::shared_ptr<WorkerHandle>> result);
+  void start_failed(ModelState& m, const Status& why, Deferred& later);
+  void start_zygote(ModelState& m, std::function<void(Status)> done);
+  void apply_rung(ModelState& m, policy::Rung target, std::function<void(Status)> done);
+  void stop_instances(const std::vector<std::shared_ptr<Instance>>& victims, const ModelState& m, const char* why);
+  StartSpec spec_for(const ModelState& m, uint64_t id) const;
+
+  void measure_memory();
+  Status make_room(const ModelState& for_model, uint64_t bytes);
+  void enforce_budget(uint64_t total, const ModelState* spare, uint64_t extra);
+  void ping_floors();
+
+  std::vector<ModelState*> models_;
+  InstancePool& pool_;
+  Launcher& launcher_;
+  PolicyGate& policy_;
+  const Clock& clock_;
+  ControllerOptions options_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> memory_total_{0};
+  std::mutex tick_mu_;  // one tick at a time
+  Nanos last_ping_{0}, last_memory_{0};
+};
+
+}  // namespace thaw::manager
