@@ -158,4 +158,6 @@ Result<ForkReply> parse_forked(std::string_view text, pid_t* stray) {
   return ForkReply{*pid, std::move(endpoint).value()};
 }
 
+std::string infer_path(std::string_view model) { return fmt::format("/v2/models/{}{}", model, kInferSuffix); }
+
 }  // namespace thaw::protocol

@@ -30,9 +30,9 @@ inline constexpr int kVersion = 1;
 // The descriptor number the ready pipe's write end has in the worker.
 inline constexpr int kReadyFd = 3;
 // Set by the supervisor: the versions it speaks, comma-separated decimal ("1").
-inline constexpr std::string_view kVersionEnv = "THAW_WORKER_PROTOCOL";
+inline constexpr char kVersionEnv[] = "THAW_WORKER_PROTOCOL";
 // Set by the supervisor: CLOCK_BOOTTIME in nanoseconds just before exec.
-inline constexpr std::string_view kExecTimeEnv = "THAW_EXEC_BOOTTIME_NS";
+inline constexpr char kExecTimeEnv[] = "THAW_EXEC_BOOTTIME_NS";
 
 // The flags the supervisor passes after the worker command and the bundle.
 inline constexpr std::string_view kFlagHost = "--host";
@@ -116,6 +116,9 @@ inline constexpr std::string_view kWarmPath = "/warm";              // keep-warm
 // Model routes under which the gateway forwards metadata, config and inference requests.
 inline constexpr std::string_view kModelRoute = "/v2/models/{model}";
 inline constexpr std::string_view kModelVersionRoute = "/v2/models/{model}/versions/{version}";
+inline constexpr std::string_view kInferSuffix = "/infer";  // after either model route
+// "/v2/models/<model>/infer".
+std::string infer_path(std::string_view model);
 
 // ----- Event lines on stdout: {"event":<name>,...} ------------------------------------------
 

@@ -126,5 +126,9 @@ TEST(WorkerProtocol, ForkErrorsAndGarbledRepliesAreErrorValues) {
   EXPECT_EQ(stray, 4242);
 }
 
+TEST(WorkerProtocol, TheInferPathNamesTheModel) {
+  EXPECT_EQ(infer_path("minilm"), "/v2/models/minilm/infer");
+}
+
 }  // namespace
 }  // namespace thaw::protocol
