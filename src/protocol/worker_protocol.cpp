@@ -71,8 +71,9 @@ Result<int> choose_version(const char* announced) {
     auto version = parse_number<int>(rest.substr(0, comma));
     if (!version || *version <= 0)
       return make_error(Code::kInvalidArgument,
-                        "{}='{}' is not a list of worker protocol versions (e.g. \"1\" or \"1,2\")",
-                        kVersionEnv, announced);
+                        "{}='{}' is not a list of worker protocol versions (e.g. \"1\" or \"1,2\"); this "
+                        "worker speaks version {}",
+                        kVersionEnv, announced, kVersion);
     speaks = speaks || *version == kVersion;
     if (comma == std::string_view::npos) break;
     rest.remove_prefix(comma + 1);

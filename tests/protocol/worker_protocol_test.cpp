@@ -48,6 +48,7 @@ TEST(WorkerProtocol, AWorkerRefusesASupervisorOfAnotherVersionNamingBoth) {
   EXPECT_TRUE(mentions(choose_version("2,3").status(), "versions 2,3"));
   for (const char* bad : {"", "one", "1,", ",1", "0", "-1", "1 2"})
     EXPECT_EQ(choose_version(bad).status().code(), Code::kInvalidArgument) << "'" << bad << "'";
+  EXPECT_TRUE(mentions(choose_version("one").status(), "this worker speaks version 1"));
 }
 
 TEST(WorkerProtocol, ReadyLinesCarryTheVersionAndTheEndpoint) {
