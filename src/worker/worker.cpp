@@ -178,7 +178,7 @@ int run_worker(const WorkerOptions& options, const ModelLoader& loader, ColdStar
     ready.ready(ep);
     signal = wait_for_stop_signal(stop_signals);
   }
-  service.set_ready(false);
+  service.begin_stop();
   (*server)->stop(options.stop_grace);
   emit(events, {{"event", event::kStopped}, {"signal", signal}});
   return 0;

@@ -94,7 +94,7 @@ bool reply(int fd, const std::string& line) {
                 {"pid", ::getpid()},
                 {"fork_to_ready_ms", fork_to_ready_ms}});
   int signal = wait_for_stop_signal(stop_signals);
-  service.set_ready(false);
+  service.begin_stop();
   (*server)->stop(options.stop_grace);
   emit(events, {{"event", event::kStopped}, {"signal", signal}, {"pid", ::getpid()}});
   std::fflush(nullptr);
