@@ -106,9 +106,10 @@ class Worker:
     def endpoint(self):
         line = self.ready_line()
         assert line is not None, f"fd 3 closed without a ready line{self.detail()}"
-        word, version, endpoint = line.split(" ", 2)
-        assert (word, version) == ("ready", f"v{VERSION}"), line
-        return endpoint
+        words = line.split(" ", 2)
+        assert len(words) == 3 and words[:2] == ["ready", f"v{VERSION}"], \
+            f"the ready line {line!r} is not 'ready v{VERSION} <endpoint>' (W5){self.detail()}"
+        return words[2]
 
     # ----- events on stdout -----
     def _read_events(self, timeout):
