@@ -153,6 +153,11 @@ int run_zygote(const WorkerOptions& options, const ModelLoader& loader, ColdStar
     }
   }
   timeline.mark("warmup");
+  // A stop asked for during the start ends it here, before anyone is told it is ready.
+  if (int signal = pending_stop_signal(stop_signals); signal > 0) {
+    emit(events, {{"event", event::kStopped}, {"signal", signal}});
+    return 0;
+  }
   service.set_ready(true);
   auto control = listen_unix(control_path);
   if (!control.is_ok()) {
