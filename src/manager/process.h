@@ -24,8 +24,9 @@ namespace thaw::manager {
 // How to start a worker; the command line is EXE EXE_ARGS... BUNDLE <listen flags> --ready-fd 3
 // ARGS... (docs/worker-protocol.md, "Starting a worker").
 struct LaunchOptions {
-  std::string thaw_exe;  // the worker executable (the gateway passes its own /proc/self/exe)
-  std::vector<std::string> exe_args{"run"};  // before the bundle: thaw's worker is `thaw run`
+  std::string thaw_exe;            // the worker executable (the gateway passes its own /proc/self/exe)
+  // Arguments before the bundle: thaw's own worker is `thaw run`; another worker may need none.
+  std::vector<std::string> exe_args{"run"};
   std::string bundle;              // the .thaw bundle to serve
   std::vector<std::string> args;   // extra worker flags, e.g. {"--warmup", "1"}
   std::string log_path;            // the child's stdout and stderr are appended here ("": /dev/null)
