@@ -22,6 +22,7 @@
 #include "http/client.h"
 #include "loader/page_cache.h"
 #include "manager/process.h"
+#include "protocol/worker_protocol.h"
 
 namespace {
 
@@ -57,7 +58,7 @@ T must(Result<T> r, const char* what) {
 
 void must_ready(const http::Endpoint& ep) {
   http::Client client(http::ClientOptions{ep, std::chrono::seconds(30)});
-  auto r = client.get("/v2/health/ready");
+  auto r = client.get(protocol::kReadyPath);
   if (!r.is_ok() || r->status != 200) die("instance at " + ep.to_string() + " is not ready");
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine if needed, builds, and runs every test: C++ unit tests (ctest), the
-# end-to-end Python tests (pytest), and a short fuzz run of each parser.
+# worker protocol's conformance suite and the end-to-end Python tests (pytest), and a short fuzz
+# run of each parser.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -8,6 +9,10 @@ scripts/setup.sh
 scripts/build.sh
 echo "== C++ unit tests (ctest)"
 ctest --test-dir build --output-on-failure -j "$(nproc)"
+if [ -d tests/conformance ]; then
+  echo "== worker protocol conformance of thaw run (pytest)"
+  THAW_BIN="$root/build/thaw" .venv/bin/python -m pytest -q tests/conformance
+fi
 if [ -d tests/e2e ]; then
   echo "== end-to-end tests (pytest)"
   THAW_BIN="$root/build/thaw" .venv/bin/python -m pytest -q tests/e2e

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "protocol/worker_protocol.h"
 #include "worker/bundle_model.h"
 #include "worker/cold_start.h"
 #include "worker/worker.h"
@@ -42,14 +43,19 @@ void register_run(CLI::App& app, int* exit_code) {
   cmd->footer(
       "Endpoints: /v2, /v2/health/{live,ready}, /v2/models/{m}[/versions/{v}][/ready|/config|/infer],\n"
       "/v2/repository/index, /warm, /metrics. Start-up: load, listen (live), warm up, ready.\n"
-      "Stdout carries one JSON line per event; wait for {\"event\":\"ready\",...,\"port\":N} (or use\n"
-      "--ready-fd). Export THAW_EXEC_BOOTTIME_NS (CLOCK_BOOTTIME ns before exec) for an exact exec->main\n"
-      "time. SIGTERM/SIGINT: finish requests in flight, then exit 0.");
+      "Speaks the worker protocol, version 1 (docs/worker-protocol.md): stdout carries one JSON line per\n"
+      "event; --ready-fd N gets \"ready v1 <endpoint>\" (or \"error <message>\"). A supervisor exports\n"
+      "THAW_WORKER_PROTOCOL (the versions it speaks) and THAW_EXEC_BOOTTIME_NS (CLOCK_BOOTTIME ns before\n"
+      "exec). SIGTERM/SIGINT: finish requests in flight, then exit 0.");
   cmd->add_option("bundle", flags->bundle, "The .thaw bundle to serve")->required();
-  cmd->add_option("--host", flags->host, "TCP address to listen on")->capture_default_str();
-  cmd->add_option("--port", flags->port, "TCP port; 0 picks a free one (reported in the ready line)")
-      ->check(CLI::Range(0, 65535))->capture_default_str();
-  cmd->add_option("--unix", flags->unix_path, "Listen on this Unix socket path instead of TCP");
+  using protocol::kFlagHost, protocol::kFlagModelName, protocol::kFlagPort, protocol::kFlagReadyFd,
+      protocol::kFlagUnix, protocol::kFlagZygote;
+  cmd->add_option(std::string(kFlagHost), flags->host, "TCP address to listen on")->capture_default_str();
+  cmd->add_option(std::string(kFlagPort), flags->port,
+                  "TCP port; 0 picks a free one (reported in the ready line)")
+      ->check(CLI::Range(0, 65535))
+      ->capture_default_str();
+  cmd->add_option(std::string(kFlagUnix), flags->unix_path, "Listen on this Unix socket path instead of TCP");
   cmd->add_option("--warmup", flags->warmup, "Passes over the bundle's warm-up inputs before ready (0: none)")
       ->check(CLI::Range(0, 1000))->capture_default_str();
   cmd->add_option("--max-body", flags->max_body, "Largest request body in bytes; larger gets 413")
@@ -65,8 +71,10 @@ void register_run(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(size_t{1}, size_t{1} << 20))->capture_default_str();
   cmd->add_option("--threads", flags->threads, "HTTP threads (each runs inferences)")
       ->check(CLI::Range(1, 256))->capture_default_str();
-  cmd->add_option("--ready-fd", flags->ready_fd, "Write \"ready <endpoint>\\n\" to this fd when ready, then close it "
-                  "(with --zygote: \"ready <control path>\\n\" when ready to fork)")
+  cmd->add_option(
+         std::string(kFlagReadyFd), flags->ready_fd,
+         "Write \"ready v1 <endpoint>\" (or \"error <message>\") to this fd when ready, then close it "
+         "(with --zygote: \"ready v1 unix:<control path>\" when ready to fork)")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--max-tokens", flags->max_tokens,
                   "Truncate text inputs to this many tokens (default: the bundle's, else 512)");
@@ -77,19 +85,21 @@ void register_run(CLI::App& app, int* exit_code) {
                   "ONNX Runtime graph optimisation at load: none (graphs optimised at pack time), basic, "
                   "extended, all (slower start, faster inference for unoptimised graphs)")
       ->check(CLI::IsMember({"none", "basic", "extended", "all"}))->capture_default_str();
-  cmd->add_option("--debug-start-delay-ms", flags->debug_start_delay_ms,
-                  "Test option: make the start this much slower (before loading), to hold requests behind a "
-                  "slow cold start in tests and benchmarks; a model's worker_args may carry it")
+  cmd->add_option(
+         "--debug-start-delay-ms", flags->debug_start_delay_ms,
+         "Test option: stay live but not ready this much longer (after listening; with --zygote, before "
+         "loading), to watch the 503 window and hold requests behind a slow cold start in tests and "
+         "benchmarks; a model's worker_args may carry it")
       ->check(CLI::Range(0, 3'600'000));
-  cmd->add_option("--model-name", flags->model_name,
+  cmd->add_option(std::string(kFlagModelName), flags->model_name,
                   "Serve the model under this name instead of the one in the bundle's manifest");
-  cmd->add_option("--zygote", flags->zygote,
+  cmd->add_option(std::string(kFlagZygote), flags->zygote,
                   "Zygote mode: load and warm up once, then fork a ready worker per \"fork [ENDPOINT]\\n\" "
                   "line sent to this Unix control socket (the child answers \"ready <pid> <endpoint>\")");
 
   cmd->callback([flags, exit_code] {
     worker::BootClock boot;
-    worker::ColdStartTimeline timeline(boot, worker::find_exec_time(std::getenv("THAW_EXEC_BOOTTIME_NS")));
+    worker::ColdStartTimeline timeline(boot, worker::find_exec_time(std::getenv(protocol::kExecTimeEnv)));
     timeline.mark("main");
 
     worker::WorkerOptions o;
@@ -105,6 +115,7 @@ void register_run(CLI::App& app, int* exit_code) {
     o.server.threads = flags->threads;
     o.warmup_passes = flags->warmup;
     o.ready_fd = flags->ready_fd;
+    if (const char* v = std::getenv(protocol::kVersionEnv)) o.supervisor_versions = v;
     o.stop_grace = std::chrono::milliseconds(flags->stop_grace_ms);
     o.debug_start_delay = std::chrono::milliseconds(flags->debug_start_delay_ms);
 

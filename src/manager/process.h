@@ -21,10 +21,14 @@
 
 namespace thaw::manager {
 
+// How to start a worker; the command line is EXE EXE_ARGS... BUNDLE <listen flags> --ready-fd 3
+// ARGS... (docs/worker-protocol.md, "Starting a worker").
 struct LaunchOptions {
-  std::string thaw_exe;            // the thaw binary (the gateway passes its own /proc/self/exe)
+  std::string thaw_exe;            // the worker executable (the gateway passes its own /proc/self/exe)
+  // Arguments before the bundle: thaw's own worker is `thaw run`; another worker may need none.
+  std::vector<std::string> exe_args{"run"};
   std::string bundle;              // the .thaw bundle to serve
-  std::vector<std::string> args;   // extra `thaw run` flags, e.g. {"--warmup", "1"}
+  std::vector<std::string> args;   // extra worker flags, e.g. {"--warmup", "1"}
   std::string log_path;            // the child's stdout and stderr are appended here ("": /dev/null)
   std::chrono::milliseconds ready_timeout{120'000};
 };
@@ -32,9 +36,10 @@ struct LaunchOptions {
 // One serving worker: either a `thaw run` child of this process or a child forked by a zygote.
 class InstanceProcess {
  public:
-  // Starts `thaw run BUNDLE <listen flags> --ready-fd N ARGS...` and waits for its ready line.
-  // The child dies with this process (PR_SET_PDEATHSIG). On exit before ready, or timeout (the
-  // child is killed), the error names the cause and carries the last lines of the log.
+  // Starts `thaw run BUNDLE <listen flags> --ready-fd 3 ARGS...` and waits for its ready line.
+  // The child dies with this process (PR_SET_PDEATHSIG). On exit before ready, an error line, a
+  // worker of another protocol version (kUnsupported) or a timeout (the child is killed), the
+  // error names the cause and carries the last lines of the log.
   static Result<std::unique_ptr<InstanceProcess>> spawn(const LaunchOptions& options,
                                                         const http::Endpoint& listen);
   ~InstanceProcess();  // stop(5 s) if still running
@@ -66,8 +71,8 @@ class InstanceProcess {
 // A zygote template: the model loaded and warmed once; forks ready instances in milliseconds.
 class ZygoteProcess {
  public:
-  // Starts `thaw run BUNDLE --zygote CONTROL_PATH --ready-fd N ARGS...` and waits until the
-  // template is ready to fork.
+  // Starts `thaw run BUNDLE --zygote CONTROL_PATH --ready-fd 3 ARGS...` and waits until the
+  // template is ready to fork; failures as for InstanceProcess::spawn.
   static Result<std::unique_ptr<ZygoteProcess>> spawn(const LaunchOptions& options,
                                                       std::string control_path);
   ~ZygoteProcess();  // stop(5 s): the template stops its children, then exits
@@ -77,7 +82,8 @@ class ZygoteProcess {
   pid_t pid() const { return pid_; }
   const std::string& control_path() const { return control_path_; }
   bool alive();
-  // Asks the template for a child serving on `listen` and waits for its "ready" answer.
+  // Asks the template for a child serving on `listen` and waits for its "ready" answer: kUnavailable
+  // when the template is gone or could not start the child, kDeadlineExceeded after `timeout`.
   Result<std::unique_ptr<InstanceProcess>> fork_instance(const http::Endpoint& listen,
                                                          std::chrono::milliseconds timeout);
   void stop(std::chrono::milliseconds grace);

@@ -14,13 +14,17 @@
 #include <cstring>
 #include <deque>
 
+#include "protocol/line_io.h"
+
 extern char** environ;
 
 namespace thaw::manager {
 namespace {
 
-constexpr size_t kMaxReadyLine = 4096;
 constexpr off_t kTailBytes = 8192;
+// A worker that closed its ready pipe or reported an error is exiting: how long to wait for its
+// exit status before killing it.
+constexpr std::chrono::seconds kExitWait{1};
 
 // Everything the child needs, prepared before fork so the child only makes system calls.
 struct ExecPlan {
@@ -59,11 +63,15 @@ ExecPlan make_plan(const ChildSpec& spec) {
   ExecPlan plan;
   plan.argv_storage.push_back(spec.exe);
   plan.argv_storage.insert(plan.argv_storage.end(), spec.args.begin(), spec.args.end());
-  // The worker measures exec -> ready from this (see worker/cold_start.h).
-  constexpr std::string_view kExecVar = "THAW_EXEC_BOOTTIME_NS=";
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e)
-    if (!std::string_view(*e).starts_with(kExecVar)) plan.env_storage.emplace_back(*e);
-  plan.env_storage.push_back(std::string(kExecVar) + std::to_string(boottime_ns()));
+  // The versions this side speaks, and the exec time the worker measures exec -> ready from.
+  const std::string version_var = std::string(protocol::kVersionEnv) + "=";
+  const std::string exec_var = std::string(protocol::kExecTimeEnv) + "=";
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view var = *e;
+    if (!var.starts_with(version_var) && !var.starts_with(exec_var)) plan.env_storage.emplace_back(var);
+  }
+  plan.env_storage.push_back(version_var + protocol::announced_versions());
+  plan.env_storage.push_back(exec_var + std::to_string(boottime_ns()));
   for (auto& a : plan.argv_storage) plan.argv.push_back(a.data());
   plan.argv.push_back(nullptr);
   for (auto& e : plan.env_storage) plan.envp.push_back(e.data());
@@ -214,8 +222,8 @@ std::string log_tail(const std::string& path, uint64_t offset, int max_lines) {
   return out;
 }
 
-Result<std::string> wait_ready_line(const StartedChild& child, const std::string& log_path,
-                                    std::chrono::steady_clock::time_point deadline, std::string_view what) {
+Result<http::Endpoint> wait_ready(const StartedChild& child, const std::string& log_path,
+                                  std::chrono::steady_clock::time_point deadline, std::string_view what) {
   auto fail = [&](Code code, std::string cause) -> Status {
     kill_and_reap(child.pid, std::chrono::seconds(2));
     std::string tail = log_tail(log_path, child.log_offset);
@@ -224,36 +232,40 @@ Result<std::string> wait_ready_line(const StartedChild& child, const std::string
                                          : "last lines of " + log_path + ":" + tail;
     return Status(code, fmt::format("{} (pid {}) {}; {}", what, child.pid, cause, where));
   };
-  std::string line;
-  char buf[512];
-  for (;;) {
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) return fail(Code::kDeadlineExceeded, "was not ready in time and was killed");
-    auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
-    pollfd p{child.ready.get(), POLLIN, 0};
-    int rc = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 1 << 30)));
-    if (rc < 0 && errno != EINTR) return fail(Code::kIo, std::string("poll failed: ") + std::strerror(errno));
-    if (rc <= 0) continue;
-    ssize_t n = ::read(child.ready.get(), buf, sizeof(buf));
-    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-    if (n > 0) {
-      line.append(buf, static_cast<size_t>(n));
-      if (size_t nl = line.find('\n'); nl != std::string::npos) {
-        line.resize(nl);
-        return line;
-      }
-      if (line.size() > kMaxReadyLine) return fail(Code::kCorrupt, "wrote an overlong ready line");
-      continue;
-    }
-    // EOF (or a read error): the child closed the pipe without a ready line; usually it exited.
+  // "exited with status 1", or "" if it is still running after a short wait.
+  auto exit_status = [&] {
     int status = 0;
-    auto exit_wait = std::min<std::chrono::steady_clock::duration>(
-        deadline - std::chrono::steady_clock::now(), std::chrono::seconds(1));
-    if (poll_until([&] { return reap_if_exited(child.pid, &status); },
-                   std::chrono::duration_cast<std::chrono::milliseconds>(exit_wait)))
-      return fail(Code::kUnavailable, describe_wait_status(status) + " before it was ready");
-    return fail(Code::kUnavailable, "closed its ready pipe without reporting ready and was killed");
+    auto wait =
+        std::min<std::chrono::steady_clock::duration>(deadline - std::chrono::steady_clock::now(), kExitWait);
+    bool gone = poll_until([&] { return reap_if_exited(child.pid, &status); },
+                           std::chrono::duration_cast<std::chrono::milliseconds>(wait));
+    return gone ? describe_wait_status(status) : std::string();
+  };
+  auto line = protocol::read_line(child.ready.get(), deadline);
+  if (!line.is_ok()) {
+    switch (line.status().code()) {
+      case Code::kDeadlineExceeded:
+        return fail(Code::kDeadlineExceeded, "was not ready in time and was killed");
+      case Code::kCorrupt:
+        return fail(Code::kCorrupt, "wrote an overlong ready line");
+      case Code::kUnavailable: {  // end of file: usually the worker exited
+        std::string exited = exit_status();
+        return fail(Code::kUnavailable, exited.empty()
+                                            ? "closed its ready pipe without reporting ready and was killed"
+                                            : exited + " before it was ready");
+      }
+      default:
+        return fail(line.status().code(), "ready pipe: " + line.status().message());
+    }
   }
+  auto report = protocol::parse_ready_report(*line);
+  if (!report.is_ok()) return fail(report.status().code(), report.status().message());
+  if (!report->ready) {
+    std::string exited = exit_status();
+    return fail(Code::kUnavailable,
+                fmt::format("reported \"{}\" and {}", report->error, exited.empty() ? "was killed" : exited));
+  }
+  return std::move(report->endpoint);
 }
 
 }  // namespace thaw::manager

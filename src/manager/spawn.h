@@ -1,5 +1,6 @@
-// Starting a child process for the manager: fork + exec with the child tied to this process
-// (PR_SET_PDEATHSIG), a clean descriptor table, and a pipe on which it reports readiness.
+// Starting a worker process for the manager: fork + exec with the child tied to this process
+// (PR_SET_PDEATHSIG), a clean descriptor table, the worker protocol's environment, and the ready
+// pipe on which it reports (docs/worker-protocol.md, "Starting a worker").
 #pragma once
 
 #include <sys/types.h>
@@ -11,11 +12,13 @@
 
 #include "common/status.h"
 #include "common/unique_fd.h"
+#include "http/endpoint.h"
+#include "protocol/worker_protocol.h"
 
 namespace thaw::manager {
 
 // The descriptor number the ready pipe's write end has in the child.
-inline constexpr int kChildReadyFd = 3;
+inline constexpr int kChildReadyFd = protocol::kReadyFd;
 
 struct ChildSpec {
   std::string exe;                // absolute or relative path; not searched in PATH
@@ -31,14 +34,16 @@ struct StartedChild {
 
 // Forks and execs `spec`: stdin /dev/null, stdout and stderr appended to the log, the ready
 // pipe as fd kChildReadyFd, every other descriptor closed, signal mask and common dispositions
-// reset, SIGTERM when this thread dies. Fails (child reaped) when exec fails.
+// reset, SIGTERM when this thread dies, and the protocol's environment (the versions this side
+// speaks, the exec time). Fails (child reaped) when exec fails.
 Result<StartedChild> start_child(const ChildSpec& spec);
 
-// Reads the child's first line from its ready pipe (without the newline), waiting until
-// `deadline`. On timeout, exit before the line, or a pipe closed without one, the child is
-// killed and reaped and the error carries `what`, the cause and the log tail.
-Result<std::string> wait_ready_line(const StartedChild& child, const std::string& log_path,
-                                    std::chrono::steady_clock::time_point deadline, std::string_view what);
+// Waits until `deadline` for the child's ready line and returns the endpoint it reports. On a
+// timeout, an exit or a closed pipe before the line, an error line, a line of another protocol
+// version (kUnsupported) or a garbled one, the child is killed and reaped and the error carries
+// `what`, the cause (the worker's own message, its exit status) and the log tail.
+Result<http::Endpoint> wait_ready(const StartedChild& child, const std::string& log_path,
+                                  std::chrono::steady_clock::time_point deadline, std::string_view what);
 
 // SIGKILL and reap an own child, waiting at most `limit` for the kernel to finish it.
 void kill_and_reap(pid_t pid, std::chrono::milliseconds limit);

@@ -148,7 +148,7 @@ http::Response ModelService::infer(const http::Request& request) {
 }
 
 Result<http::Response> ModelService::infer_or_error(const http::Request& request) {
-  if (!ready()) return make_error(Code::kUnavailable, "model '{}' is not ready yet", model_.name);
+  if (!ready_.load()) return make_error(Code::kUnavailable, "model '{}' is not ready yet", model_.name);
   if (auto enc = request.header("content-encoding"); enc && *enc != "identity")
     return make_error(Code::kUnsupported, "Content-Encoding '{}' is not supported", *enc);
   std::optional<uint64_t> header_length;

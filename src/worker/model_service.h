@@ -46,8 +46,11 @@ class ModelService {
 
   const std::string& name() const { return model_.name; }
   const std::string& version() const { return model_.version; }
-  bool ready() const { return ready_.load(); }
+  // Ready: warmed up and not stopping (what the probes and /warm report). Inference needs only
+  // the warm-up, so requests in flight when a stop begins still run.
+  bool ready() const { return ready_.load() && !stopping_.load(); }
   void set_ready(bool ready) { ready_ = ready; }
+  void begin_stop() { stopping_ = true; }
   bool accepts_text() const;
 
   // Runs the bundle's warm-up requests `passes` times; with none in the bundle, one synthesised
@@ -76,6 +79,7 @@ class ModelService {
   const Clock& clock_;
   ColdStartTimeline* timeline_;
   std::atomic<bool> ready_{false};
+  std::atomic<bool> stopping_{false};
   std::atomic<bool> first_done_{false};
   std::function<void()> first_response_;
 

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/prometheus.h"
+#include "protocol/worker_protocol.h"
 
 namespace thaw::worker {
 namespace {
@@ -31,11 +32,11 @@ http::Router make_router(const RouteContext& ctx) {
                                 {"version", ctx.server_version},
                                 {"extensions", {"binary_tensor_data", "model_repository"}}});
   });
-  router.get("/v2/health/live", [](const Request&) { return Response::text(200, "", ""); });
-  router.get("/v2/health/ready", [s](const Request&) {
+  router.get(protocol::kLivePath, [](const Request&) { return Response::text(200, "", ""); });
+  router.get(protocol::kReadyPath, [s](const Request&) {
     return s->ready() ? Response::text(200, "", "") : Response::error(503, "warming up");
   });
-  router.get("/warm", [s](const Request&) {
+  router.get(protocol::kWarmPath, [s](const Request&) {
     return s->ready() ? Response::text(200, "warm\n") : Response::error(503, "warming up");
   });
   router.get("/metrics", [ctx](const Request&) {
@@ -46,7 +47,7 @@ http::Router make_router(const RouteContext& ctx) {
                                              {"version", s->version()},
                                              {"state", s->ready() ? "READY" : "LOADING"}}}));
   });
-  for (std::string prefix : {"/v2/models/{model}", "/v2/models/{model}/versions/{version}"}) {
+  for (std::string prefix : {std::string(protocol::kModelRoute), std::string(protocol::kModelVersionRoute)}) {
     router.get(prefix, [s](const Request& r) {
       if (auto err = check_model(*s, r)) return *err;
       return Response::json(200, s->metadata());
@@ -70,7 +71,7 @@ http::Router make_router(const RouteContext& ctx) {
                                   {"input", convert(meta["inputs"])},
                                   {"output", convert(meta["outputs"])}});
     });
-    router.post(prefix + "/infer", [s](const Request& r) {
+    router.post(prefix + std::string(protocol::kInferSuffix), [s](const Request& r) {
       if (auto err = check_model(*s, r)) return *err;
       return s->infer(r);
     });

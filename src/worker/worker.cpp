@@ -9,11 +9,13 @@
 #include <nlohmann/json.hpp>
 
 #include "http/prometheus.h"
+#include "protocol/worker_protocol.h"
 #include "worker/routes.h"
 
 namespace thaw::worker {
 namespace {
 using json = nlohmann::json;
+namespace event = protocol::event;
 }  // namespace
 
 void emit(std::FILE* out, const json& event) {
@@ -24,8 +26,20 @@ void emit(std::FILE* out, const json& event) {
 }
 
 void emit_error(std::FILE* out, std::string_view stage, const Status& s) {
-  emit(out, {{"event", "error"}, {"stage", stage}, {"error", s.to_string()}});
+  emit(out, {{"event", event::kError}, {"stage", stage}, {"error", s.to_string()}});
   std::fprintf(stderr, "thaw run: %s: %s\n", std::string(stage).c_str(), s.to_string().c_str());
+}
+
+void report_start_failure(std::FILE* out, ReadyDescriptor& ready, std::string_view stage, const Status& s) {
+  emit_error(out, stage, s);
+  ready.error(fmt::format("{}: {}", stage, s.to_string()));
+}
+
+bool accept_supervisor(const WorkerOptions& options, std::FILE* out, ReadyDescriptor& ready) {
+  const auto& announced = options.supervisor_versions;
+  auto version = protocol::choose_version(announced ? announced->c_str() : nullptr);
+  if (!version.is_ok()) report_start_failure(out, ready, "protocol", version.status());
+  return version.is_ok();
 }
 
 sigset_t block_stop_signals() {
@@ -44,6 +58,12 @@ int wait_for_stop_signal(const sigset_t& signals) {
     signal = sigtimedwait(&signals, nullptr, &tick);
   }
   return signal;
+}
+
+int pending_stop_signal(const sigset_t& signals) {
+  timespec none{0, 0};
+  int signal = sigtimedwait(&signals, nullptr, &none);
+  return signal > 0 ? signal : 0;
 }
 
 int debug_start_delay(const WorkerOptions& options, const sigset_t& signals) {
@@ -98,14 +118,12 @@ int run_worker(const WorkerOptions& options, const ModelLoader& loader, ColdStar
                std::FILE* events) {
   // Threads started from here on inherit the mask, so the signals reach sigtimedwait() below.
   sigset_t stop_signals = block_stop_signals();
-  if (int signal = debug_start_delay(options, stop_signals); signal > 0) {
-    emit(events, {{"event", "stopped"}, {"signal", signal}});
-    return 0;
-  }
+  ReadyDescriptor ready(options.ready_fd);
+  if (!accept_supervisor(options, events, ready)) return 1;
 
   auto model = loader(options.bundle_path, timeline);
   if (!model.is_ok()) {
-    emit_error(events, "load", model.status());
+    report_start_failure(events, ready, "load", model.status());
     return 1;
   }
   SteadyClock steady;
@@ -117,46 +135,52 @@ int run_worker(const WorkerOptions& options, const ModelLoader& loader, ColdStar
   ctx.metrics = [&] { return render_metrics(service, server_ptr.load(), timeline); };
   auto server = http::Server::listen(options.server, make_router(ctx));
   if (!server.is_ok()) {
-    emit_error(events, "listen", server.status());
+    report_start_failure(events, ready, "listen", server.status());
     return 1;
   }
   server_ptr = server->get();
   const http::Endpoint& ep = (*server)->endpoint();
   service.on_first_response([&] {
-    emit(events, {{"event", "first_response"}, {"model", service.name()}, {"timeline", timeline.to_json()}});
+    emit(events,
+         {{"event", event::kFirstResponse}, {"model", service.name()}, {"timeline", timeline.to_json()}});
   });
   (*server)->start();
   timeline.mark("listening");
-  emit(events, {{"event", "listening"}, {"endpoint", ep.to_string()}, {"port", ep.port}, {"model", service.name()}});
+  emit(events, {{"event", event::kListening},
+                {"endpoint", ep.to_string()},
+                {"port", ep.port},
+                {"model", service.name()}});
 
-  if (options.warmup_passes > 0) {
+  int signal = debug_start_delay(options, stop_signals);
+  if (options.debug_start_delay.count() > 0) timeline.mark("debug_start_delay");
+  if (signal == 0 && options.warmup_passes > 0) {
     Status warm = service.warm_up(options.warmup_passes);
     if (!warm.is_ok()) {
-      emit_error(events, "warm-up", warm);
+      report_start_failure(events, ready, "warm-up", warm);
       (*server)->stop(std::chrono::milliseconds(0));
       return 1;
     }
   }
-  timeline.mark("warmup");
-  service.set_ready(true);
-  timeline.mark("ready");
-  emit(events, {{"event", "ready"},
-                {"endpoint", ep.to_string()},
-                {"port", ep.port},
-                {"model", service.name()},
-                {"version", service.version()},
-                {"pid", ::getpid()},
-                {"timeline", timeline.to_json()}});
-  if (options.ready_fd >= 0) {
-    std::string line = "ready " + ep.to_string() + "\n";
-    [[maybe_unused]] ssize_t n = ::write(options.ready_fd, line.data(), line.size());
-    ::close(options.ready_fd);
+  // A stop asked for during the start ends it here, before anyone is told it is ready.
+  if (signal == 0) signal = pending_stop_signal(stop_signals);
+  if (signal == 0) {
+    timeline.mark("warmup");
+    service.set_ready(true);
+    timeline.mark("ready");
+    emit(events, {{"event", event::kReady},
+                  {"endpoint", ep.to_string()},
+                  {"port", ep.port},
+                  {"model", service.name()},
+                  {"version", service.version()},
+                  {"pid", ::getpid()},
+                  {"protocol", protocol::kVersion},
+                  {"timeline", timeline.to_json()}});
+    ready.ready(ep);
+    signal = wait_for_stop_signal(stop_signals);
   }
-
-  int signal = wait_for_stop_signal(stop_signals);
-  service.set_ready(false);
+  service.begin_stop();
   (*server)->stop(options.stop_grace);
-  emit(events, {{"event", "stopped"}, {"signal", signal}});
+  emit(events, {{"event", event::kStopped}, {"signal", signal}});
   return 0;
 }
 

@@ -1,19 +1,19 @@
 // One worker process: load a model, listen, warm up, report ready, serve until SIGTERM/SIGINT.
+// It speaks the worker protocol (docs/worker-protocol.md, src/protocol/worker_protocol.h).
 //
-// Start-up order: load (bundle open, session create) -> listen (live, not ready: /infer answers
-// 503) -> warm-up -> ready. Each step is marked on the ColdStartTimeline and the process prints
-// one JSON line per event on `events` (stdout for `thaw run`):
-//   {"event":"listening","endpoint":"127.0.0.1:41234","port":41234,...}
-//   {"event":"ready","endpoint":...,"port":...,"timeline":{...}}      <- supervisors wait for this
-//   {"event":"first_response","timeline":{...}}
-//   {"event":"stopped",...}
-// No thread is started before listening, so a process may fork after loading.
+// Start-up order: check the supervisor's protocol version -> load (bundle open, session
+// create) -> listen (live, not ready: /infer answers 503) -> warm-up -> ready. Each step is
+// marked on the ColdStartTimeline and the process prints one JSON line per event on `events`
+// (stdout for `thaw run`): listening, ready (with the timeline), first_response, stopped, and
+// error when the start fails. No thread is started before listening, so a process may fork
+// after loading.
 #pragma once
 
 #include <signal.h>
 
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +23,7 @@
 #include "http/server.h"
 #include "worker/cold_start.h"
 #include "worker/model_service.h"
+#include "worker/ready_descriptor.h"
 
 namespace thaw::worker {
 
@@ -31,10 +32,13 @@ struct WorkerOptions {
   http::ServerOptions server;
   ServiceOptions service;
   int warmup_passes = 1;          // passes over the warm-up requests before ready (0: none)
-  int ready_fd = -1;              // if >= 0: "ready <endpoint>\n" is written there, then it is closed
+  int ready_fd = -1;              // if >= 0: the ready descriptor (one line, then closed)
+  // The protocol versions the supervisor announced (THAW_WORKER_PROTOCOL); nullopt: none.
+  std::optional<std::string> supervisor_versions;
   std::chrono::milliseconds stop_grace{10'000};
-  // Test option: the start takes this much longer (before loading), so that tests and benchmarks
-  // can hold requests behind a slow cold start. A stop signal during the delay ends it.
+  // Test option: the worker stays live but not ready this much longer (after listening, before
+  // warm-up; a zygote template before loading), so that tests can watch the 503 window and hold
+  // requests behind a slow cold start. A stop signal during the delay ends the start.
   std::chrono::milliseconds debug_start_delay{0};
 };
 
@@ -48,11 +52,18 @@ int run_worker(const WorkerOptions& options, const ModelLoader& loader, ColdStar
 
 // Writes one event as a JSON line and flushes (a no-op when `out` is null).
 void emit(std::FILE* out, const nlohmann::json& event);
+// An "error" event and a line on stderr.
 void emit_error(std::FILE* out, std::string_view stage, const Status& s);
+// A start that failed: emit_error, and "error <stage>: <message>" on the ready descriptor.
+void report_start_failure(std::FILE* out, ReadyDescriptor& ready, std::string_view stage, const Status& s);
+// Checks the supervisor's protocol version; a refusal is reported as a failed start (false).
+bool accept_supervisor(const WorkerOptions& options, std::FILE* out, ReadyDescriptor& ready);
 // Blocks SIGINT and SIGTERM in the calling thread (and threads it starts later); returns the set.
 sigset_t block_stop_signals();
 // Waits, one-second ticks, until one of `signals` arrives; returns it.
 int wait_for_stop_signal(const sigset_t& signals);
+// One of `signals` if it is pending, else 0; does not wait.
+int pending_stop_signal(const sigset_t& signals);
 // Sleeps for options.debug_start_delay; returns the stop signal that cut it short, or 0.
 int debug_start_delay(const WorkerOptions& options, const sigset_t& signals);
 

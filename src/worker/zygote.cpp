@@ -15,13 +15,17 @@
 #include <nlohmann/json.hpp>
 
 #include "common/unique_fd.h"
+#include "protocol/line_io.h"
+#include "protocol/worker_protocol.h"
 #include "worker/routes.h"
 
 namespace thaw::worker {
 namespace {
 
 using json = nlohmann::json;
-constexpr size_t kMaxCommand = 1024;
+namespace event = protocol::event;
+// A reply is one short line into an idle socket; the bound only guards against a stalled reader.
+constexpr std::chrono::seconds kReplyLimit{5};
 
 Result<UniqueFd> listen_unix(const std::string& path) {
   sockaddr_un addr{};
@@ -41,30 +45,9 @@ Result<UniqueFd> listen_unix(const std::string& path) {
   return fd;
 }
 
-// Reads one command line from a fresh control connection, waiting at most `timeout`.
-Result<std::string> read_command(int fd, std::chrono::milliseconds timeout) {
-  std::string line;
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  char buf[256];
-  while (line.find('\n') == std::string::npos) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return make_error(Code::kDeadlineExceeded, "no command within {} ms", timeout.count());
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-    ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n <= 0) return make_error(Code::kInvalidArgument, "control connection closed before a command");
-    line.append(buf, static_cast<size_t>(n));
-    if (line.size() > kMaxCommand) return make_error(Code::kInvalidArgument, "command longer than {} bytes", kMaxCommand);
-  }
-  line.resize(line.find('\n'));
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  return line;
-}
-
 // Returns false when the line could not be delivered (the requester hung up).
-bool reply(int fd, const std::string& text) {
-  std::string line = text + "\n";
-  return ::send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size());
+bool reply(int fd, const std::string& line) {
+  return protocol::write_line(fd, line, std::chrono::steady_clock::now() + kReplyLimit).is_ok();
 }
 
 // The forked child: serve `service` on `endpoint` until SIGTERM, then leave without running the
@@ -85,7 +68,7 @@ bool reply(int fd, const std::string& text) {
   ctx.metrics = [&] { return render_metrics(service, server_ptr.load(), child_timeline); };
   auto server = http::Server::listen(options.server, make_router(ctx));
   if (!server.is_ok()) {
-    reply(control.get(), "error " + server.status().to_string());
+    reply(control.get(), protocol::format_error(server.status().to_string()));
     emit_error(events, "fork", server.status());
     std::fflush(nullptr);
     ::_exit(1);
@@ -95,20 +78,25 @@ bool reply(int fd, const std::string& text) {
   child_timeline.mark("listening");
   const http::Endpoint& ep = (*server)->endpoint();
   double fork_to_ready_ms = to_ms(clock.now() - forked);
-  if (!reply(control.get(), fmt::format("ready {} {}", ::getpid(), ep.to_string()))) {
-    emit(events, {{"event", "abandoned"}, {"pid", ::getpid()}, {"endpoint", ep.to_string()}});
+  if (!reply(control.get(), protocol::format_forked(::getpid(), ep))) {
+    emit(events, {{"event", event::kAbandoned}, {"pid", ::getpid()}, {"endpoint", ep.to_string()}});
     (*server)->stop(std::chrono::milliseconds(0));
     std::fflush(nullptr);
     ::_exit(1);
   }
   control.reset();
-  emit(events, {{"event", "ready"}, {"forked", true}, {"endpoint", ep.to_string()}, {"port", ep.port},
-                {"model", service.name()}, {"version", service.version()}, {"pid", ::getpid()},
+  emit(events, {{"event", event::kReady},
+                {"forked", true},
+                {"endpoint", ep.to_string()},
+                {"port", ep.port},
+                {"model", service.name()},
+                {"version", service.version()},
+                {"pid", ::getpid()},
                 {"fork_to_ready_ms", fork_to_ready_ms}});
   int signal = wait_for_stop_signal(stop_signals);
-  service.set_ready(false);
+  service.begin_stop();
   (*server)->stop(options.stop_grace);
-  emit(events, {{"event", "stopped"}, {"signal", signal}, {"pid", ::getpid()}});
+  emit(events, {{"event", event::kStopped}, {"signal", signal}, {"pid", ::getpid()}});
   std::fflush(nullptr);
   ::_exit(0);
 }
@@ -119,7 +107,8 @@ void reap(std::set<pid_t>& children, std::FILE* events) {
     pid_t pid = ::waitpid(-1, &status, WNOHANG);
     if (pid <= 0) return;
     if (children.erase(pid) > 0)
-      emit(events, {{"event", "child_exited"}, {"pid", pid},
+      emit(events, {{"event", event::kChildExited},
+                    {"pid", pid},
                     {"status", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)}});
   }
 }
@@ -144,72 +133,71 @@ void stop_children(std::set<pid_t>& children, std::FILE* events) {
 int run_zygote(const WorkerOptions& options, const ModelLoader& loader, ColdStartTimeline& timeline,
                const std::string& control_path, std::FILE* events) {
   sigset_t stop_signals = block_stop_signals();
+  ReadyDescriptor ready(options.ready_fd);
+  if (!accept_supervisor(options, events, ready)) return 1;
   if (int signal = debug_start_delay(options, stop_signals); signal > 0) {
-    emit(events, {{"event", "stopped"}, {"signal", signal}});
+    emit(events, {{"event", event::kStopped}, {"signal", signal}});
     return 0;
   }
   auto model = loader(options.bundle_path, timeline);
   if (!model.is_ok()) {
-    emit_error(events, "load", model.status());
+    report_start_failure(events, ready, "load", model.status());
     return 1;
   }
   SteadyClock steady;
   ModelService service(std::move(model).value(), options.service, steady, nullptr);
   if (options.warmup_passes > 0) {
     if (Status warm = service.warm_up(options.warmup_passes); !warm.is_ok()) {
-      emit_error(events, "warm-up", warm);
+      report_start_failure(events, ready, "warm-up", warm);
       return 1;
     }
   }
   timeline.mark("warmup");
+  // A stop asked for during the start ends it here, before anyone is told it is ready.
+  if (int signal = pending_stop_signal(stop_signals); signal > 0) {
+    emit(events, {{"event", event::kStopped}, {"signal", signal}});
+    return 0;
+  }
   service.set_ready(true);
   auto control = listen_unix(control_path);
   if (!control.is_ok()) {
-    emit_error(events, "listen", control.status());
+    report_start_failure(events, ready, "listen", control.status());
     return 1;
   }
   timeline.mark("ready");
-  emit(events, {{"event", "zygote_ready"}, {"control", control_path}, {"model", service.name()},
-                {"pid", ::getpid()}, {"timeline", timeline.to_json()}});
+  emit(events, {{"event", event::kZygoteReady},
+                {"control", control_path},
+                {"model", service.name()},
+                {"pid", ::getpid()},
+                {"protocol", protocol::kVersion},
+                {"timeline", timeline.to_json()}});
   // Closed before the first fork, so no child holds the supervisor's ready pipe open.
-  if (options.ready_fd >= 0) {
-    std::string line = "ready " + control_path + "\n";
-    [[maybe_unused]] ssize_t n = ::write(options.ready_fd, line.data(), line.size());
-    ::close(options.ready_fd);
-  }
+  ready.ready(http::Endpoint::unix_socket(control_path));
   const pid_t template_pid = ::getpid();
 
   std::set<pid_t> children;
   int signal = 0;
   while (signal <= 0) {
-    timespec none{0, 0};
-    signal = sigtimedwait(&stop_signals, nullptr, &none);
+    signal = pending_stop_signal(stop_signals);
     if (signal > 0) break;
     reap(children, events);
     pollfd p{control->get(), POLLIN, 0};
     if (::poll(&p, 1, 200) <= 0) continue;
     UniqueFd conn(::accept4(control->get(), nullptr, nullptr, SOCK_CLOEXEC));
     if (!conn.valid()) continue;
-    auto command = read_command(conn.get(), std::chrono::seconds(2));
-    if (!command.is_ok()) {
-      reply(conn.get(), "error " + command.status().to_string());
-      continue;
-    }
-    std::string_view cmd = *command;
-    if (cmd != "fork" && !cmd.starts_with("fork ")) {
-      reply(conn.get(), "error unknown command; send \"fork [ENDPOINT]\"");
-      continue;
-    }
-    std::string_view arg = cmd.size() > 5 ? cmd.substr(5) : std::string_view("127.0.0.1:0");
-    auto endpoint = http::Endpoint::parse(arg);
+    auto command =
+        protocol::read_line(conn.get(), std::chrono::steady_clock::now() + protocol::kCommandTimeout);
+    auto endpoint = command.is_ok()
+                        ? protocol::parse_fork(*command)
+                        : Result<http::Endpoint>(command.status().with_context("reading the command"));
     if (!endpoint.is_ok()) {
-      reply(conn.get(), "error " + endpoint.status().to_string());
+      reply(conn.get(), protocol::format_error(endpoint.status().message()));
       continue;
     }
     std::fflush(nullptr);
     pid_t pid = ::fork();
     if (pid < 0) {
-      reply(conn.get(), std::string("error fork: ") + std::strerror(errno));
+      reply(conn.get(), protocol::format_error(std::string("fork: ") + std::strerror(errno)));
       continue;
     }
     if (pid == 0) {
@@ -217,12 +205,12 @@ int run_zygote(const WorkerOptions& options, const ModelLoader& loader, ColdStar
       child_main(service, options, *endpoint, std::move(conn), events, stop_signals, template_pid);
     }
     children.insert(pid);
-    emit(events, {{"event", "forked"}, {"pid", pid}});
+    emit(events, {{"event", event::kForked}, {"pid", pid}});
   }
   stop_children(children, events);
   control->reset();
   ::unlink(control_path.c_str());
-  emit(events, {{"event", "stopped"}, {"signal", signal}});
+  emit(events, {{"event", event::kStopped}, {"signal", signal}});
   return 0;
 }
 

@@ -2,16 +2,12 @@
 // ready workers on request. Children share the template's weight pages copy-on-write and serve
 // on their own sockets at once (no load, no warm-up).
 //
-// Control: a Unix stream socket at `control_path`. A client connects and sends one line,
-// "fork [ENDPOINT]\n" (ENDPOINT as for --port/--unix: "127.0.0.1:0" when omitted); the child
-// answers on that connection "ready <pid> <endpoint>\n" once it listens, or "error <message>\n".
-// Events: {"event":"zygote_ready",...} when the template is ready to fork, {"event":"forked",
-// "pid":...} per child, and each child's {"event":"ready","forked":true,"fork_to_ready_ms":...}.
-// With --ready-fd, "ready <control_path>\n" is written there when the template is ready to fork
-// (then it is closed, before any child exists). A child whose requester hung up before its ready
-// answer exits at once. SIGTERM/SIGINT to the template stops every child (SIGTERM, then SIGKILL
-// after 10 s) and exits; if the template dies otherwise, its children get SIGTERM
-// (PR_SET_PDEATHSIG).
+// The control socket, its lines, the events and the signals are the worker protocol's zygote
+// mode (docs/worker-protocol.md): one "fork [ENDPOINT]" per connection, answered by the child
+// with "ready <pid> <endpoint>" once it serves, or "error <message>"; the ready descriptor gets
+// "ready v1 unix:<control_path>" before the first fork. A child whose requester hung up exits at
+// once. SIGTERM/SIGINT to the template stops every child (SIGTERM, then SIGKILL after 10 s) and
+// exits; if the template dies otherwise, its children get SIGTERM (PR_SET_PDEATHSIG).
 #pragma once
 
 #include <cstdio>

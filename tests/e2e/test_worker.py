@@ -221,7 +221,7 @@ def test_unix_socket_and_ready_fd(bundle, tmp_path):
     os.close(wfd)
     try:
         line = os.read(r, 4096).decode()
-        assert line.startswith("ready unix:"), line
+        assert line.startswith("ready v1 unix:"), line
         model = w.wait_for("ready", 10)["model"]
 
         class UnixConnection(http.client.HTTPConnection):

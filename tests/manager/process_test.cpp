@@ -22,6 +22,7 @@
 #include "http/client.h"
 #include "manager/proc_stat.h"
 #include "manager/spawn.h"
+#include "protocol/worker_protocol.h"
 
 namespace thaw::manager {
 namespace {
@@ -77,7 +78,7 @@ class ProcessTest : public ::testing::Test {
 
   static int ready_status(const http::Endpoint& endpoint) {
     http::Client client(http::ClientOptions{endpoint, milliseconds(10'000)});
-    auto r = client.get("/v2/health/ready");
+    auto r = client.get(protocol::kReadyPath);
     EXPECT_TRUE(r.is_ok()) << r.status().to_string();
     return r.is_ok() ? r->status : 0;
   }
@@ -172,6 +173,7 @@ TEST_F(ProcessTest, ABadBundleFailsWithTheExitStatusAndTheLogTail) {
   EXPECT_NE(msg.find("exited with status 1"), std::string::npos) << msg;
   EXPECT_NE(msg.find("last lines of " + o.log_path), std::string::npos) << msg;
   EXPECT_NE(msg.find("missing.thaw"), std::string::npos) << msg;  // the worker's own complaint
+  EXPECT_NE(msg.find("reported \"load: "), std::string::npos) << msg;  // its error line
   EXPECT_TRUE(no_children());
 }
 
@@ -210,10 +212,78 @@ TEST_F(ProcessTest, AClosedReadyPipeWithoutALineIsAnError) {
 
 TEST_F(ProcessTest, AGarbledReadyLineIsAnError) {
   LaunchOptions o = options();
-  o.thaw_exe = write_script(dir_, "garbled.sh", "echo 'ready not-an-endpoint' >&3; exec sleep 60");
+  o.thaw_exe = write_script(dir_, "garbled.sh", "echo 'ready v1 not-an-endpoint' >&3; exec sleep 60");
   auto w = InstanceProcess::spawn(o, http::Endpoint::tcp("127.0.0.1", 0));
   ASSERT_FALSE(w.is_ok());
   EXPECT_EQ(w.status().code(), Code::kCorrupt) << w.status().message();
+  EXPECT_TRUE(no_children());
+}
+
+TEST_F(ProcessTest, TheWorkerIsToldWhichProtocolVersionsTheSupervisorSpeaks) {
+  LaunchOptions o = options();
+  o.thaw_exe = write_script(dir_, "env.sh",
+                            "echo \"protocol=$THAW_WORKER_PROTOCOL exec=$THAW_EXEC_BOOTTIME_NS\"; exit 3");
+  auto w = InstanceProcess::spawn(o, http::Endpoint::tcp("127.0.0.1", 0));
+  ASSERT_FALSE(w.is_ok());
+  EXPECT_NE(w.status().message().find("protocol=1 exec="), std::string::npos) << w.status().message();
+  EXPECT_EQ(w.status().message().find("exec= "), std::string::npos) << w.status().message();
+}
+
+TEST_F(ProcessTest, AWorkerOfAnotherProtocolVersionIsRefusedNamingBothVersions) {
+  LaunchOptions o = options();
+  o.thaw_exe = write_script(dir_, "v2.sh", "echo 'ready v2 127.0.0.1:1' >&3; exec sleep 60");
+  auto w = InstanceProcess::spawn(o, http::Endpoint::tcp("127.0.0.1", 0));
+  ASSERT_FALSE(w.is_ok());
+  const std::string& msg = w.status().message();
+  EXPECT_EQ(w.status().code(), Code::kUnsupported) << msg;
+  EXPECT_NE(msg.find("speaks worker protocol version 2, but this thaw speaks version 1"), std::string::npos)
+      << msg;
+  EXPECT_NE(msg.find("use a worker that speaks version 1"), std::string::npos) << msg;
+  EXPECT_TRUE(no_children());
+}
+
+TEST_F(ProcessTest, AWorkerWithoutAProtocolVersionIsRefused) {
+  LaunchOptions o = options();
+  o.thaw_exe = write_script(dir_, "v0.sh", "echo 'ready 127.0.0.1:1' >&3; exec sleep 60");
+  auto z = ZygoteProcess::spawn(o, dir_.file("zygote.sock"));
+  ASSERT_FALSE(z.is_ok());
+  EXPECT_EQ(z.status().code(), Code::kUnsupported) << z.status().message();
+  EXPECT_NE(z.status().message().find("without a protocol version"), std::string::npos)
+      << z.status().message();
+  EXPECT_TRUE(no_children());
+}
+
+TEST_F(ProcessTest, AWorkerThatRefusesTheSupervisorsVersionIsReportedWithItsReason) {
+  LaunchOptions o = options();
+  o.thaw_exe =
+      write_script(dir_, "refuses.sh",
+                   "echo \"error this worker speaks version 2, not $THAW_WORKER_PROTOCOL\" >&3; exit 4");
+  auto w = InstanceProcess::spawn(o, http::Endpoint::tcp("127.0.0.1", 0));
+  ASSERT_FALSE(w.is_ok());
+  const std::string& msg = w.status().message();
+  EXPECT_EQ(w.status().code(), Code::kUnavailable) << msg;
+  EXPECT_NE(msg.find("reported \"this worker speaks version 2, not 1\" and exited with status 4"),
+            std::string::npos)
+      << msg;
+  EXPECT_TRUE(no_children());
+}
+
+TEST_F(ProcessTest, AnotherWorkerCommandGetsTheSameArguments) {
+  LaunchOptions o = options();
+  o.exe_args = {};
+  o.thaw_exe = write_script(dir_, "args.sh", "echo \"args: $*\"; exit 5");
+  auto w = InstanceProcess::spawn(o, http::Endpoint::unix_socket(dir_.file("w.sock")));
+  ASSERT_FALSE(w.is_ok());
+  std::string want = "args: " + o.bundle + " --unix " + dir_.file("w.sock") + " --ready-fd 3 --warmup 1";
+  EXPECT_NE(w.status().message().find(want), std::string::npos) << w.status().message();
+}
+
+TEST_F(ProcessTest, AZygoteReportingAnotherControlSocketIsAnError) {
+  LaunchOptions o = options();
+  o.thaw_exe = write_script(dir_, "elsewhere.sh", "echo 'ready v1 unix:/elsewhere.sock' >&3; exec sleep 60");
+  auto z = ZygoteProcess::spawn(o, dir_.file("zygote.sock"));
+  ASSERT_FALSE(z.is_ok());
+  EXPECT_EQ(z.status().code(), Code::kCorrupt) << z.status().message();
   EXPECT_TRUE(no_children());
 }
 
@@ -355,7 +425,7 @@ TEST_F(ProcessTest, AZygoteChildWhoseRequesterLeftExits) {
   std::copy(control.begin(), control.end(), addr.sun_path);
   ASSERT_EQ(::connect(conn.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
   ASSERT_EQ(::shutdown(conn.get(), SHUT_RD), 0);
-  std::string command = "fork 127.0.0.1:0\n";
+  std::string command = protocol::format_fork(http::Endpoint::tcp("127.0.0.1", 0));
   ASSERT_EQ(::send(conn.get(), command.data(), command.size(), MSG_NOSIGNAL),
             static_cast<ssize_t>(command.size()));
   // The template logs the child it forked, and the child logs that nobody took it.

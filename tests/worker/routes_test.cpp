@@ -179,6 +179,16 @@ TEST(WorkerRoutes, NotReadyUntilWarm) {
             std::string::npos);
 }
 
+TEST(WorkerRoutes, AStoppingWorkerIsNotReadyButRunsTheRequestsItStillGets) {
+  Harness h(row_sum_model());
+  h.service->begin_stop();
+  EXPECT_EQ(h.get("/v2/health/ready").status, 503);
+  EXPECT_EQ(h.get("/warm").status, 503);
+  EXPECT_EQ(h.get("/v2/models/sum/ready").status, 503);
+  // A request in flight when the stop began (the listener is closed to new ones) is still run.
+  EXPECT_EQ(h.post("/v2/models/sum/infer", kSumRequest).status, 200);
+}
+
 TEST(WorkerRoutes, MetadataEndpoints) {
   Harness h(row_sum_model());
   auto server = json::parse(h.get("/v2").body);
