@@ -38,6 +38,10 @@ struct SimArgs {
   double default_memory_mb = 170.0;
   size_t max_apps = 0;
   bool progress = true;
+  std::string model = "manager";
+  int concurrency = 0;
+  int max_instances = 1;
+  int min_instances = 0;
 };
 
 // tools/plot_sim.py next to the source tree the binary was built from, or $THAW_PLOT_SCRIPT.
@@ -130,13 +134,16 @@ int run_sim(const SimArgs& a) {
   sim::SimOptions opts;
   opts.profile = profile;
   opts.price_gb_s = a.price;
+  if (a.concurrency > 0) opts.concurrency = a.concurrency;
+  opts.max_instances = a.max_instances;
+  opts.min_instances = a.min_instances;
   ProgressBar bar("sim", trace->invocations * specs.size(), a.progress && ProgressBar::stderr_is_tty());
   uint64_t shown = 0;
   opts.progress = [&](uint64_t n) {
     if (n > shown) bar.advance(n - shown);
     shown = n;
   };
-  auto results = sim::run_specs(*trace, specs, opts, a.threads);
+  auto results = sim::run_specs(*trace, specs, opts, a.threads, a.model == "plans");
   bar.finish();
 
   nlohmann::json j;
@@ -147,6 +154,9 @@ int run_sim(const SimArgs& a) {
     j["profile"][std::string(policy::rung_name(r))] = {{"latency_ms", profile.latency_ms[policy::index(r)]},
                                                        {"memory_fraction", profile.memory_fraction[policy::index(r)]}};
   j["price_gb_s"] = a.price;
+  j["model"] = a.model;
+  j["serving"] = {{"concurrency", a.concurrency > 0 ? nlohmann::json(a.concurrency) : nlohmann::json("unbounded")},
+                  {"max_instances", a.max_instances}, {"min_instances", a.min_instances}};
   j["results"] = nlohmann::json::array();
   std::string csv = sim::csv_header() + "\n";
   int rc = kExitOk;
@@ -197,7 +207,8 @@ void register_sim(CLI::App& app, int* exit_code) {
   auto args = std::make_shared<SimArgs>();
   CLI::App* cmd = app.add_subcommand(
       "sim",
-      "Replay a serverless trace through keep-alive / pre-warm policies.\n"
+      "Replay a serverless trace through keep-alive / pre-warm policies, carried out by the same\n"
+      "manager code as `thaw serve` (instance pool, ladder controller) over a simulated launcher.\n"
       "Reports per policy: starts by rung (warm hit, zygote, page cache, disk), % cold and % expensive\n"
       "(process start or worse), added latency mean/p50/p99, idle memory in GB*s (warm instances +\n"
       "zygotes, PSS; page-cache GB*s apart) and its $ cost. Policies: " + policy::policy_help() + ".\n"
@@ -222,6 +233,18 @@ void register_sim(CLI::App& app, int* exit_code) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--max-apps", args->max_apps, "Replay only the first N apps (0 = all)");
   cmd->add_flag("!--no-progress", args->progress, "Hide the progress bar");
+  cmd->add_option("--concurrency", args->concurrency,
+                  "Requests per instance, as a model's `concurrency` in thaw.yaml (default: unbounded, one "
+                  "instance serves all of an app's requests)")
+      ->check(CLI::Range(1, 1 << 30));
+  cmd->add_option("--max-instances", args->max_instances, "Instances per app, as in thaw.yaml")
+      ->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  cmd->add_option("--min-instances", args->min_instances, "Warm floor per app, as in thaw.yaml")
+      ->check(CLI::Range(0, 1 << 20))->capture_default_str();
+  cmd->add_option("--model", args->model,
+                  "manager: replay through the manager (default); plans: the earlier analytic model that "
+                  "evaluates each idle plan without carrying it out (for comparison)")
+      ->check(CLI::IsMember({"manager", "plans"}))->capture_default_str();
   cmd->callback([args, exit_code] { *exit_code = run_sim(*args); });
 }
 

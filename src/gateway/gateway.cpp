@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "gateway/proxy.h"
+#include "protocol/worker_protocol.h"
 
 namespace thaw::gateway {
 
@@ -80,7 +81,7 @@ void Gateway::infer(Request& r, Responder responder) {
   if (!config->student.empty() && !manager_.has_instance(model, *tier)) {
     manager_.start_in_background(model);
     call->serving = config->student;
-    call->upstream.target = "/v2/models/" + config->student + "/infer";
+    call->upstream.target = protocol::infer_path(config->student);
     metrics_.student_answer(model);
   }
   call->upstream.body = std::move(r.body);

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "manager/ladder_controller.h"
+#include "protocol/worker_protocol.h"
 
 namespace thaw::manager {
 
@@ -16,7 +17,7 @@ StartSpec LadderController::spec_for(const ModelState& m, uint64_t id) const {
   StartSpec s;
   s.model = m.config.name;
   s.bundle = m.config.bundle;
-  s.args = {"--model-name", m.config.name};
+  s.args = {std::string(protocol::kFlagModelName), m.config.name};
   s.args.insert(s.args.end(), m.config.worker_args.begin(), m.config.worker_args.end());
   const fs::path dir = options_.runtime_dir;
   s.log_path = dir.empty() ? "" : (dir / (m.config.name + ".log")).string();
@@ -172,7 +173,7 @@ void LadderController::stop_instances(const std::vector<std::shared_ptr<Instance
 void LadderController::apply_rung(ModelState& m, Rung target, std::function<void(Status)> done) {
   std::vector<std::shared_ptr<Instance>> victims;
   std::shared_ptr<ZygoteHandle> zygote_victim;
-  bool need_zygote = false, started = false;
+  bool need_zygote = false, started = false, floors_live = false;
   Rung previous;
   {
     Deferred later;
@@ -203,6 +204,7 @@ void LadderController::apply_rung(ModelState& m, Rung target, std::function<void
     } else {
       m.applied = target;
     }
+    floors_live = m.live() > 0;
   }
   stop_instances(victims, m, "idle plan");
   if (zygote_victim) {
@@ -219,7 +221,9 @@ void LadderController::apply_rung(ModelState& m, Rung target, std::function<void
     };
   };
   if (target == Rung::kPageCache && previous != Rung::kPageCache) return launcher_.warm_page_cache(bundle, report("page-cache warming"));
-  if (target == Rung::kDisk && previous != Rung::kDisk) return launcher_.evict(bundle, report("page-cache eviction"));
+  // Live floor instances map the bundle: evicting it would only slow their next sibling's start.
+  if (target == Rung::kDisk && previous != Rung::kDisk && !floors_live)
+    return launcher_.evict(bundle, report("page-cache eviction"));
   if (done) done(Status::ok());
 }
 
@@ -233,6 +237,7 @@ void LadderController::hold(ModelState& m, Rung rung, std::function<void(Status)
     m.holding = true;
     m.plan = policy::IdlePlan(rung);
     m.idle_since = clock_.now();
+    m.in_idle_period = true;
   }
   spdlog::info("model={} held at rung {}", m.config.name, policy::rung_name(rung));
   apply_rung(m, rung, std::move(done));

@@ -4,9 +4,9 @@ namespace thaw::manager {
 
 using policy::Rung;
 
-void FakeLauncher::schedule(Nanos after, std::function<void()> fn) {
+void FakeLauncher::schedule(Nanos after, std::string model, std::function<void()> fn) {
   // Callers hold mu_.
-  tasks_.push(Task{clock_.now() + after, seq_++, std::move(fn)});
+  tasks_.push(Task{clock_.now() + after, seq_++, std::move(fn), std::move(model)});
 }
 
 const FakeCosts& FakeLauncher::costs_for(const std::string& bundle) const {
@@ -17,12 +17,16 @@ const FakeCosts& FakeLauncher::costs_for(const std::string& bundle) const {
 void FakeLauncher::run_due(Nanos now) {
   for (;;) {
     std::function<void()> fn;
+    std::string model;
     {
       std::lock_guard lock(mu_);
       if (tasks_.empty() || tasks_.top().due > now) return;
-      fn = std::move(const_cast<Task&>(tasks_.top()).fn);
+      Task& top = const_cast<Task&>(tasks_.top());
+      fn = std::move(top.fn);
+      model = std::move(top.model);
       tasks_.pop();
     }
+    if (on_work_) on_work_(model);
     fn();
   }
 }
@@ -67,13 +71,14 @@ void FakeLauncher::start_instance(const StartSpec& spec, std::shared_ptr<ZygoteH
   const Rung from = fork ? Rung::kZygote : (storage_.count(spec.bundle) ? storage_[spec.bundle] : Rung::kDisk);
   if (fail_starts_ > 0) {
     --fail_starts_;
-    schedule(c.start[policy::index(from)], [done, why = fail_why_] { done(why); });
+    schedule(c.start[policy::index(from)], spec.model, [done, why = fail_why_] { done(why); });
     return;
   }
   auto worker = std::make_shared<FakeWorker>(next_pid_++, spec.endpoint, fork, fork ? c.forked_bytes : c.instance_bytes,
                                              spec.model);
+  if (forget_dead_) std::erase_if(workers_, [](const auto& w) { return !w->alive(); });
   workers_.push_back(worker);
-  schedule(c.start[policy::index(from)], [this, done, worker, bundle = spec.bundle, fork] {
+  schedule(c.start[policy::index(from)], spec.model, [this, done, worker, bundle = spec.bundle, fork] {
     if (!fork) {
       std::lock_guard lock(mu_);
       storage_[bundle] = Rung::kPageCache;  // a fresh start read the bundle in
@@ -86,11 +91,12 @@ void FakeLauncher::start_zygote(const StartSpec& spec, ZygoteDone done) {
   std::lock_guard lock(mu_);
   ++zygote_starts_;
   const FakeCosts& c = costs_for(spec.bundle);
-  auto zygote = std::make_shared<FakeZygote>(next_pid_++, c.zygote_bytes);
+  auto zygote = std::make_shared<FakeZygote>(next_pid_++, c.zygote_bytes, spec.model);
+  if (forget_dead_) std::erase_if(zygotes_, [](const auto& z) { return !z->alive(); });
   zygotes_.push_back(zygote);
   const Rung from = storage_.count(spec.bundle) ? storage_[spec.bundle] : Rung::kDisk;
   const Nanos took = from == Rung::kDisk ? c.start[policy::index(Rung::kDisk)] : c.zygote_start;
-  schedule(took, [this, done, zygote, bundle = spec.bundle] {
+  schedule(took, spec.model, [this, done, zygote, bundle = spec.bundle] {
     {
       std::lock_guard lock(mu_);
       storage_[bundle] = Rung::kPageCache;
@@ -102,7 +108,8 @@ void FakeLauncher::start_zygote(const StartSpec& spec, ZygoteDone done) {
 void FakeLauncher::stop(std::shared_ptr<WorkerHandle> worker, std::chrono::milliseconds, Done done) {
   std::lock_guard lock(mu_);
   ++stops_;
-  schedule(Nanos{0}, [worker, done] {
+  auto& w = static_cast<FakeWorker&>(*worker);
+  schedule(Nanos{0}, w.model(), [worker, done] {
     static_cast<FakeWorker&>(*worker).die();
     if (done) done(Status::ok());
   });
@@ -112,12 +119,14 @@ void FakeLauncher::kill(std::shared_ptr<WorkerHandle> worker) { stop(std::move(w
 
 void FakeLauncher::stop_zygote(std::shared_ptr<ZygoteHandle> zygote, std::chrono::milliseconds) {
   std::lock_guard lock(mu_);
-  schedule(Nanos{0}, [zygote] { static_cast<FakeZygote&>(*zygote).die(); });
+  auto& z = static_cast<FakeZygote&>(*zygote);
+  schedule(Nanos{0}, z.model(), [zygote] { static_cast<FakeZygote&>(*zygote).die(); });
 }
 
 void FakeLauncher::ping(std::shared_ptr<WorkerHandle> worker, Done done) {
   std::lock_guard lock(mu_);
-  schedule(Nanos{0}, [worker, done] {
+  auto& fw = static_cast<FakeWorker&>(*worker);
+  schedule(Nanos{0}, fw.model(), [worker, done] {
     auto& w = static_cast<FakeWorker&>(*worker);
     done(w.alive() && !w.hung() ? Status::ok() : make_error(Code::kDeadlineExceeded, "no answer to GET /warm"));
   });
@@ -131,7 +140,7 @@ Rung FakeLauncher::storage_rung(const std::string& bundle) {
 
 void FakeLauncher::warm_page_cache(const std::string& bundle, Done done) {
   std::lock_guard lock(mu_);
-  schedule(costs_for(bundle).warm_page_cache, [this, bundle, done] {
+  schedule(costs_for(bundle).warm_page_cache, bundle, [this, bundle, done] {
     {
       std::lock_guard lock(mu_);
       storage_[bundle] = Rung::kPageCache;
@@ -142,7 +151,7 @@ void FakeLauncher::warm_page_cache(const std::string& bundle, Done done) {
 
 void FakeLauncher::evict(const std::string& bundle, Done done) {
   std::lock_guard lock(mu_);
-  schedule(Nanos{0}, [this, bundle, done] {
+  schedule(Nanos{0}, bundle, [this, bundle, done] {
     {
       std::lock_guard lock(mu_);
       storage_[bundle] = Rung::kDisk;

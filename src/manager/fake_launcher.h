@@ -58,7 +58,8 @@ class FakeWorker final : public WorkerHandle {
 
 class FakeZygote final : public ZygoteHandle {
  public:
-  FakeZygote(pid_t pid, uint64_t bytes) : pid_(pid), bytes_(bytes) {}
+  FakeZygote(pid_t pid, uint64_t bytes, std::string model) : pid_(pid), bytes_(bytes), model_(std::move(model)) {}
+  const std::string& model() const { return model_; }
   pid_t pid() const override { return pid_; }
   bool alive() override { return alive_; }
   uint64_t memory_bytes() override { return alive_ ? bytes_ : 0; }
@@ -67,6 +68,7 @@ class FakeZygote final : public ZygoteHandle {
  private:
   pid_t pid_;
   uint64_t bytes_;
+  std::string model_;
   std::atomic<bool> alive_{true};
 };
 
@@ -76,6 +78,10 @@ class FakeLauncher final : public Launcher {
 
   // Runs the work due by `now` (starts, stops, page-cache moves, pings), in order of due time.
   void run_due(Nanos now);
+  // Called with the model (for page-cache work: the bundle) of each piece of work before it runs.
+  void on_work(std::function<void(const std::string&)> fn) { on_work_ = std::move(fn); }
+  // Keep only live workers in workers() (a long simulation starts millions).
+  void forget_dead_workers(bool forget) { forget_dead_ = forget; }
   // When the next piece of work falls due; nullopt when none is queued.
   std::optional<Nanos> next_due() const;
 
@@ -105,9 +111,10 @@ class FakeLauncher final : public Launcher {
     Nanos due;
     uint64_t seq;
     std::function<void()> fn;
+    std::string model;
     bool operator>(const Task& o) const { return due != o.due ? due > o.due : seq > o.seq; }
   };
-  void schedule(Nanos after, std::function<void()> fn);
+  void schedule(Nanos after, std::string model, std::function<void()> fn);
   const FakeCosts& costs_for(const std::string& bundle) const;
 
   const Clock& clock_;
@@ -123,6 +130,8 @@ class FakeLauncher final : public Launcher {
   Status fail_why_;
   int instance_starts_ = 0, zygote_starts_ = 0, stops_ = 0;
   pid_t next_pid_ = 1000;
+  std::function<void(const std::string&)> on_work_;
+  bool forget_dead_ = false;
 };
 
 }  // namespace thaw::manager

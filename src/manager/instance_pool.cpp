@@ -96,6 +96,7 @@ WaitTicket InstancePool::acquire(ModelState& m, Tier tier, std::optional<Nanos> 
   std::unique_lock lock(m.mu);
   m.last_request = now;
   m.holding = false;  // the next idle period follows the policy again
+  m.in_idle_period = false;
   if (auto inst = pick(m, tier)) {
     auto lease = grant(m, std::move(inst), now, std::nullopt);
     lock.unlock();

@@ -21,6 +21,10 @@ void LadderController::invoked(ModelState& m, Nanos now) { policy_.on_invocation
 void LadderController::need_capacity(ModelState& m, Deferred& later) { scale_up(m, later); }
 
 void LadderController::went_idle(ModelState& m, Nanos now) {
+  // A start that completes while the model is idle (a pre-warm, a floor) does not begin a new
+  // idle period: the policy is told only when requests end one.
+  if (m.in_idle_period) return;
+  m.in_idle_period = true;
   m.idle_since = now;
   if (m.holding) return;
   m.plan = policy_.on_idle(m.app, now);
@@ -56,7 +60,9 @@ void LadderController::start_in_background(ModelState& m) {
   std::lock_guard lock(m.mu);
   m.last_request = now;
   m.holding = false;
+  m.in_idle_period = false;
   if (m.live(false) + m.starting(false) == 0 && now >= m.start_backoff_until) start_instance(m, false, later);
+  if (m.idle()) went_idle(m, now);  // nothing waits for that start
 }
 
 // ---------------------------------------------------------------- ticks
@@ -210,7 +216,9 @@ std::optional<Nanos> LadderController::next_wakeup(const ModelState& m, Nanos no
     if (!s.abandoned) consider(s.asked + m.config.start_timeout);
   const bool floors_short = m.live(true) + m.starting(true) < m.config.reserved_instances ||
                             m.live(false) + m.starting(false) < m.config.min_instances;
-  if (floors_short || m.waiting > 0) consider(std::max(now, m.start_backoff_until));
+  // Floors are kept at a tick; waiters ask for their starts themselves, unless backing off.
+  if (floors_short) consider(std::max(now, m.start_backoff_until));
+  if (m.waiting > 0 && now < m.start_backoff_until) consider(m.start_backoff_until);
   for (const auto& i : m.instances)
     if (i->draining && i->outstanding == 0) consider(now);
   if (m.idle()) {

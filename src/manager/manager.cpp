@@ -21,7 +21,8 @@ ModelLoadInfo default_load_info(const ModelConfig& m) {
 }  // namespace
 
 Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, std::vector<ModelConfig> models,
-                                                 const Clock& clock, std::unique_ptr<Launcher> launcher) {
+                                                 const Clock& clock, std::unique_ptr<Launcher> launcher,
+                                                 std::unique_ptr<policy::Policy> given_policy) {
   if (models.empty()) return make_error(Code::kInvalidArgument, "no models to serve");
   if (!launcher) {
     std::error_code ec;
@@ -29,10 +30,13 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, std::ve
       return make_error(Code::kInvalidArgument, "runtime directory '{}' does not exist", options.runtime_dir);
     launcher = std::make_unique<ProcessLauncher>(ProcessLauncherOptions{options.thaw_exe});
   }
-  auto policy = policy::make_policy(options.policy, options.profile);
-  if (!policy.is_ok()) return policy.status().with_context("policy");
+  if (!given_policy) {
+    auto made = policy::make_policy(options.policy, options.profile);
+    if (!made.is_ok()) return made.status().with_context("policy");
+    given_policy = std::move(made).value();
+  }
   std::unique_ptr<Manager> m(new Manager(std::move(options), clock));
-  m->policy_ = std::make_unique<PolicyGate>(std::move(policy).value());
+  m->policy_ = std::make_unique<PolicyGate>(std::move(given_policy));
   m->launcher_ = std::move(launcher);
   const auto load_info = m->options_.load_info ? m->options_.load_info : default_load_info;
   const Nanos now = clock.now();

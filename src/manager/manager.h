@@ -59,9 +59,11 @@ struct ManagerOptions {
 class Manager {
  public:
   // Validates the policy and the models; starts nothing yet except the timer thread. Without a
-  // launcher, workers are real processes of options.thaw_exe.
+  // launcher, workers are real processes of options.thaw_exe; without a policy, options.policy
+  // names it.
   static Result<std::unique_ptr<Manager>> create(ManagerOptions options, std::vector<ModelConfig> models,
-                                                 const Clock& clock, std::unique_ptr<Launcher> launcher = nullptr);
+                                                 const Clock& clock, std::unique_ptr<Launcher> launcher = nullptr,
+                                                 std::unique_ptr<policy::Policy> policy = nullptr);
   ~Manager();  // shutdown()
 
   // A slot on an instance of `model`, through `done` now or later (see InstancePool::acquire);

@@ -89,6 +89,7 @@ struct ModelState {
   int in_flight = 0;
   // Idle bookkeeping: the plan in force since idle_since (a policy's, or an admin hold).
   Nanos idle_since{0};
+  bool in_idle_period = true;  // idle_since and plan describe the idle period in progress
   policy::IdlePlan plan{policy::Rung::kDisk};
   bool holding = false;
   policy::Rung applied = policy::Rung::kDisk;  // the lowest rung the last action reached

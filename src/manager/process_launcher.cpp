@@ -5,6 +5,7 @@
 #include "http/client.h"
 #include "loader/page_cache.h"
 #include "manager/process.h"
+#include "protocol/worker_protocol.h"
 
 namespace thaw::manager {
 
@@ -153,9 +154,9 @@ void ProcessLauncher::ping(std::shared_ptr<WorkerHandle> worker, Done done) {
   work_.post([worker = std::move(worker), done = std::move(done)] {
     // A fresh connection with a short timeout: a hung instance must not hold up the others.
     http::Client client(http::ClientOptions{worker->endpoint(), std::chrono::seconds(2), 1 << 20, "thaw"});
-    auto r = client.get("/warm");
+    auto r = client.get(protocol::kWarmPath);
     if (!r.is_ok()) return done(r.status());
-    if (r->status != 200) return done(make_error(Code::kUnavailable, "GET /warm answered HTTP {}", r->status));
+    if (r->status != 200) return done(make_error(Code::kUnavailable, "GET {} answered HTTP {}", protocol::kWarmPath, r->status));
     done(Status::ok());
   });
 }

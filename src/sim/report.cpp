@@ -14,10 +14,11 @@ using policy::index;
 using policy::Rung;
 
 nlohmann::json to_json(const SimResult& r, bool with_per_app) {
-  nlohmann::json starts, idle_s, idle_gb;
+  nlohmann::json starts, idle_s, idle_gb, instance_starts;
   for (Rung rung : policy::kAllRungs) {
     std::string name(policy::rung_name(rung));
     starts[name] = r.starts_by_rung[index(rung)];
+    instance_starts[name] = r.instance_starts_by_rung[index(rung)];
     idle_s[name] = r.idle_seconds[index(rung)];
     idle_gb[name] = r.idle_gb_s_by_rung[index(rung)];
   }
@@ -25,7 +26,9 @@ nlohmann::json to_json(const SimResult& r, bool with_per_app) {
       {"policy", r.policy},
       {"invocations", r.invocations},
       {"starts_by_rung", starts},
+      {"instance_starts_by_rung", instance_starts},
       {"concurrent", r.concurrent},
+      {"rejected", r.rejected},
       {"cold_pct", r.cold_pct},
       {"expensive_cold_pct", r.expensive_pct},
       {"latency_ms", {{"mean", r.latency_mean_ms}, {"p50", r.latency_p50_ms}, {"p99", r.latency_p99_ms}}},
@@ -36,6 +39,8 @@ nlohmann::json to_json(const SimResult& r, bool with_per_app) {
       {"resident_gb_s", r.resident_gb_s},
       {"warm_idle_app_seconds", r.warm_idle_seconds},
       {"busy_seconds", r.busy_seconds},
+      {"before_first_seconds", r.before_first_seconds},
+      {"span_seconds", r.span_seconds},
       {"busy_gb_s", r.busy_gb_s},
       {"cost_usd", r.cost_usd},
       {"runtime_s", r.runtime_s},
@@ -60,7 +65,7 @@ std::string csv_row(const SimResult& r) {
 }
 
 std::vector<Result<SimResult>> run_specs(const Trace& trace, const std::vector<std::string>& specs,
-                                         const SimOptions& opts, int threads) {
+                                         const SimOptions& opts, int threads, bool plan_model) {
   std::vector<Result<SimResult>> out(specs.size(), Result<SimResult>(make_error(Code::kInternal, "not run")));
   std::atomic<size_t> next{0};
   std::atomic<uint64_t> done{0};
@@ -84,7 +89,7 @@ std::vector<Result<SimResult>> run_specs(const Trace& trace, const std::vector<s
           opts.progress(done.load());
         }
       };
-      out[i] = simulate(trace, **pol, local);
+      out[i] = plan_model ? simulate_plan_model(trace, **pol, local) : simulate(trace, std::move(*pol), local);
     }
   };
   int t = std::max(1, std::min<int>(threads, static_cast<int>(specs.size())));

@@ -16,7 +16,8 @@ std::string csv_row(const SimResult& r);
 
 // Runs each spec on its own fresh policy, `threads` at a time (each run is single-threaded and
 // owns its policy; the trace is shared read-only). Results come back in spec order.
+// `plan_model` replays with simulate_plan_model() instead of the manager.
 std::vector<Result<SimResult>> run_specs(const Trace& trace, const std::vector<std::string>& specs,
-                                         const SimOptions& opts, int threads);
+                                         const SimOptions& opts, int threads, bool plan_model = false);
 
 }  // namespace thaw::sim

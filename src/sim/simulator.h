@@ -1,14 +1,17 @@
-// Discrete-event replay of a trace through a policy. Arrivals are processed in time order, minute
-// by minute across apps, so policies that learn across apps (the gradient-boosted predictor, the
-// ladder's pooled prior and budget) only ever see the past.
+// Discrete-event replay of a trace through the manager `thaw serve` runs: every arrival is a
+// request to the instance pool, and the ladder controller carries out the policy's plans (floors,
+// back-off, zygotes, page-cache moves, the memory budget) over the fake launcher, whose starts take
+// the rung profile's latencies on simulated time. What is replayed is the production code, not a
+// model of it. Events are processed in time order across apps, so policies that learn across apps
+// only ever see the past.
 //
-// Model (as in Shahrad et al.): one instance per app serves all of its requests. A request that
-// finds the app busy is served warm (waiting only for a start still in progress); otherwise the
-// rung the policy's plan holds at that offset of the idle period decides its added latency.
+// Serving model by default (as in Shahrad et al.): one instance per app serves all of its requests
+// (concurrency unbounded, max_instances 1); SimOptions can set the live configuration instead.
 #pragma once
 
 #include <array>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +27,11 @@ struct SimOptions {
   bool per_app = true;               // keep per-app cold-start fractions (for the CDF plot)
   // Called now and then with the number of invocations replayed so far.
   std::function<void(uint64_t)> progress;
+  // The serving configuration of every app (see ModelConfig).
+  int concurrency = 1 << 30;
+  int max_instances = 1;
+  int min_instances = 0;
+  uint64_t memory_budget_bytes = 0;  // the manager's PSS budget; 0: none
 };
 
 struct SimResult {
@@ -31,6 +39,10 @@ struct SimResult {
   uint64_t invocations = 0;
   // Rung each request found its app at; kWarm counts warm hits, including concurrent ones.
   std::array<uint64_t, policy::kRungCount> starts_by_rung{};
+  uint64_t rejected = 0;    // requests the manager refused (queue limits, failed starts)
+  // Instances started, by the rung they started from; pre-warms included (what `thaw serve`'s
+  // /admin/models counts as cold_starts).
+  std::array<uint64_t, policy::kRungCount> instance_starts_by_rung{};
   uint64_t concurrent = 0;  // requests that arrived while the app was busy
   double cold_pct = 0.0;       // requests not served warm
   double expensive_pct = 0.0;  // requests that needed a process start (page cache or disk)
@@ -51,7 +63,12 @@ struct SimResult {
   std::vector<float> app_expensive_pct;
 };
 
-// Runs one policy over the trace. The policy must be fresh (no events seen).
-SimResult simulate(const Trace& trace, policy::Policy& policy, const SimOptions& opts);
+// Replays the trace through the manager with `policy` (fresh: no events seen). Raises the global
+// log level to warn: the manager would log each of the replay's starts.
+SimResult simulate(const Trace& trace, std::unique_ptr<policy::Policy> policy, const SimOptions& opts);
+
+// The earlier analytic model, which evaluates each IdlePlan directly instead of carrying it out:
+// kept to explain how the two differ (`thaw sim --model plans`).
+SimResult simulate_plan_model(const Trace& trace, policy::Policy& policy, const SimOptions& opts);
 
 }  // namespace thaw::sim

@@ -253,6 +253,7 @@ TEST(Server, StopFinishesTheRequestInFlight) {
   entered.get_future().wait();
   auto stopping = std::async(std::launch::async, [&] { server->stop(10s); });
   // New connections are refused once the acceptor closes; the one in flight is still answered.
+  for (int i = 0; i < 2000 && RawConnection(server->endpoint()).connected(); ++i) std::this_thread::sleep_for(1ms);
   release = true;
   stopping.get();
   auto r = pending.get();

@@ -52,7 +52,7 @@ SimResult run(const Trace& t, const std::string& spec) {
   SimOptions opts;
   auto p = policy::make_policy(spec, opts.profile);
   EXPECT_TRUE(p.is_ok()) << spec;
-  return simulate(t, **p, opts);
+  return simulate(t, std::move(*p), opts);
 }
 
 TEST(Simulator, StrictTimerUnderFixedKeepAlive) {
@@ -119,7 +119,7 @@ TEST(Simulator, EveryInvocationCountedOnceAndTimeAndMemoryConserved) {
   for (const char* spec : {"fixed4", "fixed20", "hybrid", "ladder", "ladder:lambda=1000", "gbm"}) {
     auto p = policy::make_policy(spec, opts.profile);
     ASSERT_TRUE(p.is_ok());
-    SimResult r = simulate(t, **p, opts);
+    SimResult r = simulate(t, std::move(*p), opts);
     uint64_t counted = 0;
     for (auto c : r.starts_by_rung) counted += c;
     EXPECT_EQ(counted, t.invocations) << spec;
