@@ -4,9 +4,9 @@
 #include <memory>
 
 #if THAW_CLI_HAVE_ENGINE
-#include "engine/onnx_backend.h"
-#include "engine/onnx_optimize.h"
-#include "engine/ort_environment.h"
+#include "engine/onnx/onnx_backend.h"
+#include "engine/onnx/onnx_optimize.h"
+#include "engine/onnx/ort_environment.h"
 #endif
 
 namespace thaw::cli {

@@ -6,8 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/onnx_backend.h"
-#include "engine/ort_environment.h"
+#include "engine/onnx/onnx_backend.h"
+#include "engine/onnx/ort_environment.h"
 #include "loader/loader.h"
 #include "bundle/bundle.h"
 #include "worker/text_encoder_factory.h"

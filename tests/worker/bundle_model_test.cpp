@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/bundle.h"
-#include "engine/onnx_graph.h"
+#include "engine/onnx/onnx_graph.h"
 #include "http/client.h"
 #include "http/server.h"
 #include "worker/routes.h"

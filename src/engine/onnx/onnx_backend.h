@@ -11,7 +11,7 @@
 
 #include "common/status.h"
 #include "engine/backend.h"
-#include "engine/ort_environment.h"
+#include "engine/onnx/ort_environment.h"
 
 struct OrtSessionOptions;
 
