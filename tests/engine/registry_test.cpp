@@ -1,10 +1,12 @@
 // The registry: lookup by manifest.backend, unknown backends, claiming pack inputs, load plans of
-// bundles on disk.
+// bundles on disk, and the built-in registry's ONNX plugin as the worker and `thaw pack` see it.
 #include "engine/registry.h"
 
 #include <gtest/gtest.h>
 
 #include <stdexcept>
+
+#include "engine/builtin_registry.h"
 
 namespace thaw::engine {
 namespace {
@@ -89,6 +91,27 @@ TEST(Registry, LoadPlanOfABundleOnDisk) {
   EXPECT_EQ(plan->start_bytes, 8192u + 1) << "the stub's plan: data_length + 1";
   EXPECT_EQ(r.load_plan(write_bundle("zzz")).status().code(), Code::kNotFound);
   EXPECT_EQ(r.load_plan("/nonexistent.thaw").status().code(), Code::kNotFound);
+}
+
+TEST(BuiltinRegistry, HasTheOnnxPluginWithItsIdentityAndOptions) {
+  const Registry r = make_builtin_registry();
+  auto onnx = r.find("onnx");
+  ASSERT_TRUE(onnx.is_ok());
+  EXPECT_EQ((*onnx)->protocol().platform, "onnxruntime_onnx");
+  ASSERT_EQ((*onnx)->protocol().routes.size(), 1u);
+  EXPECT_EQ(route_family_name((*onnx)->protocol().routes[0]), "open_inference");
+  EXPECT_EQ(r.claim("/models/bert.onnx"), *onnx);
+  EXPECT_EQ(r.claim("/models/bert.safetensors"), nullptr);
+  EXPECT_EQ(r.describe_packers(), "onnx: ONNX models (*.onnx)");
+
+  std::vector<std::string> good = {"graph_optimization=all"}, bad = {"graph_optimization=max"};
+  auto create = BackendOptions::parse(good, (*onnx)->create_options(), "backend 'onnx'");
+  ASSERT_TRUE(create.is_ok());
+  EXPECT_EQ(create->value("graph_optimization"), "all");
+  EXPECT_FALSE(BackendOptions::parse(bad, (*onnx)->create_options(), "backend 'onnx'").is_ok());
+  auto pack = BackendOptions::parse({}, (*onnx)->pack_options(), "packing");
+  ASSERT_TRUE(pack.is_ok());
+  EXPECT_EQ(pack->value("ort_format"), "true");
 }
 
 }  // namespace
