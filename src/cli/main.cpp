@@ -14,7 +14,7 @@ void register_pack(CLI::App& app, int* exit_code, const engine::Registry& backen
 void register_inspect(CLI::App& app, int* exit_code);
 void register_verify(CLI::App& app, int* exit_code);
 void register_sim(CLI::App& app, int* exit_code);
-void register_run(CLI::App& app, int* exit_code);
+void register_run(CLI::App& app, int* exit_code, const engine::Registry& backends);
 void register_tokenize(CLI::App& app, int* exit_code);
 void register_cache(CLI::App& app, int* exit_code);
 void register_serve(CLI::App& app, int* exit_code);
@@ -35,7 +35,7 @@ int main(int argc, char** argv) {
   register_load(app, &exit_code);
   register_limits(app, &exit_code);
   register_sim(app, &exit_code);
-  register_run(app, &exit_code);
+  register_run(app, &exit_code, backends);
   register_serve(app, &exit_code);
   register_cache(app, &exit_code);
   register_tokenize(app, &exit_code);
