@@ -17,7 +17,7 @@ void register_sim(CLI::App& app, int* exit_code);
 void register_run(CLI::App& app, int* exit_code, const engine::Registry& backends);
 void register_tokenize(CLI::App& app, int* exit_code);
 void register_cache(CLI::App& app, int* exit_code);
-void register_serve(CLI::App& app, int* exit_code);
+void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backends);
 void register_bench(CLI::App& app, int* exit_code);
 }  // namespace thaw::cli
 
@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "thaw 0.1.0");
   app.require_subcommand(1);
   int exit_code = kExitOk;
-  // The backends compiled in; the subcommands that need one ask it and never name a backend.
+  // The backends compiled in; pack, run and serve ask it and never name a backend.
   const thaw::engine::Registry backends = thaw::engine::make_builtin_registry();
   register_pack(app, &exit_code, backends);
   register_inspect(app, &exit_code);
@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
   register_limits(app, &exit_code);
   register_sim(app, &exit_code);
   register_run(app, &exit_code, backends);
-  register_serve(app, &exit_code);
+  register_serve(app, &exit_code, backends);
   register_cache(app, &exit_code);
   register_tokenize(app, &exit_code);
   register_bench(app, &exit_code);

@@ -6,7 +6,6 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
-#include "bundle/bundle.h"
 #include "loader/page_cache.h"
 #include "manager/manager_impl.h"
 #include "policy/policy_spec.h"
@@ -37,18 +36,6 @@ uint64_t Lease::instance_id() const { return instance_->id; }
 
 // ---------------------------------------------------------------- creation
 
-namespace {
-// See ModelState::start_estimate and bundle::in_place_ort_graph.
-uint64_t start_estimate(const std::string& bundle_path, uint64_t file_size) {
-  constexpr uint64_t kRuntime = 32u << 20;  // ONNX Runtime, arenas, tokenizer: measured 20-30 MiB
-  auto reader = bundle::Reader::open(bundle_path);
-  if (reader.is_ok()) {
-    if (const auto* ort = bundle::in_place_ort_graph(reader->manifest())) return ort->length + kRuntime;
-  }
-  return file_size + kRuntime;
-}
-}  // namespace
-
 Manager::Manager(ManagerOptions options, const Clock& clock)
     : options_(std::move(options)), clock_(clock), impl_(std::make_unique<Impl>()) {
   impl_->self = this;
@@ -73,7 +60,10 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, std::ve
     state->app = static_cast<policy::AppId>(impl.models.size());
     uint64_t size = std::filesystem::file_size(config.bundle, ec);
     impl.policy->add_app(state->app, policy::AppInfo{static_cast<double>(ec ? 0 : size) / (1 << 20)});
-    state->start_estimate = start_estimate(config.bundle, ec ? 0 : size);
+    const ModelLoadInfo info =
+        m->options_.load_info ? m->options_.load_info(config.bundle) : ModelLoadInfo{ec ? 0 : size, true};
+    state->start_estimate = info.start_bytes;
+    state->zygote_safe = info.zygote_safe;
     state->config = std::move(config);
     state->idle_since = now;
     state->counters.name = state->config.name;

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -38,6 +39,13 @@
 
 namespace thaw::manager {
 
+// What a model's backend says about starting it (engine::LoadPlan, looked up by `thaw serve`), so
+// the manager plans without knowing backends.
+struct ModelLoadInfo {
+  uint64_t start_bytes = 0;  // memory a fresh (not forked) instance adds before it is measured
+  bool zygote_safe = true;   // false: the model never takes the zygote rung (page cache instead)
+};
+
 struct ManagerOptions {
   std::string thaw_exe;      // the binary workers run as (`thaw run`)
   std::string runtime_dir;   // must exist; sockets and per-instance logs go here
@@ -48,6 +56,8 @@ struct ManagerOptions {
   std::chrono::milliseconds tick_interval{100};  // 0: no thread; the owner calls tick()
   size_t max_waiting = 192;
   double batch_shed_fraction = 0.5;
+  // Called once per model by create(); unset: the bundle's file size, zygote allowed.
+  std::function<ModelLoadInfo(const std::string& bundle_path)> load_info;
 };
 
 class Manager;

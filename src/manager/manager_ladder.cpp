@@ -73,6 +73,7 @@ Status Manager::hold(const std::string& name, Rung rung) {
 }
 
 Status Manager::Impl::apply_rung(ModelState& m, Rung target, bool wait) {
+  if (target == Rung::kZygote && !m.zygote_safe) target = Rung::kPageCache;  // its backend cannot fork
   std::vector<std::shared_ptr<Instance>> victims;
   std::shared_ptr<ZygoteProcess> zygote_victim;
   bool need_zygote = false, need_instance = false;

@@ -70,9 +70,10 @@ struct ModelState {
   Nanos start_backoff_until{0};
   Status last_error;
   uint64_t next_instance = 0;
-  // Memory a fresh (not forked) instance is expected to add before one has been measured: what
-  // the worker faults in (graph.ort alone when the bundle has it, else the bundle) plus runtime.
+  // From ManagerOptions::load_info: memory a fresh (not forked) instance is expected to add before
+  // one has been measured, and whether the zygote rung is allowed.
   uint64_t start_estimate = 0;
+  bool zygote_safe = true;
   ModelStats counters;  // totals only; the live fields are filled by stats()
 
   size_t waiting() const {

@@ -50,6 +50,7 @@ class ManagerTest : public ::testing::Test {
     o.policy = std::move(policy);
     o.tick_interval = milliseconds(0);  // the test drives time
     o.ping_interval = milliseconds(0);
+    o.load_info = load_info_;
     auto m = Manager::create(o, std::move(models), clock_);
     ASSERT_TRUE(m.is_ok()) << m.status().to_string();
     manager_ = std::move(m).value();
@@ -74,6 +75,7 @@ class ManagerTest : public ::testing::Test {
   std::string dir_;
   ManualClock clock_{std::chrono::hours(1)};
   std::unique_ptr<Manager> manager_;
+  std::function<ModelLoadInfo(const std::string&)> load_info_;  // unset: the manager's default
 };
 
 TEST_F(ManagerTest, ColdRequestStartsAnInstanceAndKeepAliveScalesItToZero) {
@@ -111,6 +113,22 @@ TEST_F(ManagerTest, HoldingTheZygoteRungMakesTheNextStartAFork) {
   EXPECT_EQ(lease->cold_from(), Rung::kZygote);
   expect_serves(*lease, "m");
   EXPECT_TRUE(describe("m")["instances"][0]["forked"].get<bool>());
+}
+
+TEST_F(ManagerTest, AModelWhoseBackendCannotForkNeverTakesTheZygoteRung) {
+  std::vector<std::string> asked;
+  load_info_ = [&asked](const std::string& bundle) {
+    asked.push_back(bundle);
+    return ModelLoadInfo{64u << 20, false};
+  };
+  start({model("m")});
+  EXPECT_EQ(asked, std::vector<std::string>{MANAGER_BUNDLE});
+  ASSERT_TRUE(manager_->hold("m", Rung::kZygote).is_ok());
+  EXPECT_TRUE(describe("m")["zygote"].is_null()) << describe("m").dump();
+  auto lease = manager_->acquire("m", Tier::kStandard);
+  ASSERT_TRUE(lease.is_ok()) << lease.status().to_string();
+  EXPECT_NE(lease->cold_from(), Rung::kZygote);
+  EXPECT_FALSE(describe("m")["instances"][0]["forked"].get<bool>());
 }
 
 TEST_F(ManagerTest, UnknownModelIsNotFound) {
