@@ -18,11 +18,11 @@ fi
 cmake --build "$build" --target thaw_session_bench -j "$(nproc)" >/dev/null
 mkdir -p "$work" "$root/bench/results"
 if [ ! -f "$work/graph.onnx" ] || [ "$model" -nt "$work/graph.onnx" ]; then
-  "$python" "$root/tests/engine/make_external_model.py" "$model" "$work"
+  "$python" "$root/tests/engine/onnx/make_external_model.py" "$model" "$work"
 fi
 # Hot page cache for every variant: read the inputs once.
 cat "$model" "$work/thaw.data" > /dev/null
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
-"$build/src/engine/thaw_session_bench" --model "$model" --bundle-dir "$work" \
+"$build/src/engine/onnx/thaw_session_bench" --model "$model" --bundle-dir "$work" \
   --reference "$root/models/src/minilm/reference.json" \
   --reps "${REPS:-20}" --exec-reps "${EXEC_REPS:-10}" --json "$root/bench/results/session-latest.json"

@@ -29,9 +29,9 @@
 #include <nlohmann/json.hpp>
 #include <onnxruntime_c_api.h>
 
-#include "engine/onnx_backend.h"
-#include "engine/onnx_optimize.h"
-#include "engine/ort_environment.h"
+#include "engine/onnx/onnx_backend.h"
+#include "engine/onnx/onnx_optimize.h"
+#include "engine/onnx/ort_environment.h"
 
 extern char** environ;
 

@@ -44,7 +44,7 @@ from worker_harness import MINILM, THAW_BIN, pack_minilm  # noqa: E402
 
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 BUILD = pathlib.Path(THAW_BIN).parent
-ORT_FIRST_ANSWER = str(BUILD / "src" / "engine" / "thaw_ort_first_answer")
+ORT_FIRST_ANSWER = str(BUILD / "src" / "engine" / "onnx" / "thaw_ort_first_answer")
 PAGE_CACHE = str(BUILD / "src" / "loader" / "thaw_page_cache")
 MIN_COSINE = 0.9999
 

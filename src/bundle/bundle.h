@@ -35,8 +35,8 @@ struct TensorEntry {
   uint64_t checksum = 0;   // xxh3-64 of the tensor's bytes
 };
 
-// An opaque blob stored in the data section: the weightless graph ("graph.onnx"), "tokenizer.json",
-// "config.json", ... Offsets are in the logical data section, page-aligned like tensors.
+// An opaque blob stored in the data section: a backend's graph, "tokenizer.json", "config.json",
+// ... Offsets are in the logical data section, page-aligned like tensors.
 struct FileEntry {
   std::string name;
   uint64_t offset = 0;
@@ -68,7 +68,7 @@ struct WarmupRequest {
 struct Manifest {
   std::string name;
   std::string version;
-  std::string backend;             // "onnx", "xgboost", ...
+  std::string backend;             // the plugin that runs it; "none": weights only
   Compression compression = Compression::kNone;
   bool byte_shuffle = false;       // float chunks byte-shuffled before zstd (see docs/format.md)
   uint64_t chunk_size = kDefaultChunkSize;
@@ -83,13 +83,6 @@ struct Manifest {
   const TensorEntry* find_tensor(std::string_view name) const;
   const FileEntry* find_file(std::string_view name) const;
 };
-
-// The ORT-format model `thaw pack` adds for ONNX models.
-inline constexpr std::string_view kOrtGraphFile = "graph.ort";
-// graph.ort when a worker uses it in place: present and stored uncompressed. Such a worker maps the
-// bundle lazily and faults in only this file (its initializers are the weights), so this is also
-// what a start costs in memory. nullptr otherwise.
-const FileEntry* in_place_ort_graph(const Manifest& m);
 
 struct ChunkScratch;  // decode buffers, private to the reader
 
@@ -157,7 +150,7 @@ struct WriteOptions {
 struct BundleContents {
   std::string name;
   std::string version = "1";
-  std::string backend = "onnx";
+  std::string backend = "none";
   std::vector<WriterTensor> tensors;
   std::vector<WriterFile> files;
   std::vector<WarmupRequest> warmup;   // their `file`s must be in `files`

@@ -8,10 +8,6 @@ const TensorEntry* Manifest::find_tensor(std::string_view name) const {
   return nullptr;
 }
 
-const FileEntry* in_place_ort_graph(const Manifest& m) {
-  return m.compression == Compression::kNone ? m.find_file(kOrtGraphFile) : nullptr;
-}
-
 const FileEntry* Manifest::find_file(std::string_view name) const {
   for (const auto& f : files)
     if (f.name == name) return &f;

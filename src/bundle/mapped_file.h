@@ -1,4 +1,4 @@
-// A read-only memory map of a whole file (pack inputs: safetensors, ONNX external data), so large
+// A read-only memory map of a whole file (pack inputs: safetensors, a graph's external data), so large
 // weights are borrowed from the page cache instead of copied.
 #pragma once
 

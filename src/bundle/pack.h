@@ -1,4 +1,5 @@
-// Turning a model file (ONNX or safetensors) into the contents of a bundle.
+// Turning a model file into the contents of a bundle: what every backend's packer shares (the
+// PackedModel holder, warm-up requests from JSON, extra files).
 #pragma once
 
 #include <deque>

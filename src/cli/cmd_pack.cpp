@@ -1,4 +1,5 @@
-// `thaw pack`: turns an ONNX or safetensors model into a .thaw bundle.
+// `thaw pack`: turns a model into a .thaw bundle with the backend plugin that claims it, or a
+// safetensors file into a weights-only bundle.
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -11,11 +12,11 @@
 #include <fmt/format.h>
 
 #include "bundle/format.h"
-#include "bundle/pack_onnx.h"
-#include "cli/pack_ort.h"
 #include "bundle/pack_safetensors.h"
+#include "cli/backend_opts.h"
 #include "cli/bundle_cli.h"
 #include "common/progress.h"
+#include "engine/registry.h"
 
 namespace thaw::cli {
 
@@ -36,7 +37,7 @@ struct PackArgs {
   std::vector<std::string> extras;
   std::string warmup;
   bool no_warmup = false;
-  bool no_ort = false;
+  BackendOptItems backend_opts;
   int threads = 0;
   bool json = false;
 };
@@ -53,7 +54,30 @@ int fail(const Status& s, int code) {
   return code;
 }
 
-int run_pack(const PackArgs& a) {
+// Who packs the input: the backend plugin that claims it, else (plugin null) the weights-only
+// safetensors packer. kInvalidArgument for an input nobody packs or options the packer refuses.
+struct Packer {
+  const engine::Plugin* plugin = nullptr;
+  engine::BackendOptions options;
+};
+
+Result<Packer> choose_packer(const engine::Registry& backends, const PackArgs& a) {
+  Packer p;
+  p.plugin = backends.claim(a.input);
+  if (p.plugin == nullptr && fs::path(a.input).extension() != ".safetensors" &&
+      !looks_like_safetensors(a.input))
+    return make_error(
+        Code::kInvalidArgument,
+        "cannot tell the format of {}: thaw packs {}; and safetensors (*.safetensors) as weights only",
+        a.input, backends.describe_packers());
+  const std::string owner = p.plugin ? fmt::format("packing for backend '{}'", p.plugin->name())
+                                     : std::string("packing weights only");
+  const auto specs = p.plugin ? p.plugin->pack_options() : std::span<const engine::OptionSpec>();
+  THAW_ASSIGN_OR_RETURN(p.options, engine::BackendOptions::parse(a.backend_opts.all(), specs, owner));
+  return p;
+}
+
+int run_pack(const engine::Registry& backends, const PackArgs& a) {
   using namespace bundle;
   bundle::WriteOptions o;
   if (a.compress == "zstd") o.compression = Compression::kZstd;
@@ -68,19 +92,12 @@ int run_pack(const PackArgs& a) {
   if (!fs::exists(a.input)) return fail(make_error(Code::kNotFound, "input {} does not exist", a.input), kExitNotFound);
 
   const auto t0 = std::chrono::steady_clock::now();
-  const std::string ext = fs::path(a.input).extension().string();
+  auto packer = choose_packer(backends, a);
+  if (!packer.is_ok()) return fail(packer.status(), kExitUsage);
   Result<std::unique_ptr<PackedModel>> packed =
-      ext == ".onnx" ? pack_onnx(a.input)
-      : (ext == ".safetensors" || looks_like_safetensors(a.input))
-          ? pack_safetensors(a.input)
-          : Result<std::unique_ptr<PackedModel>>(make_error(
-                Code::kInvalidArgument, "cannot tell the format of {}: name it *.onnx or *.safetensors", a.input));
-  if (!packed.is_ok()) {
-    int code = packed.status().code() == Code::kNotFound ? kExitNotFound
-               : packed.status().code() == Code::kInvalidArgument && ext != ".onnx" && ext != ".safetensors" ? kExitUsage
-                                                                                                              : kExitFailure;
-    return fail(packed.status(), code);
-  }
+      packer->plugin ? packer->plugin->pack(a.input, packer->options) : pack_safetensors(a.input);
+  if (!packed.is_ok())
+    return fail(packed.status(), packed.status().code() == Code::kNotFound ? kExitNotFound : kExitFailure);
   PackedModel& model = **packed;
   BundleContents& c = model.contents;
   c.name = a.name.empty() ? (c.name.empty() ? fs::path(a.input).stem().string() : c.name) : a.name;
@@ -101,11 +118,6 @@ int run_pack(const PackArgs& a) {
     ss << in.rdbuf();
     Status s = add_warmup_json(ss.str(), &model);
     if (!s.is_ok()) return fail(s, kExitUsage);
-  }
-
-  if (!a.no_ort) {
-    Status s = add_ort_model(model);
-    if (!s.is_ok()) return fail(s.with_context("converting the graph to ONNX Runtime's format (--no-ort skips it)"), kExitFailure);
   }
 
   uint64_t total = 0, tensor_bytes = 0;
@@ -147,16 +159,17 @@ int run_pack(const PackArgs& a) {
 
 }  // namespace
 
-void register_pack(CLI::App& app, int* exit_code) {
+void register_pack(CLI::App& app, int* exit_code, const engine::Registry& backends) {
   auto a = std::make_shared<PackArgs>();
   CLI::App* cmd = app.add_subcommand(
       "pack",
-      "Pack a model into one .thaw bundle: the weightless graph, every weight (each 4 KiB-aligned), extra files "
-      "and warm-up inputs. INPUT is an ONNX model (initializers inline, in typed fields, or in external data "
-      "files beside it) or a safetensors file. See docs/cli.md and docs/format.md.\n"
+      "Pack a model into one .thaw bundle: the weightless graph, every weight (each 4 KiB-aligned), extra "
+      "files and warm-up inputs. INPUT is a model a backend packs (listed below) or a safetensors file "
+      "(weights only). See docs/cli.md, docs/format.md and docs/backends.md.\n"
       "Exit codes: 0 ok, 1 the input could not be packed (malformed or unsupported model, I/O error), "
       "2 bad arguments, 4 input not found.");
-  cmd->add_option("INPUT", a->input, "model.onnx or model.safetensors")->required();
+  cmd->add_option("INPUT", a->input, "The model file: " + backends.describe_packers() + "; or *.safetensors")
+      ->required();
   cmd->add_option("-o,--output", a->output, "Bundle to write (atomically: temp file, fsync, rename)")->required();
   cmd->add_option("--compress", a->compress, "none (mmap-able in place) or zstd (independent frames per chunk)")
       ->capture_default_str();
@@ -165,18 +178,17 @@ void register_pack(CLI::App& app, int* exit_code) {
   cmd->add_option("--chunk-mib", a->chunk_mib, "Chunk (zstd frame) size in MiB")->capture_default_str();
   cmd->add_option("--name", a->name, "Model name (default: the input's file name without extension)");
   cmd->add_option("--version", a->version, "Model version")->capture_default_str();
-  cmd->add_option("--backend", a->backend, "Backend that runs the graph (default: onnx for ONNX, none for safetensors)");
+  cmd->add_option("--backend", a->backend,
+                  "Record this backend in the manifest instead of the packer's (none for safetensors)");
   cmd->add_option("--extra", a->extras, "Extra file to include by basename, e.g. tokenizer.json (repeatable)");
   cmd->add_option("--warmup", a->warmup,
                   "Warm-up requests as JSON: {\"input\": {\"dtype\": \"INT64\", \"shape\": [1, 4], \"data\": [...]}, ...} "
                   "or an array of such objects; replaces the default BERT-style request");
   cmd->add_flag("--no-warmup", a->no_warmup, "Store no warm-up request");
-  cmd->add_flag("--no-ort", a->no_ort,
-                "ONNX models: do not also store graph.ort, the model in ONNX Runtime's format that a worker uses in place "
-                "(fastest start; the bundle then holds the weights twice)");
   cmd->add_option("--threads,-t", a->threads, "Threads for hashing and compression (0: all cores)")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print a JSON summary (sizes, ratio, seconds) instead of a line");
-  cmd->callback([a, exit_code] { *exit_code = run_pack(*a); });
+  add_backend_opts(cmd, backends, BackendOptKind::kPack, &a->backend_opts);
+  cmd->callback([a, exit_code, &backends] { *exit_code = run_pack(backends, *a); });
 }
 
 }  // namespace thaw::cli

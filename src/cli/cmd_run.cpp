@@ -5,7 +5,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "cli/backend_opts.h"
 #include "cli/commands.h"
+#include "engine/registry.h"
 #include "protocol/worker_protocol.h"
 #include "worker/bundle_model.h"
 #include "worker/cold_start.h"
@@ -32,12 +34,12 @@ struct RunFlags {
   int stop_grace_ms = 10'000;
   std::string zygote;
   std::string model_name;
-  std::string graph_optimization = "none";
+  BackendOptItems backend_opts;
   int debug_start_delay_ms = 0;
 };
 }  // namespace
 
-void register_run(CLI::App& app, int* exit_code) {
+void register_run(CLI::App& app, int* exit_code, const engine::Registry& backends) {
   auto flags = std::make_shared<RunFlags>();
   CLI::App* cmd = app.add_subcommand("run", "Serve one .thaw bundle over the Open Inference Protocol (KServe v2)");
   cmd->footer(
@@ -81,10 +83,7 @@ void register_run(CLI::App& app, int* exit_code) {
   cmd->add_option("--stop-grace-ms", flags->stop_grace_ms, "On SIGTERM, wait this long for requests in flight")
       ->check(CLI::Range(0, 600'000))->capture_default_str();
 
-  cmd->add_option("--graph-optimization", flags->graph_optimization,
-                  "ONNX Runtime graph optimisation at load: none (graphs optimised at pack time), basic, "
-                  "extended, all (slower start, faster inference for unoptimised graphs)")
-      ->check(CLI::IsMember({"none", "basic", "extended", "all"}))->capture_default_str();
+  add_backend_opts(cmd, backends, BackendOptKind::kCreate, &flags->backend_opts);
   cmd->add_option(
          "--debug-start-delay-ms", flags->debug_start_delay_ms,
          "Test option: stay live but not ready this much longer (after listening; with --zygote, before "
@@ -97,7 +96,7 @@ void register_run(CLI::App& app, int* exit_code) {
                   "Zygote mode: load and warm up once, then fork a ready worker per \"fork [ENDPOINT]\\n\" "
                   "line sent to this Unix control socket (the child answers \"ready <pid> <endpoint>\")");
 
-  cmd->callback([flags, exit_code] {
+  cmd->callback([flags, exit_code, &backends] {
     worker::BootClock boot;
     worker::ColdStartTimeline timeline(boot, worker::find_exec_time(std::getenv(protocol::kExecTimeEnv)));
     timeline.mark("main");
@@ -121,9 +120,11 @@ void register_run(CLI::App& app, int* exit_code) {
 
     worker::BundleModelOptions load;
     load.max_text_tokens = flags->max_tokens;
-    load.graph_optimization = flags->graph_optimization;
-    auto loader = [load, name = flags->model_name](const std::string& path, worker::ColdStartTimeline& tl) {
-      auto model = worker::load_bundle_model(path, load, tl);
+    load.backend_options = flags->backend_opts.all();
+    load.zygote = !flags->zygote.empty();
+    auto loader = [&backends, load, name = flags->model_name](const std::string& path,
+                                                              worker::ColdStartTimeline& tl) {
+      auto model = worker::load_bundle_model(backends, path, load, tl);
       if (model.is_ok() && !name.empty()) model->name = name;
       return model;
     };

@@ -18,6 +18,7 @@
 #include "bundle/bundle.h"
 #include "cli/commands.h"
 #include "common/clock.h"
+#include "engine/registry.h"
 #include "gateway/gateway.h"
 #include "http/server.h"
 #include "manager/manager.h"
@@ -96,7 +97,18 @@ Result<manager::ServeConfig> build_config(const ServeFlags& f) {
   return c;
 }
 
-int serve(const ServeFlags& f) {
+// The backend's load plan for the manager. A bundle no backend here runs gets its size; its
+// instances then fail to start with an error that names the backend, and the other models serve.
+manager::ModelLoadInfo load_info(const engine::Registry& backends, const std::string& bundle) {
+  auto plan = backends.load_plan(bundle);
+  if (plan.is_ok()) return {plan->start_bytes, plan->zygote_safe};
+  spdlog::warn("{}: {}", bundle, plan.status().to_string());
+  std::error_code ec;
+  const uintmax_t size = fs::file_size(bundle, ec);
+  return {ec ? 0 : static_cast<uint64_t>(size), true};
+}
+
+int serve(const ServeFlags& f, const engine::Registry& backends) {
   // Stdout carries the JSON events; human-readable logs go to stderr.
   spdlog::set_default_logger(spdlog::stderr_color_mt("thaw"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%-5l%$ %v");
@@ -140,18 +152,8 @@ int serve(const ServeFlags& f) {
   mo.ping_interval = c.ping_interval;
   mo.tick_interval = c.tick_interval;
   mo.max_waiting = c.max_waiting;
-  mo.load_info = [](const manager::ModelConfig& m) {
-    // What the worker faults in: graph.ort alone when the bundle has it in place, else the
-    // bundle; plus the runtime (ONNX Runtime, arenas, tokenizer: measured 20-30 MiB).
-    constexpr uint64_t kRuntime = 32u << 20;
-    std::error_code ec;
-    uint64_t bytes = fs::file_size(m.bundle, ec);
-    if (ec) bytes = 0;
-    if (auto reader = bundle::Reader::open(m.bundle); reader.is_ok())
-      if (const auto* ort = bundle::in_place_ort_graph(reader->manifest())) bytes = ort->length;
-    return manager::ModelLoadInfo{bytes + kRuntime, true};
-  };
   mo.batch_shed_fraction = c.batch_shed_fraction;
+  mo.load_info = [&backends](const manager::ModelConfig& m) { return load_info(backends, m.bundle); };
 
   // Threads started from here on inherit the blocked stop signals.
   sigset_t stop_signals = worker::block_stop_signals();
@@ -203,7 +205,7 @@ int serve(const ServeFlags& f) {
 
 }  // namespace
 
-void register_serve(CLI::App& app, int* exit_code) {
+void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backends) {
   auto flags = std::make_shared<ServeFlags>();
   CLI::App* cmd = app.add_subcommand("serve", "Run the platform: a scale-to-zero KServe v2 gateway for every model");
   cmd->footer(
@@ -234,7 +236,7 @@ void register_serve(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(0, 600'000))->capture_default_str();
   cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))->capture_default_str();
-  cmd->callback([flags, exit_code] { *exit_code = serve(*flags); });
+  cmd->callback([flags, exit_code, &backends] { *exit_code = serve(*flags, backends); });
 }
 
 }  // namespace thaw::cli

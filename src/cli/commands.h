@@ -1,4 +1,5 @@
-// Each `thaw` subcommand registers itself on the app; main() wires them in the order listed.
+// Each `thaw` subcommand has a register_<name>(app, exit_code[, backends]) that adds it to the app;
+// its callback stores the exit code in `*exit_code`. main() wires them in order.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -13,8 +14,5 @@ enum ExitCode : int {
   kExitCorrupt = 3,      // a bundle failed validation or checksum
   kExitNotFound = 4,     // a file, model or tensor does not exist
 };
-
-// Registers a subcommand. Its callback stores the exit code in `*exit_code`.
-using Register = void (*)(CLI::App& app, int* exit_code);
 
 }  // namespace thaw::cli

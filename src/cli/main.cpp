@@ -4,19 +4,20 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "engine/builtin_registry.h"
 
 namespace thaw::cli {
 // Subcommands, each defined in its own cmd_*.cpp.
 void register_load(CLI::App& app, int* exit_code);
 void register_limits(CLI::App& app, int* exit_code);
-void register_pack(CLI::App& app, int* exit_code);
+void register_pack(CLI::App& app, int* exit_code, const engine::Registry& backends);
 void register_inspect(CLI::App& app, int* exit_code);
 void register_verify(CLI::App& app, int* exit_code);
 void register_sim(CLI::App& app, int* exit_code);
-void register_run(CLI::App& app, int* exit_code);
+void register_run(CLI::App& app, int* exit_code, const engine::Registry& backends);
 void register_tokenize(CLI::App& app, int* exit_code);
 void register_cache(CLI::App& app, int* exit_code);
-void register_serve(CLI::App& app, int* exit_code);
+void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backends);
 void register_bench(CLI::App& app, int* exit_code);
 }  // namespace thaw::cli
 
@@ -26,21 +27,19 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "thaw 0.1.0");
   app.require_subcommand(1);
   int exit_code = kExitOk;
-  const Register commands[] = {
-      register_pack,
-      register_inspect,
-      register_verify,
-      register_load,
-      register_limits,
-      register_sim,
-      register_run,
-      register_serve,
-      register_cache,
-      register_tokenize,
-      register_bench,
-  };
-  for (Register r : commands)
-    if (r != nullptr) r(app, &exit_code);
+  // The backends compiled in; pack, run and serve ask it and never name a backend.
+  const thaw::engine::Registry backends = thaw::engine::make_builtin_registry();
+  register_pack(app, &exit_code, backends);
+  register_inspect(app, &exit_code);
+  register_verify(app, &exit_code);
+  register_load(app, &exit_code);
+  register_limits(app, &exit_code);
+  register_sim(app, &exit_code);
+  register_run(app, &exit_code, backends);
+  register_serve(app, &exit_code, backends);
+  register_cache(app, &exit_code);
+  register_tokenize(app, &exit_code);
+  register_bench(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

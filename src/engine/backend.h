@@ -1,5 +1,5 @@
-// The Backend interface: one loaded model that runs inference. Implementations (ONNX Runtime,
-// XGBoost, ...) live beside this file; the worker talks only to this interface.
+// The Backend interface: one loaded model that runs inference. Each backend plugin (plugin.h,
+// src/engine/<name>/) creates its own implementation; the worker talks only to this interface.
 #pragma once
 
 #include <cstddef>

@@ -71,8 +71,8 @@ struct LoadTimings {
 // holding the whole logical data section. Views stay valid while it lives; it is move-only.
 class LoadedBundle {
  public:
-  // The whole logical data section, in the layout of the manifest's offsets. The engine hands this to
-  // ONNX Runtime as the in-memory external-data file.
+  // The whole logical data section, in the layout of the manifest's offsets. Backends read their
+  // weights from it in place.
   std::span<const std::byte> data() const { return memory_.bytes(); }
   // A tensor's bytes; kNotFound when the manifest has no such tensor.
   Result<std::span<const std::byte>> tensor(std::string_view name) const;

@@ -161,7 +161,7 @@ Status add_models_from_dir(ServeConfig& config) {
     if (config.models.empty())
       return make_error(Code::kNotFound,
                         "no models: '{}' is not a directory and no config lists models; pack one with "
-                        "`thaw pack model.onnx -o models/NAME.thaw` or pass --models DIR",
+                        "`thaw pack MODEL_FILE -o models/NAME.thaw` or pass --models DIR",
                         config.models_dir);
     return Status::ok();
   }
@@ -184,7 +184,7 @@ Status add_models_from_dir(ServeConfig& config) {
   }
   if (config.models.empty())
     return make_error(Code::kNotFound, "no models: '{}' holds no *.thaw bundle; pack one with "
-                      "`thaw pack model.onnx -o {}/NAME.thaw`", config.models_dir, config.models_dir);
+                      "`thaw pack MODEL_FILE -o {}/NAME.thaw`", config.models_dir, config.models_dir);
   return Status::ok();
 }
 

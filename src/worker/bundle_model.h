@@ -1,12 +1,15 @@
-// Turns a .thaw bundle into a LoadedModel: opens and loads the bundle, creates the backend
-// session, reads the tokenizer and the warm-up inputs. The one place in the worker that knows
-// bundles, backends and tokenizers.
+// Turns a .thaw bundle into a LoadedModel: finds the bundle's backend plugin in the registry,
+// loads the bundle as the plugin's load plan says, has the plugin create the backend, and reads
+// the tokenizer and the warm-up inputs. The one place in the worker that knows bundles and
+// tokenizers; backends it knows only through the registry.
 #pragma once
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
+#include "engine/registry.h"
 #include "worker/cold_start.h"
 #include "worker/model_service.h"
 
@@ -14,14 +17,18 @@ namespace thaw::worker {
 
 struct BundleModelOptions {
   size_t max_text_tokens = 0;  // 0: the bundle's max_seq_length metadata, else 512
-  int intra_op_threads = 1;    // backend threads per inference (1: forked children stay independent)
-  // ONNX Runtime graph optimisation at session creation: "none" (for graphs optimised at pack
-  // time; others run correctly, only slower), "basic", "extended" or "all".
-  std::string graph_optimization = "none";
+  // "key=value" items for the plugin's create(), checked against its create_options().
+  std::vector<std::string> backend_options;
+  // The model will be a zygote's template: refused when the plugin's load plan says forking a
+  // loaded instance is unsafe.
+  bool zygote = false;
 };
 
 // Marks "bundle_open", "session_create" and (with a tokenizer) "tokenizer_load" on the timeline.
-Result<LoadedModel> load_bundle_model(const std::string& path, const BundleModelOptions& options,
-                                      ColdStartTimeline& timeline);
+// Errors name the bundle: kNotFound for a backend `backends` does not have (listing those it has),
+// kInvalidArgument for bad backend options, kUnsupported for route families this worker does not
+// serve or an unsafe zygote.
+Result<LoadedModel> load_bundle_model(const engine::Registry& backends, const std::string& path,
+                                      const BundleModelOptions& options, ColdStartTimeline& timeline);
 
 }  // namespace thaw::worker

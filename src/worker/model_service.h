@@ -25,7 +25,7 @@ namespace thaw::worker {
 struct LoadedModel {
   std::string name;
   std::string version = "1";
-  std::string platform = "onnxruntime_onnx";
+  std::string platform;  // KServe "platform": the backend plugin's protocol identity
   // Whatever the backend borrows (mapped weights, runtime environment); outlives the backend.
   std::shared_ptr<void> keep_alive;
   std::unique_ptr<engine::Backend> backend;

@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("THAW_BIN", str(ROOT / "build" / "thaw"))).parent
-ORT_FIRST_ANSWER = BUILD / "src" / "engine" / "thaw_ort_first_answer"
+ORT_FIRST_ANSWER = BUILD / "src" / "engine" / "onnx" / "thaw_ort_first_answer"
 PAGE_CACHE = BUILD / "src" / "loader" / "thaw_page_cache"
 MINILM = ROOT / "models" / "src" / "minilm"
 

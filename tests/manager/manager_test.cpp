@@ -50,7 +50,10 @@ class ManagerUnitTest : public ::testing::Test {
     o.ping_interval = seconds(10);
     o.memory_budget_bytes = budget;
     o.max_waiting = max_waiting_;
-    o.load_info = [](const ModelConfig&) { return ModelLoadInfo{64u << 20, true}; };
+    o.load_info = [this](const ModelConfig& m) {
+      asked_.push_back(m.bundle);
+      return ModelLoadInfo{64u << 20, zygote_safe_};
+    };
     auto m = Manager::create(o, std::move(models), clock_, std::move(launcher));
     ASSERT_TRUE(m.is_ok()) << m.status().to_string();
     manager_ = std::move(m).value();
@@ -97,6 +100,8 @@ class ManagerUnitTest : public ::testing::Test {
   ManualClock clock_{std::chrono::hours(1)};
   FakeLauncher* fake_ = nullptr;
   size_t max_waiting_ = 10'000;
+  bool zygote_safe_ = true;
+  std::vector<std::string> asked_;
   std::unique_ptr<Manager> manager_;
 };
 
@@ -175,6 +180,23 @@ TEST_F(ManagerUnitTest, HoldingTheZygoteRungMakesTheNextStartAFork) {
   advance(milliseconds(40));
   ASSERT_TRUE(s->ok());
   EXPECT_EQ(s->lease().cold_from(), Rung::kPageCache);
+}
+
+TEST_F(ManagerUnitTest, AModelWhoseBackendCannotForkNeverTakesTheZygoteRung) {
+  zygote_safe_ = false;
+  start({model("m")});
+  EXPECT_EQ(asked_, std::vector<std::string>{"/models/m.thaw"});
+  Status held = make_error(Code::kInternal, "not yet");
+  manager_->hold("m", Rung::kZygote, [&](Status s) { held = s; });
+  settle();
+  ASSERT_TRUE(held.is_ok()) << held.to_string();
+  EXPECT_TRUE(describe("m")["zygote"].is_null()) << describe("m").dump();
+  EXPECT_EQ(fake_->zygote_starts(), 0);
+  auto r = acquire("m");
+  advance(milliseconds(400));
+  ASSERT_TRUE(r->ok()) << r->message();
+  EXPECT_NE(r->lease().cold_from(), Rung::kZygote);
+  EXPECT_FALSE(describe("m")["instances"][0]["forked"].get<bool>());
 }
 
 TEST_F(ManagerUnitTest, UnknownModelIsNotFound) {

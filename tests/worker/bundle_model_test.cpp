@@ -1,5 +1,5 @@
-// The worker on a real MiniLM bundle with the ONNX Runtime backend: loading, warm-up from the
-// bundle's inputs and embeddings over HTTP checked against sentence-transformers.
+// The worker on a real MiniLM bundle through the built-in registry (the ONNX plugin): loading,
+// warm-up from the bundle's inputs and embeddings over HTTP checked against sentence-transformers.
 #include "worker/bundle_model.h"
 
 #include <cmath>
@@ -11,7 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "bundle/bundle.h"
-#include "engine/onnx_graph.h"
+#include "engine/builtin_registry.h"
+#include "engine/onnx/onnx_graph.h"
 #include "http/client.h"
 #include "http/server.h"
 #include "worker/routes.h"
@@ -39,6 +40,7 @@ std::string write_minilm_bundle(const std::string& dir) {
   bundle::BundleContents c;
   c.name = "minilm";
   c.version = "2";
+  c.backend = "onnx";
   for (const auto& e : *inits)
     c.tensors.push_back({e.name, e.dtype, e.shape, std::as_bytes(std::span(data.data() + e.offset, e.length))});
   auto planned = bundle::plan_tensor_offsets(c.tensors);
@@ -77,13 +79,14 @@ TEST(BundleModel, ServesMiniLMEmbeddingsThatMatchTheReference) {
   SteadyClock clock;
   ColdStartTimeline timeline(clock, ExecTime{clock.now(), ExecTimeSource::kEnv});
   timeline.mark("main");
-  auto model = load_bundle_model(path, {}, timeline);
+  auto model = load_bundle_model(engine::make_builtin_registry(), path, {}, timeline);
   ASSERT_TRUE(model.is_ok()) << model.status().to_string();
   EXPECT_TRUE(timeline.has("bundle_open"));
   EXPECT_TRUE(timeline.has("session_create"));
   EXPECT_EQ(model->name, "minilm");
   EXPECT_EQ(model->version, "2");
   EXPECT_EQ(model->max_text_tokens, 256u);
+  EXPECT_EQ(model->platform, "onnxruntime_onnx");
   ASSERT_EQ(model->warmup.size(), 1u);
 
   ModelService service(std::move(model).value(), {}, clock, &timeline);
@@ -117,14 +120,28 @@ TEST(BundleModel, ServesMiniLMEmbeddingsThatMatchTheReference) {
   EXPECT_EQ(bad->status, 400);
 }
 
+TEST(BundleModel, AGraphOptimizationOptionLoadsAndWarmsUp) {
+  std::string path = write_minilm_bundle(::testing::TempDir());
+  SteadyClock clock;
+  ColdStartTimeline timeline(clock, ExecTime{});
+  const engine::Registry backends = engine::make_builtin_registry();
+  BundleModelOptions options;
+  options.backend_options = {"graph_optimization=extended"};
+  auto model = load_bundle_model(backends, path, options, timeline);
+  ASSERT_TRUE(model.is_ok()) << model.status().to_string();
+  ModelService service(std::move(model).value(), {}, clock, &timeline);
+  EXPECT_TRUE(service.warm_up(1).is_ok());
+}
+
 TEST(BundleModel, MissingOrBrokenBundlesAreErrors) {
   SteadyClock clock;
   ColdStartTimeline timeline(clock, ExecTime{});
-  auto missing = load_bundle_model("/nonexistent/x.thaw", {}, timeline);
+  const engine::Registry backends = engine::make_builtin_registry();
+  auto missing = load_bundle_model(backends, "/nonexistent/x.thaw", {}, timeline);
   EXPECT_FALSE(missing.is_ok());
   std::string junk = ::testing::TempDir() + "/junk.thaw";
   std::ofstream(junk) << "not a bundle";
-  auto broken = load_bundle_model(junk, {}, timeline);
+  auto broken = load_bundle_model(backends, junk, {}, timeline);
   EXPECT_FALSE(broken.is_ok());
 }
 

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "common/status.h"
-#include "engine/onnx_backend.h"
-#include "engine/ort_environment.h"
+#include "engine/onnx/onnx_backend.h"
+#include "engine/onnx/ort_environment.h"
 
 namespace thaw::engine {
 

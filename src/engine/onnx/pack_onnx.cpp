@@ -1,4 +1,4 @@
-#include "bundle/pack_onnx.h"
+#include "engine/onnx/pack_onnx.h"
 
 #include <onnx/onnx_pb.h>
 
@@ -12,35 +12,22 @@
 #include <unordered_set>
 
 #include "bundle/format.h"
+#include "engine/onnx/bundle_files.h"
+#include "engine/onnx/onnx_dtype.h"
 
-namespace thaw::bundle {
+namespace thaw::engine {
 
 namespace {
 
 namespace fs = std::filesystem;
+using bundle::kMaxDataLength;
+using bundle::MappedFile;
+using bundle::PackedModel;
+using bundle::WarmupRequest;
 using nlohmann::json;
 
-std::optional<DType> dtype_of(int onnx_type) {
-  switch (onnx_type) {
-    case onnx::TensorProto::FLOAT: return DType::kF32;
-    case onnx::TensorProto::FLOAT16: return DType::kF16;
-    case onnx::TensorProto::BFLOAT16: return DType::kBF16;
-    case onnx::TensorProto::DOUBLE: return DType::kF64;
-    case onnx::TensorProto::INT8: return DType::kI8;
-    case onnx::TensorProto::UINT8: return DType::kU8;
-    case onnx::TensorProto::INT16: return DType::kI16;
-    case onnx::TensorProto::UINT16: return DType::kU16;
-    case onnx::TensorProto::INT32: return DType::kI32;
-    case onnx::TensorProto::UINT32: return DType::kU32;
-    case onnx::TensorProto::INT64: return DType::kI64;
-    case onnx::TensorProto::UINT64: return DType::kU64;
-    case onnx::TensorProto::BOOL: return DType::kBool;
-    default: return std::nullopt;
-  }
-}
-
 std::string type_name(int onnx_type) {
-  if (auto d = dtype_of(onnx_type)) return std::string(dtype_name(*d));
+  if (auto d = dtype_from_onnx(onnx_type)) return std::string(dtype_name(*d));
   if (onnx_type == onnx::TensorProto::STRING) return "BYTES";
   return onnx::TensorProto_DataType_Name(static_cast<onnx::TensorProto_DataType>(onnx_type));
 }
@@ -192,7 +179,7 @@ Result<std::unique_ptr<PackedModel>> pack_onnx(const std::string& path) {
     const std::string& name = t->name();
     if (name.empty()) return make_error(Code::kInvalidArgument, "{}: initializer {} has no name", path, i);
     if (!names.insert(name).second) return make_error(Code::kInvalidArgument, "{}: two initializers are named '{}'", path, name);
-    auto dtype = dtype_of(t->data_type());
+    auto dtype = dtype_from_onnx(t->data_type());
     if (!dtype)
       return make_error(Code::kUnsupported, "{}: initializer '{}' has type {}, which bundles do not store", path, name,
                         type_name(t->data_type()));
@@ -245,7 +232,7 @@ Result<std::unique_ptr<PackedModel>> pack_onnx(const std::string& path) {
   }
 
   // Point every packed initializer at its place in the data section.
-  const std::vector<uint64_t> offsets = plan_tensor_offsets(model->contents.tensors);
+  const std::vector<uint64_t> offsets = bundle::plan_tensor_offsets(model->contents.tensors);
   for (size_t k = 0; k < packed_index.size(); ++k) {
     onnx::TensorProto* t = graph->mutable_initializer(packed_index[k]);
     t->clear_raw_data();
@@ -262,7 +249,7 @@ Result<std::unique_ptr<PackedModel>> pack_onnx(const std::string& path) {
       e->set_key(key);
       e->set_value(value);
     };
-    add("location", kDataLocation);
+    add("location", std::string(kDataFileName));
     add("offset", std::to_string(offsets[k]));
     add("length", std::to_string(model->contents.tensors[k].data.size()));
   }
@@ -279,9 +266,9 @@ Result<std::unique_ptr<PackedModel>> pack_onnx(const std::string& path) {
   std::string graph_bytes;
   if (!proto.SerializeToString(&graph_bytes))
     return make_error(Code::kInternal, "{}: serializing the weightless graph failed", path);
-  model->contents.files.push_back({kGraphFile, std::move(graph_bytes)});
+  model->contents.files.push_back({std::string(kOnnxGraphFile), std::move(graph_bytes)});
   add_bert_warmup(inputs, model.get());
   return model;
 }
 
-}  // namespace thaw::bundle
+}  // namespace thaw::engine

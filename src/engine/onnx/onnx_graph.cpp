@@ -1,11 +1,11 @@
-#include "engine/onnx_graph.h"
+#include "engine/onnx/onnx_graph.h"
 
 #include <charconv>
 #include <limits>
 
 #include <onnx/onnx_pb.h>
 
-#include "engine/onnx_dtype.h"
+#include "engine/onnx/onnx_dtype.h"
 
 namespace thaw::engine {
 namespace {

@@ -1,4 +1,4 @@
-#include "engine/onnx_dtype.h"
+#include "engine/onnx/onnx_dtype.h"
 
 namespace thaw::engine {
 namespace {

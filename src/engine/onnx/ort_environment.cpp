@@ -1,10 +1,10 @@
-#include "engine/ort_environment.h"
+#include "engine/onnx/ort_environment.h"
 
 #include <cstdlib>
 
 #include <onnxruntime_c_api.h>
 
-#include "engine/ort_status.h"
+#include "engine/onnx/ort_status.h"
 
 namespace thaw::engine {
 

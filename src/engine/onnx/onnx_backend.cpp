@@ -1,4 +1,4 @@
-#include "engine/onnx_backend.h"
+#include "engine/onnx/onnx_backend.h"
 
 #include <cstring>
 #include <limits>
@@ -7,9 +7,9 @@
 
 #include <onnxruntime_c_api.h>
 
-#include "engine/onnx_dtype.h"
-#include "engine/ort_session_setup.h"
-#include "engine/ort_status.h"
+#include "engine/onnx/onnx_dtype.h"
+#include "engine/onnx/ort_session_setup.h"
+#include "engine/onnx/ort_status.h"
 
 namespace thaw::engine {
 

@@ -1,10 +1,10 @@
-#include "engine/ort_session_setup.h"
+#include "engine/onnx/ort_session_setup.h"
 
 #include <string>
 
-#include "engine/onnx_dtype.h"
-#include "engine/onnx_graph.h"
-#include "engine/ort_status.h"
+#include "engine/onnx/onnx_dtype.h"
+#include "engine/onnx/onnx_graph.h"
+#include "engine/onnx/ort_status.h"
 
 namespace thaw::engine {
 namespace {

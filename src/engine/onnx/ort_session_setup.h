@@ -10,7 +10,7 @@
 #include <onnxruntime_c_api.h>
 
 #include "common/status.h"
-#include "engine/onnx_backend.h"
+#include "engine/onnx/onnx_backend.h"
 
 namespace thaw::engine {
 

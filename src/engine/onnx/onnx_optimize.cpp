@@ -1,4 +1,4 @@
-#include "engine/onnx_optimize.h"
+#include "engine/onnx/onnx_optimize.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -13,8 +13,8 @@
 
 #include <onnxruntime_c_api.h>
 
-#include "engine/ort_session_setup.h"
-#include "engine/ort_status.h"
+#include "engine/onnx/ort_session_setup.h"
+#include "engine/onnx/ort_status.h"
 
 namespace thaw::engine {
 namespace {

@@ -1,11 +1,11 @@
 // list_external_initializers against the bundle-layout MiniLM and against malformed graphs.
-#include "engine/onnx_graph.h"
+#include "engine/onnx/onnx_graph.h"
 
 #include <gtest/gtest.h>
 
 #include <set>
 
-#include "engine/onnx_backend.h"
+#include "engine/onnx/onnx_backend.h"
 #include "minilm_fixture.h"
 
 namespace thaw::engine {

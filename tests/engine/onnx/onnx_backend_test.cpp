@@ -1,6 +1,6 @@
 // OnnxBackend against the real MiniLM: every weight source and load path gives the reference
 // embeddings; bad requests and bad models give errors naming what is wrong.
-#include "engine/onnx_backend.h"
+#include "engine/onnx/onnx_backend.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine/onnx_optimize.h"
+#include "engine/onnx/onnx_optimize.h"
 #include "minilm_fixture.h"
 
 namespace thaw::engine {

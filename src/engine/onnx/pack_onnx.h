@@ -6,11 +6,7 @@
 
 #include "bundle/pack.h"
 
-namespace thaw::bundle {
-
-// Name of the graph file inside the bundle, and the external-data location its initializers use.
-inline constexpr const char* kGraphFile = "graph.onnx";
-inline constexpr const char* kDataLocation = "thaw.data";
+namespace thaw::engine {
 
 // Reads the model and every initializer's bytes; the result's files hold "graph.onnx": the same
 // ModelProto with every non-empty top-level initializer turned into an external-data reference
@@ -18,6 +14,6 @@ inline constexpr const char* kDataLocation = "thaw.data";
 // ONNX Runtime can run it with the data section supplied as "thaw.data". Tensors keep the
 // initializers' names. metadata["signature"] records graph inputs/outputs (dynamic dims as -1); a
 // BERT-like graph (input_ids, attention_mask[, token_type_ids]) gets a default warm-up request.
-Result<std::unique_ptr<PackedModel>> pack_onnx(const std::string& path);
+Result<std::unique_ptr<bundle::PackedModel>> pack_onnx(const std::string& path);
 
-}  // namespace thaw::bundle
+}  // namespace thaw::engine

@@ -1,0 +1,13 @@
+#include "engine/builtin_registry.h"
+
+#include "engine/onnx/onnx_plugin.h"
+
+namespace thaw::engine {
+
+Registry make_builtin_registry() {
+  Registry registry;
+  registry.add(make_onnx_plugin());
+  return registry;
+}
+
+}  // namespace thaw::engine

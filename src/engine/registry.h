@@ -1,0 +1,44 @@
+// The backend registry: the plugins this build knows, keyed by manifest.backend. Built explicitly
+// at start-up (make_builtin_registry() in builtin_registry.h) and passed to whoever needs it;
+// read-only and thread-safe once built.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "engine/plugin.h"
+
+namespace thaw::engine {
+
+class Registry {
+ public:
+  Registry() = default;
+  Registry(Registry&&) = default;
+  Registry& operator=(Registry&&) = default;
+
+  // Adds a plugin. Throws std::invalid_argument when its name, or a command-line alias of one of
+  // its options, is already taken: a programming error, found at start-up.
+  void add(std::unique_ptr<Plugin> plugin);
+
+  // The plugin for manifest.backend `backend`; kNotFound naming it and the known backends.
+  Result<const Plugin*> find(std::string_view backend) const;
+  // The first plugin that claims `input` for packing; nullptr when none does.
+  const Plugin* claim(const std::string& input) const;
+  // The load plan of the bundle at `path`, from its manifest (opens the file, reads no data).
+  Result<LoadPlan> load_plan(const std::string& path) const;
+
+  // In the order added.
+  std::vector<const Plugin*> plugins() const;
+  // "onnx: ONNX models (*.onnx)", "; "-separated, for errors and help.
+  std::string describe_packers() const;
+  // "onnx, llm": the known backends.
+  std::string names() const;
+
+ private:
+  std::vector<std::unique_ptr<Plugin>> plugins_;
+};
+
+}  // namespace thaw::engine
