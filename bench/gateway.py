@@ -299,6 +299,7 @@ def evict(path):
     """posix_fadvise(DONTNEED) on the whole file; returns the fraction still resident (fincore), -1 unknown."""
     fd = os.open(path, os.O_RDONLY)
     try:
+        os.fsync(fd)  # dirty pages (a fresh copy) cannot be dropped until written back
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
     finally:
         os.close(fd)

@@ -85,7 +85,7 @@ void LadderController::enforce_budget(uint64_t total, const ModelState* spare, u
     spdlog::info("model={} demoted by the memory budget: {} instance(s){} stopped ({} MiB in use, budget {} MiB)",
                  m->config.name, victims.size(), zygote ? " and the zygote" : "", total >> 20, budget >> 20);
     stop_instances(victims, *m, "memory budget");
-    if (zygote) launcher_.stop_zygote(std::move(zygote), options_.stop_grace);
+    if (zygote) launcher_.stop_zygote(std::move(zygote), options_.stop_grace, nullptr);
     total = total > freed ? total - freed : 0;
   }
   memory_total_ = total;
@@ -128,7 +128,7 @@ void LadderController::shutdown(std::chrono::milliseconds grace) {
       for (auto& s : m->starts) s.abandoned = true;  // stopped as they come in
     }
     for (auto& i : instances) launcher_.stop(i->worker, grace, nullptr);
-    if (zygote) launcher_.stop_zygote(std::move(zygote), grace);
+    if (zygote) launcher_.stop_zygote(std::move(zygote), grace, nullptr);
   }
   launcher_.drain(grace + std::chrono::seconds(5));
 }

@@ -150,24 +150,29 @@ void LadderController::start_zygote(ModelState& m, std::function<void(Status)> d
         spdlog::info("model={} zygote (pid {}) ready in {:.1f} ms", m.config.name, m.zygote->pid(), to_ms(clock_.now() - t0));
       }
     }
-    if (extra) launcher_.stop_zygote(std::move(extra), std::chrono::seconds(1));
+    if (extra) launcher_.stop_zygote(std::move(extra), std::chrono::seconds(1), nullptr);
     if (done) done(st);
   });
 }
 
 void LadderController::stop_instances(const std::vector<std::shared_ptr<Instance>>& victims, const ModelState& m,
-                                      const char* why) {
+                                      const char* why, std::function<void()> stopped) {
+  auto left = std::make_shared<std::atomic<size_t>>(victims.size() + 1);
+  auto one_done = [left, stopped = std::move(stopped)] {
+    if (left->fetch_sub(1) == 1 && stopped) stopped();
+  };
   for (const auto& i : victims) {
     if (i->broken) {
       // It failed a request (died, stopping, or past the request timeout): whatever it still
       // runs was abandoned, and a graceful stop would only wait out the grace.
       spdlog::info("model={} killing instance {} (pid {}): it failed a request", m.config.name, i->id, i->worker->pid());
-      launcher_.kill(i->worker);
+      launcher_.stop(i->worker, std::chrono::milliseconds(0), [one_done](Status) { one_done(); });
       continue;
     }
     spdlog::info("model={} stopping instance {} (pid {}): {}", m.config.name, i->id, i->worker->pid(), why);
-    launcher_.stop(i->worker, options_.stop_grace, nullptr);
+    launcher_.stop(i->worker, options_.stop_grace, [one_done](Status) { one_done(); });
   }
+  one_done();
 }
 
 void LadderController::apply_rung(ModelState& m, Rung target, std::function<void(Status)> done) {
@@ -206,25 +211,40 @@ void LadderController::apply_rung(ModelState& m, Rung target, std::function<void
     }
     floors_live = m.live() > 0;
   }
-  stop_instances(victims, m, "idle plan");
-  if (zygote_victim) {
-    spdlog::info("model={} stopping zygote (pid {})", m.config.name, zygote_victim->pid());
-    launcher_.stop_zygote(std::move(zygote_victim), options_.stop_grace);
+  if (started) {
+    stop_instances(victims, m, "idle plan");
+    return;
   }
-  if (started) return;
-  if (need_zygote) return start_zygote(m, std::move(done));
-  const std::string& bundle = m.config.bundle;
-  auto report = [&m, &done](const char* what) {
-    return [name = m.config.name, done = std::move(done), what](Status s) {
+  if (need_zygote) {
+    stop_instances(victims, m, "idle plan");
+    return start_zygote(m, std::move(done));
+  }
+  const std::string bundle = m.config.bundle;
+  auto report = [name = m.config.name, done = std::move(done)](const char* what) {
+    return [name, done, what](Status s) {
       if (!s.is_ok()) spdlog::warn("model={} {} failed: {}", name, what, s.to_string());
       if (done) done(s);
     };
   };
-  if (target == Rung::kPageCache && previous != Rung::kPageCache) return launcher_.warm_page_cache(bundle, report("page-cache warming"));
-  // Live floor instances map the bundle: evicting it would only slow their next sibling's start.
-  if (target == Rung::kDisk && previous != Rung::kDisk && !floors_live)
-    return launcher_.evict(bundle, report("page-cache eviction"));
-  if (done) done(Status::ok());
+  std::function<void()> then;
+  if (target == Rung::kPageCache && previous != Rung::kPageCache) {
+    then = [this, bundle, r = report("page-cache warming")] { launcher_.warm_page_cache(bundle, r); };
+  } else if (target == Rung::kDisk && previous != Rung::kDisk && !floors_live) {
+    // Live floor instances map the bundle: evicting it would only slow their next sibling's start.
+    then = [this, bundle, r = report("page-cache eviction")] { launcher_.evict(bundle, r); };
+  } else {
+    then = [r = report("")] { r(Status::ok()); };
+  }
+  // Pages a process still maps stay cached: the page-cache move waits until they have exited.
+  auto left = std::make_shared<std::atomic<int>>(zygote_victim ? 2 : 1);
+  auto step = [left, then = std::move(then)] {
+    if (left->fetch_sub(1) == 1) then();
+  };
+  if (zygote_victim) {
+    spdlog::info("model={} stopping zygote (pid {})", m.config.name, zygote_victim->pid());
+    launcher_.stop_zygote(std::move(zygote_victim), options_.stop_grace, [step](Status) { step(); });
+  }
+  stop_instances(victims, m, "idle plan", step);
 }
 
 void LadderController::hold(ModelState& m, Rung rung, std::function<void(Status)> done) {

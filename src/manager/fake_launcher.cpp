@@ -117,10 +117,13 @@ void FakeLauncher::stop(std::shared_ptr<WorkerHandle> worker, std::chrono::milli
 
 void FakeLauncher::kill(std::shared_ptr<WorkerHandle> worker) { stop(std::move(worker), std::chrono::milliseconds(0), nullptr); }
 
-void FakeLauncher::stop_zygote(std::shared_ptr<ZygoteHandle> zygote, std::chrono::milliseconds) {
+void FakeLauncher::stop_zygote(std::shared_ptr<ZygoteHandle> zygote, std::chrono::milliseconds, Done done) {
   std::lock_guard lock(mu_);
   auto& z = static_cast<FakeZygote&>(*zygote);
-  schedule(Nanos{0}, z.model(), [zygote] { static_cast<FakeZygote&>(*zygote).die(); });
+  schedule(Nanos{0}, z.model(), [zygote, done] {
+    static_cast<FakeZygote&>(*zygote).die();
+    if (done) done(Status::ok());
+  });
 }
 
 void FakeLauncher::ping(std::shared_ptr<WorkerHandle> worker, Done done) {

@@ -89,7 +89,9 @@ class LadderController final : public PoolEvents {
   void start_failed(ModelState& m, const Status& why, Deferred& later);
   void start_zygote(ModelState& m, std::function<void(Status)> done);
   void apply_rung(ModelState& m, policy::Rung target, std::function<void(Status)> done);
-  void stop_instances(const std::vector<std::shared_ptr<Instance>>& victims, const ModelState& m, const char* why);
+  // Stops them (broken ones are killed); `stopped` runs once every one has exited.
+  void stop_instances(const std::vector<std::shared_ptr<Instance>>& victims, const ModelState& m, const char* why,
+                      std::function<void()> stopped = nullptr);
   StartSpec spec_for(const ModelState& m, uint64_t id) const;
 
   void measure_memory();

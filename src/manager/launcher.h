@@ -67,7 +67,7 @@ class Launcher {
   // Stops: gracefully (requests in flight get `grace`), or at once. `done` may be empty.
   virtual void stop(std::shared_ptr<WorkerHandle> worker, std::chrono::milliseconds grace, Done done) = 0;
   virtual void kill(std::shared_ptr<WorkerHandle> worker) = 0;
-  virtual void stop_zygote(std::shared_ptr<ZygoteHandle> zygote, std::chrono::milliseconds grace) = 0;
+  virtual void stop_zygote(std::shared_ptr<ZygoteHandle> zygote, std::chrono::milliseconds grace, Done done) = 0;
   // A keep-warm ping (GET /warm); an error means the instance should be replaced.
   virtual void ping(std::shared_ptr<WorkerHandle> worker, Done done) = 0;
 

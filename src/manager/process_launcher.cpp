@@ -146,8 +146,11 @@ void ProcessLauncher::kill(std::shared_ptr<WorkerHandle> worker) {
   work_.post([worker = std::move(worker)] { static_cast<ProcessWorker&>(*worker).process().kill(); });
 }
 
-void ProcessLauncher::stop_zygote(std::shared_ptr<ZygoteHandle> zygote, std::chrono::milliseconds grace) {
-  work_.post([zygote = std::move(zygote), grace] { static_cast<ProcessZygote&>(*zygote).process().stop(grace); });
+void ProcessLauncher::stop_zygote(std::shared_ptr<ZygoteHandle> zygote, std::chrono::milliseconds grace, Done done) {
+  work_.post([zygote = std::move(zygote), grace, done = std::move(done)] {
+    static_cast<ProcessZygote&>(*zygote).process().stop(grace);
+    if (done) done(Status::ok());
+  });
 }
 
 void ProcessLauncher::ping(std::shared_ptr<WorkerHandle> worker, Done done) {

@@ -49,7 +49,7 @@ class ProcessLauncher final : public Launcher {
   void start_zygote(const StartSpec& spec, ZygoteDone done) override;
   void stop(std::shared_ptr<WorkerHandle> worker, std::chrono::milliseconds grace, Done done) override;
   void kill(std::shared_ptr<WorkerHandle> worker) override;
-  void stop_zygote(std::shared_ptr<ZygoteHandle> zygote, std::chrono::milliseconds grace) override;
+  void stop_zygote(std::shared_ptr<ZygoteHandle> zygote, std::chrono::milliseconds grace, Done done) override;
   void ping(std::shared_ptr<WorkerHandle> worker, Done done) override;
   policy::Rung storage_rung(const std::string& bundle) override;
   void warm_page_cache(const std::string& bundle, Done done) override;

@@ -127,28 +127,7 @@ SimResult simulate_plan_model(const Trace& trace, policy::Policy& pol, const Sim
   }
 
   r.invocations = done;
-  uint64_t cold = 0, expensive = 0;
-  for (Rung rung : policy::kAllRungs) {
-    if (rung != Rung::kWarm) cold += r.starts_by_rung[policy::index(rung)];
-    if (policy::is_expensive(rung)) expensive += r.starts_by_rung[policy::index(rung)];
-  }
-  if (done > 0) {
-    r.cold_pct = 100.0 * static_cast<double>(cold) / static_cast<double>(done);
-    r.expensive_pct = 100.0 * static_cast<double>(expensive) / static_cast<double>(done);
-    r.latency_mean_ms = latency_sum_ms / static_cast<double>(done);
-    auto quantile = [&](double q) {
-      size_t k = std::min(latencies.size() - 1, static_cast<size_t>(q * static_cast<double>(latencies.size())));
-      std::nth_element(latencies.begin(), latencies.begin() + static_cast<std::ptrdiff_t>(k), latencies.end());
-      return static_cast<double>(latencies[k]);
-    };
-    r.latency_p50_ms = quantile(0.50);
-    r.latency_p99_ms = quantile(0.99);
-  }
-  r.idle_gb_s = r.idle_gb_s_by_rung[policy::index(Rung::kWarm)] + r.idle_gb_s_by_rung[policy::index(Rung::kZygote)];
-  r.page_cache_gb_s = r.idle_gb_s_by_rung[policy::index(Rung::kPageCache)];
-  r.resident_gb_s = r.idle_gb_s + r.page_cache_gb_s;
-  r.warm_idle_seconds = r.idle_seconds[policy::index(Rung::kWarm)];
-  r.cost_usd = r.idle_gb_s * opts.price_gb_s;
+  summarise(r, latencies, latency_sum_ms, opts.price_gb_s);
   r.runtime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return r;
 }

@@ -14,11 +14,12 @@ using policy::index;
 using policy::Rung;
 
 nlohmann::json to_json(const SimResult& r, bool with_per_app) {
-  nlohmann::json starts, idle_s, idle_gb, instance_starts;
+  nlohmann::json starts, idle_s, idle_gb, instance_starts, cold_requests;
   for (Rung rung : policy::kAllRungs) {
     std::string name(policy::rung_name(rung));
     starts[name] = r.starts_by_rung[index(rung)];
     instance_starts[name] = r.instance_starts_by_rung[index(rung)];
+    cold_requests[name] = r.cold_requests_by_rung[index(rung)];
     idle_s[name] = r.idle_seconds[index(rung)];
     idle_gb[name] = r.idle_gb_s_by_rung[index(rung)];
   }
@@ -27,6 +28,7 @@ nlohmann::json to_json(const SimResult& r, bool with_per_app) {
       {"invocations", r.invocations},
       {"starts_by_rung", starts},
       {"instance_starts_by_rung", instance_starts},
+      {"cold_requests_by_rung", cold_requests},
       {"concurrent", r.concurrent},
       {"rejected", r.rejected},
       {"cold_pct", r.cold_pct},

@@ -201,6 +201,7 @@ class Replay {
       ++r_.rejected;
       return;
     }
+    if (auto from = lease->cold_from()) ++r_.cold_requests_by_rung[policy::index(*from)];
     const Rung rung = busy || !lease->cold_from() ? Rung::kWarm : *lease->cold_from();
     ++r_.starts_by_rung[policy::index(rung)];
     if (rung != Rung::kWarm) ++app_cold_[i];
@@ -289,7 +290,6 @@ class Replay {
       span += to_seconds(end);
     }
     r_.span_seconds = span;
-    uint64_t cold = 0, expensive = 0;
     for (uint32_t i = 0; i < states_.size(); ++i) {
       const ModelState& m = *states_[i];
       {
@@ -297,8 +297,6 @@ class Replay {
         for (Rung rung : policy::kAllRungs)
           r_.instance_starts_by_rung[policy::index(rung)] += m.counters.cold_starts[policy::index(rung)];
       }
-      cold += app_cold_[i];
-      expensive += app_expensive_[i];
       const TraceApp& app = trace_.apps[i];
       if (opts_.per_app && !app.arrival_us.empty()) {
         const double calls = static_cast<double>(app.arrival_us.size());
@@ -307,20 +305,7 @@ class Replay {
       }
     }
     r_.invocations = done_;
-    if (done_ > 0) {
-      r_.cold_pct = 100.0 * static_cast<double>(cold) / static_cast<double>(done_);
-      r_.expensive_pct = 100.0 * static_cast<double>(expensive) / static_cast<double>(done_);
-    }
-    if (!latencies_.empty()) {
-      r_.latency_mean_ms = latency_sum_ms_ / static_cast<double>(latencies_.size());
-      auto quantile = [&](double q) {
-        size_t k = std::min(latencies_.size() - 1, static_cast<size_t>(q * static_cast<double>(latencies_.size())));
-        std::nth_element(latencies_.begin(), latencies_.begin() + static_cast<std::ptrdiff_t>(k), latencies_.end());
-        return static_cast<double>(latencies_[k]);
-      };
-      r_.latency_p50_ms = quantile(0.50);
-      r_.latency_p99_ms = quantile(0.99);
-    }
+    summarise(r_, latencies_, latency_sum_ms_, opts_.price_gb_s);
     manager_->shutdown(std::chrono::milliseconds(0));
   }
 
@@ -349,6 +334,33 @@ class Replay {
 
 }  // namespace
 
+void summarise(SimResult& r, std::vector<float>& latencies, double latency_sum_ms, double price_gb_s) {
+  uint64_t cold = 0, expensive = 0;
+  for (Rung rung : policy::kAllRungs) {
+    if (rung != Rung::kWarm) cold += r.starts_by_rung[policy::index(rung)];
+    if (policy::is_expensive(rung)) expensive += r.starts_by_rung[policy::index(rung)];
+  }
+  if (r.invocations > 0) {
+    r.cold_pct = 100.0 * static_cast<double>(cold) / static_cast<double>(r.invocations);
+    r.expensive_pct = 100.0 * static_cast<double>(expensive) / static_cast<double>(r.invocations);
+  }
+  if (!latencies.empty()) {
+    r.latency_mean_ms = latency_sum_ms / static_cast<double>(latencies.size());
+    auto quantile = [&](double q) {
+      size_t k = std::min(latencies.size() - 1, static_cast<size_t>(q * static_cast<double>(latencies.size())));
+      std::nth_element(latencies.begin(), latencies.begin() + static_cast<std::ptrdiff_t>(k), latencies.end());
+      return static_cast<double>(latencies[k]);
+    };
+    r.latency_p50_ms = quantile(0.50);
+    r.latency_p99_ms = quantile(0.99);
+  }
+  r.idle_gb_s = r.idle_gb_s_by_rung[policy::index(Rung::kWarm)] + r.idle_gb_s_by_rung[policy::index(Rung::kZygote)];
+  r.page_cache_gb_s = r.idle_gb_s_by_rung[policy::index(Rung::kPageCache)];
+  r.resident_gb_s = r.idle_gb_s + r.page_cache_gb_s;
+  r.warm_idle_seconds = r.idle_seconds[policy::index(Rung::kWarm)];
+  r.cost_usd = r.idle_gb_s * price_gb_s;
+}
+
 SimResult simulate(const Trace& trace, std::unique_ptr<policy::Policy> pol, const SimOptions& opts) {
   const auto wall_start = std::chrono::steady_clock::now();
   SimResult r;
@@ -358,11 +370,6 @@ SimResult simulate(const Trace& trace, std::unique_ptr<policy::Policy> pol, cons
   Replay replay(trace, opts, r);
   Status s = replay.run(std::move(pol));
   if (!s.is_ok()) spdlog::error("simulation: {}", s.to_string());
-  r.idle_gb_s = r.idle_gb_s_by_rung[policy::index(Rung::kWarm)] + r.idle_gb_s_by_rung[policy::index(Rung::kZygote)];
-  r.page_cache_gb_s = r.idle_gb_s_by_rung[policy::index(Rung::kPageCache)];
-  r.resident_gb_s = r.idle_gb_s + r.page_cache_gb_s;
-  r.warm_idle_seconds = r.idle_seconds[policy::index(Rung::kWarm)];
-  r.cost_usd = r.idle_gb_s * opts.price_gb_s;
   r.runtime_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return r;
 }

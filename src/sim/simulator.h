@@ -43,6 +43,9 @@ struct SimResult {
   // Instances started, by the rung they started from; pre-warms included (what `thaw serve`'s
   // /admin/models counts as cold_starts).
   std::array<uint64_t, policy::kRungCount> instance_starts_by_rung{};
+  // Requests that waited for a start, by the rung it began at, concurrent ones included (what
+  // `thaw serve`'s /metrics counts as thaw_gateway_cold_requests_total).
+  std::array<uint64_t, policy::kRungCount> cold_requests_by_rung{};
   uint64_t concurrent = 0;  // requests that arrived while the app was busy
   double cold_pct = 0.0;       // requests not served warm
   double expensive_pct = 0.0;  // requests that needed a process start (page cache or disk)
@@ -66,6 +69,10 @@ struct SimResult {
 // Replays the trace through the manager with `policy` (fresh: no events seen). Raises the global
 // log level to warn: the manager would log each of the replay's starts.
 SimResult simulate(const Trace& trace, std::unique_ptr<policy::Policy> policy, const SimOptions& opts);
+
+// Fills the derived figures of `r` from its counts and accounts: % cold and % expensive from
+// starts_by_rung and invocations, the latency statistics, the idle memory totals and their cost.
+void summarise(SimResult& r, std::vector<float>& latencies, double latency_sum_ms, double price_gb_s);
 
 // The earlier analytic model, which evaluates each IdlePlan directly instead of carrying it out:
 // kept to explain how the two differ (`thaw sim --model plans`).

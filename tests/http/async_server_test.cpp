@@ -48,16 +48,9 @@ struct Parked {
 };
 
 std::unique_ptr<Server> start(ServerOptions o, Router router) {
-  auto server = Server::listen(std::move(o), std::move(router));
-  EXPECT_TRUE(server.is_ok()) << server.status().to_string();
-  if (!server.is_ok()) return nullptr;
-  (*server)->start();
-  return std::move(server).value();
+  return testing::start_server(std::move(o), std::move(router));
 }
-
-Client client_for(const Server& s, std::chrono::milliseconds timeout = 10s) {
-  return Client(ClientOptions{s.endpoint(), timeout, uint64_t{1} << 30, {}});
-}
+using testing::client_for;
 
 bool eventually(const std::function<bool()>& done) {
   for (int i = 0; i < 2000; ++i) {

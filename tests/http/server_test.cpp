@@ -27,17 +27,10 @@ Router echo_router() {
   return router;
 }
 
-std::unique_ptr<Server> start(ServerOptions options, Router router = echo_router()) {
-  auto server = Server::listen(std::move(options), std::move(router));
-  EXPECT_TRUE(server.is_ok()) << server.status().to_string();
-  if (!server.is_ok()) return nullptr;
-  (*server)->start();
-  return std::move(server).value();
+std::unique_ptr<Server> start(ServerOptions o, Router router = echo_router()) {
+  return testing::start_server(std::move(o), std::move(router));
 }
-
-Client client_for(const Server& s, std::chrono::milliseconds timeout = 10s) {
-  return Client(ClientOptions{s.endpoint(), timeout, uint64_t{1} << 30, {}});
-}
+using testing::client_for;
 
 // Waits (bounded) until the server's active connection count reaches `n`.
 bool wait_active(const Server& s, uint64_t n) {

@@ -12,8 +12,12 @@
 #include <string>
 #include <thread>
 
+#include <gtest/gtest.h>
+
 #include "common/unique_fd.h"
+#include "http/client.h"
 #include "http/endpoint.h"
+#include "http/server.h"
 
 namespace thaw::http::testing {
 
@@ -73,5 +77,18 @@ class RawConnection {
   UniqueFd fd_;
   bool connected_ = false;
 };
+
+// Listens and starts serving `router` with `options`; null (and a test failure) if it cannot.
+inline std::unique_ptr<Server> start_server(ServerOptions options, Router router) {
+  auto server = Server::listen(std::move(options), std::move(router));
+  EXPECT_TRUE(server.is_ok()) << server.status().to_string();
+  if (!server.is_ok()) return nullptr;
+  (*server)->start();
+  return std::move(server).value();
+}
+
+inline Client client_for(const Server& s, std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  return Client(ClientOptions{s.endpoint(), timeout, uint64_t{1} << 30, {}});
+}
 
 }  // namespace thaw::http::testing
