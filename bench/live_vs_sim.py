@@ -122,7 +122,7 @@ def measure_profile(thaw, directory, runs):
         time.sleep(2.5)
         m = models_of(g.port)["p"]
         fresh_pss = max((i["pss_bytes"] for i in m["instances"] if not i["forked"]), default=warm_pss)
-        estimate = m["fresh_instance_estimate_bytes"]
+        estimate = m.get("fresh_instance_estimate_bytes")
     finally:
         g.stop()
     warm_ms = statistics.median(lat["warm"])
@@ -234,7 +234,7 @@ def main():
                         "--seconds", str(a.seconds), "--seed", str(a.seed)], check=True, capture_output=True)
         out["workload"] = json.loads((workload / "workload.json").read_text())
         if a.profile:
-            profile, measured = pathlib.Path(a.profile), None
+            profile, measured = pathlib.Path(a.profile).resolve(), None
         else:
             log(f"measuring the tiny model's rung profile ({a.profile_runs} runs per rung)")
             pdir = tmp / "profile"
