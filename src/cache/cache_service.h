@@ -25,18 +25,18 @@
 namespace thaw::cache {
 
 struct CacheOptions {
-  std::string dir;                       // chunks/ and versions/ live here
+  std::string dir;  // chunks/ and versions/ live here
   IndexLimits limits;
   UpstreamOptions upstream;
-  int fetch_threads = 8;                 // parallel chunk fetches from the upstream
+  int fetch_threads = 8;                            // parallel chunk fetches from the upstream
   std::chrono::milliseconds wait_timeout{300'000};  // waiting for another request's fetch
-  uint64_t head_probe_bytes = 1 << 20;   // first read of a bundle; grown if the manifest is longer
-  bool verify_on_start = true;           // re-hash every chunk at start-up
+  uint64_t head_probe_bytes = 1 << 20;              // first read of a bundle; grown if the manifest is longer
+  bool verify_on_start = true;                      // re-hash every chunk at start-up
 };
 
 struct CacheCounters {
   std::atomic<uint64_t> requests{0};
-  std::atomic<uint64_t> hits{0};          // version requests served with every chunk already local
+  std::atomic<uint64_t> hits{0};  // version requests served with every chunk already local
   std::atomic<uint64_t> misses{0};
   std::atomic<uint64_t> chunk_hits{0};
   std::atomic<uint64_t> chunk_misses{0};  // chunks fetched from the upstream
@@ -53,8 +53,10 @@ class CacheService;
 // Keeps a version from eviction while held; gives access to its recipe.
 class VersionLease {
  public:
-  VersionLease(CacheService* owner, std::shared_ptr<const Recipe> recipe) : owner_(owner), recipe_(std::move(recipe)) {}
-  VersionLease(VersionLease&& o) noexcept : owner_(std::exchange(o.owner_, nullptr)), recipe_(std::move(o.recipe_)) {}
+  VersionLease(CacheService* owner, std::shared_ptr<const Recipe> recipe)
+      : owner_(owner), recipe_(std::move(recipe)) {}
+  VersionLease(VersionLease&& o) noexcept
+      : owner_(std::exchange(o.owner_, nullptr)), recipe_(std::move(o.recipe_)) {}
   VersionLease& operator=(VersionLease&&) = delete;
   VersionLease(const VersionLease&) = delete;
   ~VersionLease();
@@ -68,7 +70,8 @@ class VersionLease {
 
 class CacheService {
  public:
-  static Result<std::unique_ptr<CacheService>> open(CacheOptions options, const Clock& clock, Sleeper& sleeper);
+  static Result<std::unique_ptr<CacheService>> open(CacheOptions options, const Clock& clock,
+                                                    Sleeper& sleeper);
   ~CacheService();
 
   // The version's recipe, from local records or (once, however many callers) from the upstream.

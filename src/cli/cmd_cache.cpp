@@ -47,11 +47,16 @@ Result<uint64_t> parse_bytes(const std::string& text) {
   }
   std::string unit = text.substr(pos);
   double mult = 1;
-  if (unit == "K" || unit == "KiB") mult = 1024.0;
-  else if (unit == "M" || unit == "MiB") mult = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
-  else if (unit == "T" || unit == "TiB") mult = 1024.0 * 1024 * 1024 * 1024;
-  else if (!unit.empty() && unit != "B") return make_error(Code::kInvalidArgument, "unknown size unit in '{}'", text);
+  if (unit == "K" || unit == "KiB")
+    mult = 1024.0;
+  else if (unit == "M" || unit == "MiB")
+    mult = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GiB")
+    mult = 1024.0 * 1024 * 1024;
+  else if (unit == "T" || unit == "TiB")
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  else if (!unit.empty() && unit != "B")
+    return make_error(Code::kInvalidArgument, "unknown size unit in '{}'", text);
   if (v < 0) return make_error(Code::kInvalidArgument, "size '{}' is negative", text);
   return static_cast<uint64_t>(v * mult);
 }
@@ -147,17 +152,27 @@ void register_cache(CLI::App& app, int* exit_code) {
   cmd->add_option("--bucket", flags->bucket, "Bucket for --upstream-kind s3");
   cmd->add_option("--dir", flags->dir, "Cache directory (chunks/ and versions/)")->required();
   cmd->add_option("--host", flags->host, "Address to listen on")->capture_default_str();
-  cmd->add_option("--port", flags->port, "Port to listen on (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
-  cmd->add_option("--keep-versions", flags->keep_versions, "Versions kept per model (least recently used go first)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--max-bytes", flags->max_bytes, "Byte budget for cached chunks, e.g. 512M, 20G")->capture_default_str();
+  cmd->add_option("--port", flags->port, "Port to listen on (0: any free port)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--keep-versions", flags->keep_versions,
+                  "Versions kept per model (least recently used go first)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-bytes", flags->max_bytes, "Byte budget for cached chunks, e.g. 512M, 20G")
+      ->capture_default_str();
   cmd->add_option("--fetch-threads", flags->fetch_threads, "Parallel chunk fetches from the upstream")
-      ->capture_default_str()->check(CLI::Range(1, 256));
-  cmd->add_option("--timeout-ms", flags->timeout_ms, "Timeout of one upstream request and of a stalled client")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--timeout-ms", flags->timeout_ms,
+                  "Timeout of one upstream request and of a stalled client")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--retries", flags->retries, "Retries of a failed upstream read (exponential backoff)")
-      ->capture_default_str()->check(CLI::Range(0, 100));
-  cmd->add_option("--backoff-ms", flags->backoff_ms, "First retry delay; doubles each retry")->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
+  cmd->add_option("--backoff-ms", flags->backoff_ms, "First retry delay; doubles each retry")
+      ->capture_default_str();
   cmd->add_option("--pin", flags->pins, "NAME:VERSION to fetch at start and never evict (repeatable)");
   cmd->add_flag("--no-verify", flags->no_verify, "Skip re-hashing every stored chunk at start-up");
   cmd->callback([flags, exit_code] { *exit_code = run_cache(*flags); });
