@@ -159,15 +159,21 @@ Result<std::shared_ptr<const Recipe>> CacheService::fetch_recipe(const std::stri
   }
 }
 
-Result<VersionLease> CacheService::open_version(const std::string& name, const std::string& version) {
+Result<std::optional<VersionLease>> CacheService::find_version(const std::string& name,
+                                                               const std::string& version) {
   if (!is_safe_name(name) || !is_safe_name(version))
     return make_error(Code::kInvalidArgument, "bad model name or version '{}/{}'", name, version);
+  std::lock_guard lock(mu_);
+  auto it = recipes_.find({name, version});
+  if (it != recipes_.end() && index_.acquire(name, version))
+    return std::optional<VersionLease>(std::in_place, this, it->second);
+  return std::optional<VersionLease>();
+}
+
+Result<VersionLease> CacheService::open_version(const std::string& name, const std::string& version) {
   for (int attempt = 0; attempt < 3; ++attempt) {
-    {
-      std::lock_guard lock(mu_);
-      auto it = recipes_.find({name, version});
-      if (it != recipes_.end() && index_.acquire(name, version)) return VersionLease(this, it->second);
-    }
+    THAW_ASSIGN_OR_RETURN(std::optional<VersionLease> local, find_version(name, version));
+    if (local) return std::move(*local);
     auto r = recipe_flight_.run(fmt::format("{}/{}", name, version), options_.wait_timeout,
                                 [&]() -> Result<std::shared_ptr<const Recipe>> {
                                   // Bytes that fail the bundle's own checks are re-read, like
@@ -259,13 +265,18 @@ Status CacheService::set_pinned(const std::string& name, const std::string& vers
   return Status::ok();
 }
 
+std::optional<std::string> CacheService::stored_chunk_key(const std::string& id) {
+  for (ChunkEncoding enc : {ChunkEncoding::kRaw, ChunkEncoding::kZstd, ChunkEncoding::kZstdShuffled})
+    if (std::string key = chunk_key(id, enc); store_->contains(key)) {
+      counters_.chunk_hits.fetch_add(1);
+      return key;
+    }
+  return std::nullopt;
+}
+
 Result<std::string> CacheService::chunk_key_for(const std::string& id) {
   if (!is_chunk_id(id)) return make_error(Code::kInvalidArgument, "'{}' is not a chunk id", id);
-  for (ChunkEncoding enc : {ChunkEncoding::kRaw, ChunkEncoding::kZstd, ChunkEncoding::kZstdShuffled})
-    if (store_->contains(chunk_key(id, enc))) {
-      counters_.chunk_hits.fetch_add(1);
-      return chunk_key(id, enc);
-    }
+  if (auto key = stored_chunk_key(id)) return std::move(*key);
   std::shared_ptr<const Recipe> owner;
   size_t index = 0;
   {

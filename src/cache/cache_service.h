@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -76,6 +77,9 @@ class CacheService {
 
   // The version's recipe, from local records or (once, however many callers) from the upstream.
   Result<VersionLease> open_version(const std::string& name, const std::string& version);
+  // The version's lease when its recipe is local; nullopt when it would need the upstream. Never
+  // waits on the upstream (safe on a server loop). kInvalidArgument for a bad name or version.
+  Result<std::optional<VersionLease>> find_version(const std::string& name, const std::string& version);
   // True when every chunk of the recipe is stored.
   bool complete(const Recipe& recipe) const;
   // Makes chunk `index` of the recipe local, fetching it (single-flight, retried) if needed.
@@ -87,6 +91,8 @@ class CacheService {
   Status set_pinned(const std::string& name, const std::string& version, bool pinned);
   // A stored chunk by id (raw or zstd form); fetched from the upstream if a known version has it.
   Result<std::string> chunk_key_for(const std::string& id);
+  // The store key of chunk `id` when it is stored (raw or zstd form); never waits on the upstream.
+  std::optional<std::string> stored_chunk_key(const std::string& id);
 
   ChunkStore& store() { return *store_; }
   CacheCounters& counters() { return counters_; }
