@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/prometheus.h"
+#include "http/range.h"
 #include "http/router.h"
 
 namespace thaw::cache {
@@ -16,7 +17,7 @@ StreamResponse error(const Status& s) { return plain(http::Response::error(cache
 
 // Applies a Range header to a body of `size` bytes: sets status/headers, returns [first, end).
 Result<std::pair<uint64_t, uint64_t>> apply_range(const http::Request& req, uint64_t size, StreamResponse* resp) {
-  auto range = parse_range(req.header("Range"), size);
+  auto range = http::parse_range(req.header("Range"), size);
   if (!range.is_ok()) {
     resp->head = http::Response::error(416, range.status().message());
     resp->head.headers.emplace_back("Content-Range", fmt::format("bytes */{}", size));
@@ -27,7 +28,7 @@ Result<std::pair<uint64_t, uint64_t>> apply_range(const http::Request& req, uint
     resp->head.status = 200;
     return std::make_pair(uint64_t{0}, size);
   }
-  const ByteRange& r = **range;
+  const http::ByteRange& r = **range;
   resp->head.status = 206;
   resp->head.headers.emplace_back("Content-Range", fmt::format("bytes {}-{}/{}", r.first, r.last, size));
   return std::make_pair(r.first, r.last + 1);

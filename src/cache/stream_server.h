@@ -72,13 +72,4 @@ class StreamServer {
   std::set<int> open_;  // connection fds, for stop()
 };
 
-// Parses a single "bytes=a-b" / "bytes=a-" / "bytes=-n" range against `size`. nullopt when the
-// header is absent or not a single byte range (serve the whole body); kInvalidArgument (416) when
-// it cannot be satisfied.
-struct ByteRange {
-  uint64_t first = 0;
-  uint64_t last = 0;  // inclusive
-};
-Result<std::optional<ByteRange>> parse_range(std::optional<std::string_view> header, uint64_t size);
-
 }  // namespace thaw::cache
