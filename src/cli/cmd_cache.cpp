@@ -12,9 +12,9 @@
 
 #include "cache/cache_routes.h"
 #include "cache/cache_service.h"
-#include "cache/stream_server.h"
 #include "cli/commands.h"
 #include "common/clock.h"
+#include "http/server.h"
 
 namespace thaw::cli {
 
@@ -30,6 +30,7 @@ struct CacheFlags {
   size_t keep_versions = 3;
   std::string max_bytes = "64G";
   int fetch_threads = 8;
+  int wait_threads = 16;
   int timeout_ms = 30'000;
   int retries = 4;
   int backoff_ms = 100;
@@ -106,10 +107,11 @@ int run_cache(const CacheFlags& f) {
     if (s.is_ok()) s = (*service)->set_pinned(pin.substr(0, colon), pin.substr(colon + 1), true);
     if (!s.is_ok()) fmt::print(stderr, "thaw cache: pinning {}: {}\n", pin, s.to_string());
   }
-  cache::StreamServerOptions so;
-  so.listen = http::Endpoint::tcp(f.host, static_cast<uint16_t>(f.port));
-  so.io_timeout = std::chrono::milliseconds(f.timeout_ms);
-  auto server = cache::StreamServer::listen(so, cache::make_cache_handler(**service));
+  cache::CacheRoutes routes(**service, {.wait_threads = f.wait_threads});
+  auto server = http::Server::listen(
+      cache::cache_server_options(http::Endpoint::tcp(f.host, static_cast<uint16_t>(f.port)),
+                                  std::chrono::milliseconds(f.timeout_ms)),
+      routes.router());
   if (!server.is_ok()) {
     fmt::print(stderr, "thaw cache: {}\n", server.status().to_string());
     return kExitFailure;
@@ -127,7 +129,7 @@ int run_cache(const CacheFlags& f) {
   std::fflush(stdout);
   int sig = 0;
   sigwait(&signals, &sig);
-  (*server)->stop();
+  (*server)->stop(std::chrono::milliseconds(0));  // cuts downloads in flight, as a restart would
   return kExitOk;
 }
 
@@ -164,6 +166,11 @@ void register_cache(CLI::App& app, int* exit_code) {
   cmd->add_option("--fetch-threads", flags->fetch_threads, "Parallel chunk fetches from the upstream")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));
+  cmd->add_option("--wait-threads", flags->wait_threads,
+                  "Threads for requests waiting on the upstream (a download holds one only while it waits "
+                  "for a chunk, never while its client reads)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
   cmd->add_option("--timeout-ms", flags->timeout_ms,
                   "Timeout of one upstream request and of a stalled client")
       ->capture_default_str()
