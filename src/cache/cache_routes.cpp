@@ -1,113 +1,29 @@
 #include "cache/cache_routes.h"
 
-#include <fmt/format.h>
-#include <nlohmann/json.hpp>
+#include <algorithm>
+#include <thread>
 
+#include <fmt/format.h>
+
+#include "cache/version_body.h"
 #include "http/prometheus.h"
-#include "http/router.h"
+#include "http/range.h"
 
 namespace thaw::cache {
 
 namespace {
 
-StreamResponse plain(http::Response r) { return StreamResponse{std::move(r), 0, {}}; }
+using namespace std::chrono_literals;
 
-StreamResponse error(const Status& s) { return plain(http::Response::error(cache_error_status(s), s.message())); }
+http::Response error(const Status& s) { return http::Response::error(cache_error_status(s), s.message()); }
 
-// Applies a Range header to a body of `size` bytes: sets status/headers, returns [first, end).
-Result<std::pair<uint64_t, uint64_t>> apply_range(const http::Request& req, uint64_t size, StreamResponse* resp) {
-  auto range = parse_range(req.header("Range"), size);
-  if (!range.is_ok()) {
-    resp->head = http::Response::error(416, range.status().message());
-    resp->head.headers.emplace_back("Content-Range", fmt::format("bytes */{}", size));
-    return range.status();
-  }
-  resp->head.headers.emplace_back("Accept-Ranges", "bytes");
-  if (!range->has_value()) {
-    resp->head.status = 200;
-    return std::make_pair(uint64_t{0}, size);
-  }
-  const ByteRange& r = **range;
-  resp->head.status = 206;
-  resp->head.headers.emplace_back("Content-Range", fmt::format("bytes {}-{}/{}", r.first, r.last, size));
-  return std::make_pair(r.first, r.last + 1);
-}
-
-StreamResponse serve_model(CacheService& service, const http::Request& req) {
-  service.counters().requests.fetch_add(1);
-  auto lease = service.open_version(req.param("name"), req.param("version"));
-  if (!lease.is_ok()) return error(lease.status());
-  auto shared = std::make_shared<VersionLease>(std::move(*lease));
-  const Recipe& recipe = shared->recipe();
-  const bool hit = service.complete(recipe);
-  (hit ? service.counters().hits : service.counters().misses).fetch_add(1);
-  StreamResponse resp;
-  resp.head.content_type = "application/octet-stream";
-  auto span = apply_range(req, recipe.file_size, &resp);
-  if (!span.is_ok()) return resp;
-  resp.head.headers.emplace_back("X-Thaw-Cache", hit ? "hit" : "miss");
-  resp.head.headers.emplace_back("ETag", fmt::format("\"{}-{}\"", recipe.name, recipe.version));
-  auto [first, end] = *span;
-  if (!hit) {
-    service.fill_in_background(*shared);
-    // Fail cleanly (502/504) rather than with a cut body when the upstream is down at the start.
-    if (first < end) {
-      const Extent& e = recipe.extents[recipe.extent_at(first)];
-      if (e.chunk >= 0) {
-        Status s = service.ensure_chunk(recipe, static_cast<size_t>(e.chunk));
-        if (!s.is_ok()) return error(s);
-      }
-    }
-  }
-  resp.content_length = end - first;
-  resp.body = [&service, shared, first, end](BodySink& sink) -> Status {
-    const Recipe& r = shared->recipe();
-    if (first >= end) return Status::ok();
-    for (size_t i = r.extent_at(first); i < r.extents.size() && r.extents[i].offset < end; ++i) {
-      const Extent& e = r.extents[i];
-      uint64_t from = std::max(first, e.offset), to = std::min(end, e.offset + e.length);
-      if (e.chunk < 0) {
-        THAW_TRY(sink.write(std::string_view(r.literal).substr(e.literal_offset + (from - e.offset), to - from)));
-      } else {
-        THAW_TRY(service.ensure_chunk(r, static_cast<size_t>(e.chunk)));
-        THAW_ASSIGN_OR_RETURN(UniqueFd fd, service.store().open_read(r.chunks[e.chunk].key()));
-        THAW_TRY(sink.send_file(fd.get(), from - e.offset, to - from));
-      }
-      service.counters().bytes_served.fetch_add(to - from);
-    }
-    return Status::ok();
-  };
-  return resp;
-}
-
-StreamResponse serve_chunk(CacheService& service, const http::Request& req) {
-  auto key = service.chunk_key_for(req.param("id"));
-  if (!key.is_ok()) return error(key.status());
-  auto size = service.store().size(*key);
-  if (!size.is_ok()) return error(size.status());
-  StreamResponse resp;
-  resp.head.content_type = "application/octet-stream";
-  auto span = apply_range(req, *size, &resp);
-  if (!span.is_ok()) return resp;
-  resp.head.headers.emplace_back("X-Thaw-Chunk-Encoding", key->size() == 32 ? "raw" : key->ends_with(".zss") ? "zstd+shuffle" : "zstd");
-  auto [first, end] = *span;
-  resp.content_length = end - first;
-  std::string k = *key;
-  resp.body = [&service, k, first, end](BodySink& sink) -> Status {
-    THAW_ASSIGN_OR_RETURN(UniqueFd fd, service.store().open_read(k));
-    THAW_TRY(sink.send_file(fd.get(), first, end - first));
-    service.counters().bytes_served.fetch_add(end - first);
-    return Status::ok();
-  };
-  return resp;
-}
-
-http::Response prefetch(CacheService& service, const http::Request& req) {
-  auto j = nlohmann::json::parse(req.body, nullptr, false);
+http::Response prefetch(CacheService& service, const std::string& body) {
+  auto j = nlohmann::json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return http::Response::error(400, "body must be {\"name\", \"version\"} or {\"models\": [...]}");
   nlohmann::json list = j.contains("models") ? j["models"] : nlohmann::json::array({j});
-  if (!list.is_array() || list.empty()) return http::Response::error(400, "\"models\" must be a non-empty array");
+  if (!list.is_array() || list.empty())
+    return http::Response::error(400, "\"models\" must be a non-empty array");
   nlohmann::json done = nlohmann::json::array();
   for (const auto& m : list) {
     if (!m.is_object() || !m.contains("name") || !m["name"].is_string() || !m.contains("version") ||
@@ -115,7 +31,7 @@ http::Response prefetch(CacheService& service, const http::Request& req) {
       return http::Response::error(400, "each model needs string \"name\" and \"version\"");
     std::string name = m["name"], version = m["version"];
     Status s = service.prefetch(name, version);
-    if (!s.is_ok()) return http::Response::error(cache_error_status(s), s.message());
+    if (!s.is_ok()) return error(s);
     if (m.value("pin", false)) (void)service.set_pinned(name, version, true);
     done.push_back({{"name", name}, {"version", version}, {"cached", true}});
   }
@@ -126,54 +42,190 @@ http::Response prefetch(CacheService& service, const http::Request& req) {
 
 int cache_error_status(const Status& s) {
   switch (s.code()) {
-    case Code::kInvalidArgument: return 400;
-    case Code::kNotFound: return 404;
-    case Code::kDeadlineExceeded: return 504;
-    case Code::kResourceExhausted: return 507;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kNotFound:
+      return 404;
+    case Code::kDeadlineExceeded:
+      return 504;
+    case Code::kResourceExhausted:
+      return 507;
     case Code::kUnavailable:
     case Code::kCorrupt:
-    case Code::kIo: return 502;
-    default: return 500;
+    case Code::kIo:
+      return 502;
+    default:
+      return 500;
   }
 }
 
-StreamHandler make_cache_handler(CacheService& service) {
-  auto router = std::make_shared<http::Router>();
-  router->post("/prefetch", [&service](const http::Request& r) { return prefetch(service, r); });
-  router->post("/pin/{name}/{version}", [&service](const http::Request& r) {
-    Status s = service.set_pinned(r.param("name"), r.param("version"), true);
+http::ServerOptions cache_server_options(http::Endpoint listen, std::chrono::milliseconds io_timeout) {
+  http::ServerOptions o;
+  o.listen = std::move(listen);
+  o.max_connections = 256;
+  o.max_header_bytes = 16 << 10;
+  o.max_body_bytes = 1 << 20;
+  o.request_timeout = io_timeout;
+  o.write_timeout = io_timeout;
+  o.idle_timeout = 60s;
+  // Handlers never block (waits go to the routes' pool), so a loop per thread costs nothing and
+  // keeps each stream's pieces on one thread; the extra thread only accepts.
+  o.threads = static_cast<int>(std::max(2u, std::thread::hardware_concurrency())) + 1;
+  o.loop_per_thread = true;
+  return o;
+}
+
+CacheRoutes::CacheRoutes(CacheService& service, RoutesOptions options)
+    : service_(service),
+      options_(options),
+      pool_(std::make_unique<WorkerPool>(options.wait_threads, options.max_waiting)),
+      streams_{*pool_, &service.counters().bytes_served} {}
+
+CacheRoutes::~CacheRoutes() { pool_.reset(); }
+
+CacheRoutes::Ask CacheRoutes::ask_of(const http::Request& req) {
+  Ask a;
+  a.name = req.param("name");
+  a.version = req.param("version");
+  a.id = req.param("id");
+  if (auto range = req.header("Range")) a.range = std::string(*range);
+  a.head_only = req.method == "HEAD";
+  return a;
+}
+
+void CacheRoutes::on_pool(const http::Responder& r, std::function<void()> work) {
+  if (!pool_->submit(std::move(work)))
+    r.send(http::Response::error(503, "the cache is busy: too many requests are waiting for the upstream"));
+}
+
+void CacheRoutes::get_model(const Ask& ask, const http::Responder& r) {
+  service_.counters().requests.fetch_add(1);
+  auto local = service_.find_version(ask.name, ask.version);
+  if (!local.is_ok()) {
+    r.send(error(local.status()));
+  } else if (*local) {
+    answer_model(std::make_shared<const VersionLease>(std::move(**local)), ask, r);
+  } else {
+    on_pool(r, [this, ask, r] {
+      if (r.cancelled()) return;
+      auto lease = service_.open_version(ask.name, ask.version);
+      if (!lease.is_ok()) {
+        r.send(error(lease.status()));
+        return;
+      }
+      answer_model(std::make_shared<const VersionLease>(std::move(*lease)), ask, r);
+    });
+  }
+}
+
+void CacheRoutes::answer_model(std::shared_ptr<const VersionLease> lease, const Ask& ask,
+                               const http::Responder& r) {
+  const Recipe& recipe = lease->recipe();
+  const bool hit = service_.complete(recipe);
+  (hit ? service_.counters().hits : service_.counters().misses).fetch_add(1);
+  http::ResponseHead head;
+  head.content_type = "application/octet-stream";
+  auto span = http::select_range(ask.range, recipe.file_size, &head.headers);
+  if (!span.is_ok()) {
+    r.send(http::range_not_satisfiable(recipe.file_size, span.status()));
+    return;
+  }
+  head.status = span->status;
+  head.headers.emplace_back("X-Thaw-Cache", hit ? "hit" : "miss");
+  head.headers.emplace_back("ETag", fmt::format("\"{}-{}\"", recipe.name, recipe.version));
+  head.content_length = span->end - span->first;
+  if (!hit) service_.fill_in_background(*lease);
+  auto body =
+      std::make_unique<VersionBody>(service_, std::move(lease), span->first, span->end, options_.max_piece);
+  stream_body(streams_, r, std::move(head), std::move(body), ask.head_only, error);
+}
+
+void CacheRoutes::get_chunk(const Ask& ask, const http::Responder& r) {
+  if (!is_chunk_id(ask.id)) {
+    r.send(http::Response::error(400, fmt::format("'{}' is not a chunk id", ask.id)));
+  } else if (auto key = service_.stored_chunk_key(ask.id)) {
+    answer_chunk(*key, ask, r);
+  } else {
+    on_pool(r, [this, ask, r] {
+      if (r.cancelled()) return;
+      auto key = service_.chunk_key_for(ask.id);
+      if (!key.is_ok()) {
+        r.send(error(key.status()));
+        return;
+      }
+      answer_chunk(*key, ask, r);
+    });
+  }
+}
+
+void CacheRoutes::answer_chunk(const std::string& key, const Ask& ask, const http::Responder& r) {
+  // The open descriptor keeps the bytes readable even if the chunk is evicted meanwhile.
+  auto size = service_.store().size(key);
+  if (!size.is_ok()) {
+    r.send(error(size.status()));
+    return;
+  }
+  auto fd = service_.store().open_read(key);
+  if (!fd.is_ok()) {
+    r.send(error(fd.status()));
+    return;
+  }
+  http::ResponseHead head;
+  head.content_type = "application/octet-stream";
+  auto span = http::select_range(ask.range, *size, &head.headers);
+  if (!span.is_ok()) {
+    r.send(http::range_not_satisfiable(*size, span.status()));
+    return;
+  }
+  head.status = span->status;
+  head.headers.emplace_back("X-Thaw-Chunk-Encoding", key.size() == 32        ? "raw"
+                                                     : key.ends_with(".zss") ? "zstd+shuffle"
+                                                                             : "zstd");
+  head.content_length = span->end - span->first;
+  auto body =
+      std::make_unique<FileSource>(std::move(*fd), span->first, span->end - span->first, options_.max_piece);
+  stream_body(streams_, r, std::move(head), std::move(body), ask.head_only, error);
+}
+
+nlohmann::json CacheRoutes::stats_json() {
+  nlohmann::json j = service_.stats_json();
+  j["serving"] = {{"streams", streams_.active.load()},
+                  {"wait_threads", pool_->threads()},
+                  {"wait_busy", pool_->busy()},
+                  {"wait_queued", pool_->queued()}};
+  return j;
+}
+
+http::Router CacheRoutes::router() {
+  http::Router router;
+  router.add_async("GET", "/models/{name}/{version}",
+                   [this](http::Request& req, http::Responder r) { get_model(ask_of(req), r); });
+  router.add_async("GET", "/chunks/{id}",
+                   [this](http::Request& req, http::Responder r) { get_chunk(ask_of(req), r); });
+  router.add_async("POST", "/prefetch", [this](http::Request& req, http::Responder r) {
+    on_pool(r, [this, body = std::move(req.body), r] { r.send(prefetch(service_, body)); });
+  });
+  router.post("/pin/{name}/{version}", [this](const http::Request& r) {
+    Status s = service_.set_pinned(r.param("name"), r.param("version"), true);
     return s.is_ok() ? http::Response::json(200, {{"pinned", true}}) : http::Response::from_status(s);
   });
-  router->post("/unpin/{name}/{version}", [&service](const http::Request& r) {
-    Status s = service.set_pinned(r.param("name"), r.param("version"), false);
+  router.post("/unpin/{name}/{version}", [this](const http::Request& r) {
+    Status s = service_.set_pinned(r.param("name"), r.param("version"), false);
     return s.is_ok() ? http::Response::json(200, {{"pinned", false}}) : http::Response::from_status(s);
   });
-  router->get("/stats", [&service](const http::Request&) { return http::Response::json(200, service.stats_json()); });
-  router->get("/metrics", [&service](const http::Request&) {
-    return http::Response::text(200, service.metrics_text(), std::string(http::kPrometheusContentType));
+  router.get("/stats", [this](const http::Request&) { return http::Response::json(200, stats_json()); });
+  router.get("/metrics", [this](const http::Request&) {
+    http::PrometheusText p;
+    p.family("thaw_cache_streams", "gauge", "Responses whose body is being sent.");
+    p.sample("thaw_cache_streams", {}, static_cast<double>(streams_.active.load()));
+    p.family("thaw_cache_wait_threads_busy", "gauge",
+             "Threads of the pool waiting on the upstream for requests.");
+    p.sample("thaw_cache_wait_threads_busy", {}, static_cast<double>(pool_->busy()));
+    return http::Response::text(200, service_.metrics_text() + p.text(),
+                                std::string(http::kPrometheusContentType));
   });
-  router->get("/healthz", [](const http::Request&) { return http::Response::json(200, {{"status", "ok"}}); });
-  router->get("/models/{name}/{version}", [](const http::Request&) { return http::Response::error(500, "unrouted"); });
-  router->get("/chunks/{id}", [](const http::Request&) { return http::Response::error(500, "unrouted"); });
-
-  return [&service, router](http::Request& req) -> StreamResponse {
-    const auto parts = http::split_path(req.path);
-    const bool read = req.method == "GET" || req.method == "HEAD";
-    auto decoded = [&](size_t i) { return http::percent_decode(parts[i]); };
-    if (read && parts.size() == 3 && parts[0] == "models") {
-      auto name = decoded(1), version = decoded(2);
-      if (!name || !version) return plain(http::Response::error(400, "bad percent-escape in the path"));
-      req.params["name"] = *name;
-      req.params["version"] = *version;
-      return serve_model(service, req);
-    }
-    if (read && parts.size() == 2 && parts[0] == "chunks") {
-      req.params["id"] = std::string(parts[1]);
-      return serve_chunk(service, req);
-    }
-    if (req.method == "HEAD") req.method = "GET";
-    return plain(router->dispatch(req));
-  };
+  router.get("/healthz", [](const http::Request&) { return http::Response::json(200, {{"status", "ok"}}); });
+  return router;
 }
 
 }  // namespace thaw::cache

@@ -28,16 +28,19 @@ CacheService::CacheService(CacheOptions options, const Clock& clock, std::unique
 
 CacheService::~CacheService() { pool_.reset(); }
 
-Result<std::unique_ptr<CacheService>> CacheService::open(CacheOptions options, const Clock& clock, Sleeper& sleeper) {
+Result<std::unique_ptr<CacheService>> CacheService::open(CacheOptions options, const Clock& clock,
+                                                         Sleeper& sleeper) {
   if (options.dir.empty()) return make_error(Code::kInvalidArgument, "the cache needs a directory");
   THAW_ASSIGN_OR_RETURN(auto store, ChunkStore::open(options.dir + "/chunks", options.verify_on_start));
   THAW_ASSIGN_OR_RETURN(auto upstream, Upstream::create(options.upstream, clock, sleeper));
-  std::unique_ptr<CacheService> s(new CacheService(std::move(options), clock, std::move(store), std::move(upstream)));
+  std::unique_ptr<CacheService> s(
+      new CacheService(std::move(options), clock, std::move(store), std::move(upstream)));
   THAW_TRY(s->load_records());
   return s;
 }
 
-std::string CacheService::record_path(const std::string& name, const std::string& version, std::string_view ext) const {
+std::string CacheService::record_path(const std::string& name, const std::string& version,
+                                      std::string_view ext) const {
   return fmt::format("{}/versions/{}/{}.{}", options_.dir, name, version, ext);
 }
 
@@ -96,7 +99,8 @@ Status CacheService::persist(const Recipe& r) {
   std::error_code ec;
   fs::create_directories(fs::path(record_path(r.name, r.version, "json")).parent_path(), ec);
   if (ec) return make_error(Code::kIo, "creating the record directory for {}: {}", r.name, ec.message());
-  THAW_TRY(write_file_atomic(record_path(r.name, r.version, "head"), std::as_bytes(std::span(r.literal)), "w"));
+  THAW_TRY(
+      write_file_atomic(record_path(r.name, r.version, "head"), std::as_bytes(std::span(r.literal)), "w"));
   std::string j = r.to_json().dump();
   return write_file_atomic(record_path(r.name, r.version, "json"), std::as_bytes(std::span(j)), "w");
 }
@@ -125,7 +129,8 @@ void CacheService::release(const std::string& name, const std::string& version) 
   apply(index_.evict());
 }
 
-Result<std::shared_ptr<const Recipe>> CacheService::fetch_recipe(const std::string& name, const std::string& version) {
+Result<std::shared_ptr<const Recipe>> CacheService::fetch_recipe(const std::string& name,
+                                                                 const std::string& version) {
   const std::string path = upstream_->object_path(name, version);
   uint64_t want = options_.head_probe_bytes;
   THAW_ASSIGN_OR_RETURN(RangeBytes head, upstream_->read(path, 0, want));
@@ -137,7 +142,8 @@ Result<std::shared_ptr<const Recipe>> CacheService::fetch_recipe(const std::stri
       for (const auto& gap : missing) {
         THAW_ASSIGN_OR_RETURN(RangeBytes more, upstream_->read(path, gap.offset, gap.length));
         if (more.bytes.size() != gap.length)
-          return make_error(Code::kCorrupt, "upstream {} ended early at {}", path, gap.offset + more.bytes.size());
+          return make_error(Code::kCorrupt, "upstream {} ended early at {}", path,
+                            gap.offset + more.bytes.size());
         fill_literal(&*r, gap.offset, std::as_bytes(std::span(more.bytes)));
       }
       THAW_TRY(persist(*r));
@@ -153,23 +159,30 @@ Result<std::shared_ptr<const Recipe>> CacheService::fetch_recipe(const std::stri
   }
 }
 
-Result<VersionLease> CacheService::open_version(const std::string& name, const std::string& version) {
+Result<std::optional<VersionLease>> CacheService::find_version(const std::string& name,
+                                                               const std::string& version) {
   if (!is_safe_name(name) || !is_safe_name(version))
     return make_error(Code::kInvalidArgument, "bad model name or version '{}/{}'", name, version);
+  std::lock_guard lock(mu_);
+  auto it = recipes_.find({name, version});
+  if (it != recipes_.end() && index_.acquire(name, version))
+    return std::optional<VersionLease>(std::in_place, this, it->second);
+  return std::optional<VersionLease>();
+}
+
+Result<VersionLease> CacheService::open_version(const std::string& name, const std::string& version) {
   for (int attempt = 0; attempt < 3; ++attempt) {
-    {
-      std::lock_guard lock(mu_);
-      auto it = recipes_.find({name, version});
-      if (it != recipes_.end() && index_.acquire(name, version)) return VersionLease(this, it->second);
-    }
+    THAW_ASSIGN_OR_RETURN(std::optional<VersionLease> local, find_version(name, version));
+    if (local) return std::move(*local);
     auto r = recipe_flight_.run(fmt::format("{}/{}", name, version), options_.wait_timeout,
                                 [&]() -> Result<std::shared_ptr<const Recipe>> {
                                   // Bytes that fail the bundle's own checks are re-read, like
                                   // a chunk that fails its hash; transport errors retry inside.
                                   Backoff backoff = upstream_->backoff();
                                   auto fetched = fetch_recipe(name, version);
-                                  for (int attempt = 1; !fetched.is_ok() && fetched.status().code() == Code::kCorrupt &&
-                                                        attempt < backoff.policy().max_attempts;
+                                  for (int attempt = 1;
+                                       !fetched.is_ok() && fetched.status().code() == Code::kCorrupt &&
+                                       attempt < backoff.policy().max_attempts;
                                        ++attempt) {
                                     upstream_->count_retry();
                                     upstream_->sleeper().sleep_for(backoff.delay(attempt));
@@ -183,8 +196,9 @@ Result<VersionLease> CacheService::open_version(const std::string& name, const s
                                 });
     if (!r.is_ok()) return r.status();
   }
-  return make_error(Code::kResourceExhausted, "{}/{} was evicted as soon as it was fetched: the byte budget is too small",
-                    name, version);
+  return make_error(Code::kResourceExhausted,
+                    "{}/{} was evicted as soon as it was fetched: the byte budget is too small", name,
+                    version);
 }
 
 bool CacheService::complete(const Recipe& recipe) const {
@@ -251,13 +265,18 @@ Status CacheService::set_pinned(const std::string& name, const std::string& vers
   return Status::ok();
 }
 
+std::optional<std::string> CacheService::stored_chunk_key(const std::string& id) {
+  for (ChunkEncoding enc : {ChunkEncoding::kRaw, ChunkEncoding::kZstd, ChunkEncoding::kZstdShuffled})
+    if (std::string key = chunk_key(id, enc); store_->contains(key)) {
+      counters_.chunk_hits.fetch_add(1);
+      return key;
+    }
+  return std::nullopt;
+}
+
 Result<std::string> CacheService::chunk_key_for(const std::string& id) {
   if (!is_chunk_id(id)) return make_error(Code::kInvalidArgument, "'{}' is not a chunk id", id);
-  for (ChunkEncoding enc : {ChunkEncoding::kRaw, ChunkEncoding::kZstd, ChunkEncoding::kZstdShuffled})
-    if (store_->contains(chunk_key(id, enc))) {
-      counters_.chunk_hits.fetch_add(1);
-      return chunk_key(id, enc);
-    }
+  if (auto key = stored_chunk_key(id)) return std::move(*key);
   std::shared_ptr<const Recipe> owner;
   size_t index = 0;
   {
@@ -304,19 +323,24 @@ nlohmann::json CacheService::stats_json() {
           {"bytes_served", counters_.bytes_served.load()},
           {"corrupt_chunks", counters_.corrupt_chunks.load()},
           {"prefetches", counters_.prefetches.load()},
-          {"evictions", {{"versions", counters_.evicted_versions.load()},
-                         {"chunks", counters_.evicted_chunks.load()},
-                         {"bytes", counters_.evicted_bytes.load()}}},
-          {"upstream", {{"target", upstream_->describe()},
-                        {"requests", u.requests.load()},
-                        {"bytes", u.bytes.load()},
-                        {"retries", u.retries.load()},
-                        {"failures", u.failures.load()}}},
-          {"store", {{"chunks", store_->count()}, {"bytes", store_->total_bytes()}, {"accounted_bytes", index_bytes}}},
-          {"limits", {{"max_versions_per_model", options_.limits.max_versions_per_model},
-                      {"byte_budget", options_.limits.byte_budget}}},
-          {"recovery", {{"temps_removed", store_->recovery().temps_removed},
-                        {"corrupt_removed", store_->recovery().corrupt_removed}}},
+          {"evictions",
+           {{"versions", counters_.evicted_versions.load()},
+            {"chunks", counters_.evicted_chunks.load()},
+            {"bytes", counters_.evicted_bytes.load()}}},
+          {"upstream",
+           {{"target", upstream_->describe()},
+            {"requests", u.requests.load()},
+            {"bytes", u.bytes.load()},
+            {"retries", u.retries.load()},
+            {"failures", u.failures.load()}}},
+          {"store",
+           {{"chunks", store_->count()}, {"bytes", store_->total_bytes()}, {"accounted_bytes", index_bytes}}},
+          {"limits",
+           {{"max_versions_per_model", options_.limits.max_versions_per_model},
+            {"byte_budget", options_.limits.byte_budget}}},
+          {"recovery",
+           {{"temps_removed", store_->recovery().temps_removed},
+            {"corrupt_removed", store_->recovery().corrupt_removed}}},
           {"versions", std::move(versions)}};
 }
 
@@ -332,17 +356,22 @@ std::string CacheService::metrics_text() {
   };
   const UpstreamStats& u = upstream_->stats();
   counter("thaw_cache_requests_total", "Bundle requests.", counters_.requests.load());
-  counter("thaw_cache_hits_total", "Bundle requests served entirely from local chunks.", counters_.hits.load());
+  counter("thaw_cache_hits_total", "Bundle requests served entirely from local chunks.",
+          counters_.hits.load());
   counter("thaw_cache_misses_total", "Bundle requests that needed the upstream.", counters_.misses.load());
-  counter("thaw_cache_chunk_fetches_total", "Chunks fetched from the upstream.", counters_.chunk_misses.load());
+  counter("thaw_cache_chunk_fetches_total", "Chunks fetched from the upstream.",
+          counters_.chunk_misses.load());
   counter("thaw_cache_served_bytes_total", "Bytes sent to clients.", counters_.bytes_served.load());
   counter("thaw_cache_upstream_requests_total", "Requests sent to the upstream.", u.requests.load());
   counter("thaw_cache_upstream_bytes_total", "Bytes received from the upstream.", u.bytes.load());
   counter("thaw_cache_upstream_retries_total", "Upstream requests retried.", u.retries.load());
-  counter("thaw_cache_upstream_failures_total", "Upstream reads that failed after retries.", u.failures.load());
-  counter("thaw_cache_corrupt_chunks_total", "Upstream chunks that failed their hash.", counters_.corrupt_chunks.load());
+  counter("thaw_cache_upstream_failures_total", "Upstream reads that failed after retries.",
+          u.failures.load());
+  counter("thaw_cache_corrupt_chunks_total", "Upstream chunks that failed their hash.",
+          counters_.corrupt_chunks.load());
   counter("thaw_cache_evictions_total", "Versions evicted.", counters_.evicted_versions.load());
-  counter("thaw_cache_evicted_bytes_total", "Chunk bytes deleted by eviction.", counters_.evicted_bytes.load());
+  counter("thaw_cache_evicted_bytes_total", "Chunk bytes deleted by eviction.",
+          counters_.evicted_bytes.load());
   gauge("thaw_cache_stored_bytes", "Chunk bytes on disk.", store_->total_bytes());
   gauge("thaw_cache_stored_chunks", "Chunks on disk.", store_->count());
   {

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -25,18 +26,18 @@
 namespace thaw::cache {
 
 struct CacheOptions {
-  std::string dir;                       // chunks/ and versions/ live here
+  std::string dir;  // chunks/ and versions/ live here
   IndexLimits limits;
   UpstreamOptions upstream;
-  int fetch_threads = 8;                 // parallel chunk fetches from the upstream
+  int fetch_threads = 8;                            // parallel chunk fetches from the upstream
   std::chrono::milliseconds wait_timeout{300'000};  // waiting for another request's fetch
-  uint64_t head_probe_bytes = 1 << 20;   // first read of a bundle; grown if the manifest is longer
-  bool verify_on_start = true;           // re-hash every chunk at start-up
+  uint64_t head_probe_bytes = 1 << 20;              // first read of a bundle; grown if the manifest is longer
+  bool verify_on_start = true;                      // re-hash every chunk at start-up
 };
 
 struct CacheCounters {
   std::atomic<uint64_t> requests{0};
-  std::atomic<uint64_t> hits{0};          // version requests served with every chunk already local
+  std::atomic<uint64_t> hits{0};  // version requests served with every chunk already local
   std::atomic<uint64_t> misses{0};
   std::atomic<uint64_t> chunk_hits{0};
   std::atomic<uint64_t> chunk_misses{0};  // chunks fetched from the upstream
@@ -53,8 +54,10 @@ class CacheService;
 // Keeps a version from eviction while held; gives access to its recipe.
 class VersionLease {
  public:
-  VersionLease(CacheService* owner, std::shared_ptr<const Recipe> recipe) : owner_(owner), recipe_(std::move(recipe)) {}
-  VersionLease(VersionLease&& o) noexcept : owner_(std::exchange(o.owner_, nullptr)), recipe_(std::move(o.recipe_)) {}
+  VersionLease(CacheService* owner, std::shared_ptr<const Recipe> recipe)
+      : owner_(owner), recipe_(std::move(recipe)) {}
+  VersionLease(VersionLease&& o) noexcept
+      : owner_(std::exchange(o.owner_, nullptr)), recipe_(std::move(o.recipe_)) {}
   VersionLease& operator=(VersionLease&&) = delete;
   VersionLease(const VersionLease&) = delete;
   ~VersionLease();
@@ -68,11 +71,15 @@ class VersionLease {
 
 class CacheService {
  public:
-  static Result<std::unique_ptr<CacheService>> open(CacheOptions options, const Clock& clock, Sleeper& sleeper);
+  static Result<std::unique_ptr<CacheService>> open(CacheOptions options, const Clock& clock,
+                                                    Sleeper& sleeper);
   ~CacheService();
 
   // The version's recipe, from local records or (once, however many callers) from the upstream.
   Result<VersionLease> open_version(const std::string& name, const std::string& version);
+  // The version's lease when its recipe is local; nullopt when it would need the upstream. Never
+  // waits on the upstream (safe on a server loop). kInvalidArgument for a bad name or version.
+  Result<std::optional<VersionLease>> find_version(const std::string& name, const std::string& version);
   // True when every chunk of the recipe is stored.
   bool complete(const Recipe& recipe) const;
   // Makes chunk `index` of the recipe local, fetching it (single-flight, retried) if needed.
@@ -84,6 +91,8 @@ class CacheService {
   Status set_pinned(const std::string& name, const std::string& version, bool pinned);
   // A stored chunk by id (raw or zstd form); fetched from the upstream if a known version has it.
   Result<std::string> chunk_key_for(const std::string& id);
+  // The store key of chunk `id` when it is stored (raw or zstd form); never waits on the upstream.
+  std::optional<std::string> stored_chunk_key(const std::string& id);
 
   ChunkStore& store() { return *store_; }
   CacheCounters& counters() { return counters_; }

@@ -12,9 +12,9 @@
 
 #include "cache/cache_routes.h"
 #include "cache/cache_service.h"
-#include "cache/stream_server.h"
 #include "cli/commands.h"
 #include "common/clock.h"
+#include "http/server.h"
 
 namespace thaw::cli {
 
@@ -30,6 +30,7 @@ struct CacheFlags {
   size_t keep_versions = 3;
   std::string max_bytes = "64G";
   int fetch_threads = 8;
+  int wait_threads = 16;
   int timeout_ms = 30'000;
   int retries = 4;
   int backoff_ms = 100;
@@ -47,11 +48,16 @@ Result<uint64_t> parse_bytes(const std::string& text) {
   }
   std::string unit = text.substr(pos);
   double mult = 1;
-  if (unit == "K" || unit == "KiB") mult = 1024.0;
-  else if (unit == "M" || unit == "MiB") mult = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GiB") mult = 1024.0 * 1024 * 1024;
-  else if (unit == "T" || unit == "TiB") mult = 1024.0 * 1024 * 1024 * 1024;
-  else if (!unit.empty() && unit != "B") return make_error(Code::kInvalidArgument, "unknown size unit in '{}'", text);
+  if (unit == "K" || unit == "KiB")
+    mult = 1024.0;
+  else if (unit == "M" || unit == "MiB")
+    mult = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GiB")
+    mult = 1024.0 * 1024 * 1024;
+  else if (unit == "T" || unit == "TiB")
+    mult = 1024.0 * 1024 * 1024 * 1024;
+  else if (!unit.empty() && unit != "B")
+    return make_error(Code::kInvalidArgument, "unknown size unit in '{}'", text);
   if (v < 0) return make_error(Code::kInvalidArgument, "size '{}' is negative", text);
   return static_cast<uint64_t>(v * mult);
 }
@@ -101,10 +107,11 @@ int run_cache(const CacheFlags& f) {
     if (s.is_ok()) s = (*service)->set_pinned(pin.substr(0, colon), pin.substr(colon + 1), true);
     if (!s.is_ok()) fmt::print(stderr, "thaw cache: pinning {}: {}\n", pin, s.to_string());
   }
-  cache::StreamServerOptions so;
-  so.listen = http::Endpoint::tcp(f.host, static_cast<uint16_t>(f.port));
-  so.io_timeout = std::chrono::milliseconds(f.timeout_ms);
-  auto server = cache::StreamServer::listen(so, cache::make_cache_handler(**service));
+  cache::CacheRoutes routes(**service, {.wait_threads = f.wait_threads});
+  auto server = http::Server::listen(
+      cache::cache_server_options(http::Endpoint::tcp(f.host, static_cast<uint16_t>(f.port)),
+                                  std::chrono::milliseconds(f.timeout_ms)),
+      routes.router());
   if (!server.is_ok()) {
     fmt::print(stderr, "thaw cache: {}\n", server.status().to_string());
     return kExitFailure;
@@ -122,7 +129,7 @@ int run_cache(const CacheFlags& f) {
   std::fflush(stdout);
   int sig = 0;
   sigwait(&signals, &sig);
-  (*server)->stop();
+  (*server)->stop(std::chrono::milliseconds(0));  // cuts downloads in flight, as a restart would
   return kExitOk;
 }
 
@@ -147,17 +154,32 @@ void register_cache(CLI::App& app, int* exit_code) {
   cmd->add_option("--bucket", flags->bucket, "Bucket for --upstream-kind s3");
   cmd->add_option("--dir", flags->dir, "Cache directory (chunks/ and versions/)")->required();
   cmd->add_option("--host", flags->host, "Address to listen on")->capture_default_str();
-  cmd->add_option("--port", flags->port, "Port to listen on (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
-  cmd->add_option("--keep-versions", flags->keep_versions, "Versions kept per model (least recently used go first)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--max-bytes", flags->max_bytes, "Byte budget for cached chunks, e.g. 512M, 20G")->capture_default_str();
+  cmd->add_option("--port", flags->port, "Port to listen on (0: any free port)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--keep-versions", flags->keep_versions,
+                  "Versions kept per model (least recently used go first)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--max-bytes", flags->max_bytes, "Byte budget for cached chunks, e.g. 512M, 20G")
+      ->capture_default_str();
   cmd->add_option("--fetch-threads", flags->fetch_threads, "Parallel chunk fetches from the upstream")
-      ->capture_default_str()->check(CLI::Range(1, 256));
-  cmd->add_option("--timeout-ms", flags->timeout_ms, "Timeout of one upstream request and of a stalled client")
-      ->capture_default_str()->check(CLI::PositiveNumber);
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--wait-threads", flags->wait_threads,
+                  "Threads for requests waiting on the upstream (a download holds one only while it waits "
+                  "for a chunk, never while its client reads)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  cmd->add_option("--timeout-ms", flags->timeout_ms,
+                  "Timeout of one upstream request and of a stalled client")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--retries", flags->retries, "Retries of a failed upstream read (exponential backoff)")
-      ->capture_default_str()->check(CLI::Range(0, 100));
-  cmd->add_option("--backoff-ms", flags->backoff_ms, "First retry delay; doubles each retry")->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(0, 100));
+  cmd->add_option("--backoff-ms", flags->backoff_ms, "First retry delay; doubles each retry")
+      ->capture_default_str();
   cmd->add_option("--pin", flags->pins, "NAME:VERSION to fetch at start and never evict (repeatable)");
   cmd->add_flag("--no-verify", flags->no_verify, "Skip re-hashing every stored chunk at start-up");
   cmd->callback([flags, exit_code] { *exit_code = run_cache(*flags); });

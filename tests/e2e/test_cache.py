@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 import shutil
+import socket
 import time
 import urllib.request
 
@@ -276,3 +277,130 @@ def test_bad_flags_fail_at_start(tmp_path):
         r = subprocess.run([THAW_BIN, "cache", "--port", "0", *args], capture_output=True, timeout=30)
         assert r.returncode == 2, (args, r.stderr)
         assert r.stderr
+
+
+def head(url, headers=None):
+    req = urllib.request.Request(url, headers=headers or {}, method="HEAD")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def held(cache, cache_dir):
+    """What the cache process holds for clients: open files under its directory, and client
+    connections not yet closed on its side (its upstream connection pool is not counted)."""
+    fd_dir = f"/proc/{cache.proc.pid}/fd"
+    files = 0
+    for fd in os.listdir(fd_dir):
+        try:
+            files += os.readlink(f"{fd_dir}/{fd}").startswith(str(cache_dir))
+        except OSError:
+            pass
+    conns = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                if int(local.rsplit(":", 1)[1], 16) == cache.port and state not in ("0A", "06"):  # LISTEN, TIME_WAIT
+                    conns += 1
+    return files, conns
+
+
+def raw_get(port, path, rcvbuf=None):
+    """A GET on a bare socket (optionally with a small receive window) that the test may stop reading."""
+    s = socket.socket()
+    if rcvbuf:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    s.connect(("127.0.0.1", port))
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return s
+
+
+def settle(fn, timeout=30):
+    deadline = time.monotonic() + timeout
+    while not fn():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def in_use(cache):
+    return sum(v["in_use"] for v in cache.stats()["versions"])
+
+
+def test_head_and_ranges_on_a_miss_and_a_hit(registry, upstream, cache):
+    want = file_bytes(registry, "m", "1")
+    n = len(want)
+    status, headers, body = head(cache.base + "/models/m/1")
+    assert status == 200 and body == b""
+    assert headers["X-Thaw-Cache"] == "miss" and headers["Content-Length"] == str(n)
+    assert headers["ETag"] == '"m-1"' and headers["Accept-Ranges"] == "bytes"
+    status, headers, body = head(cache.base + "/models/m/1", {"Range": "bytes=10-19"})
+    assert status == 206 and headers["Content-Length"] == "10" and body == b""
+    assert headers["Content-Range"] == f"bytes 10-19/{n}"
+    assert get(cache.base + "/models/m/1")[2] == want
+    status, headers, body = head(cache.base + "/models/m/1")
+    assert status == 200 and headers["X-Thaw-Cache"] == "hit" and body == b""
+    status, headers, body = get(cache.base + "/models/m/1", {"Range": f"bytes={n - 5000}-"})
+    assert status == 206 and body == want[n - 5000:]
+    status, headers, _ = head(cache.base + "/models/m/1", {"Range": f"bytes={n}-"})
+    assert status == 416 and headers["Content-Range"] == f"bytes */{n}"
+
+
+def test_client_that_stops_reading_is_cut_off_and_others_are_served(registry, upstream, tmp_path):
+    c = Cache(upstream.base, tmp_path / "cache", "--timeout-ms", "1500", "--wait-threads", "1")
+    try:
+        want = file_bytes(registry, "m", "1")
+        assert post(c.base + "/prefetch", {"name": "m", "version": "1"})[0] == 200
+        stalled = raw_get(c.port, "/models/m/1", rcvbuf=16 << 10)  # 24 MB it never reads
+        assert settle(lambda: c.stats()["serving"]["streams"] == 1)
+        assert held(c, tmp_path / "cache")[1] == 1  # its connection, still open
+        # Others are served meanwhile: a hit, and a miss needing the only waiting thread.
+        status, headers, body = get(c.base + "/models/m/1")
+        assert status == 200 and body == want
+        status, headers, body = get(c.base + "/models/n/1")
+        assert status == 200 and headers["X-Thaw-Cache"] == "miss"
+        assert body == file_bytes(registry, "n", "1")
+        # The write timeout ends the stalled download and frees what it held.
+        assert settle(lambda: c.stats()["serving"]["streams"] == 0)
+        assert settle(lambda: in_use(c) == 0)
+        stalled.settimeout(10)
+        got = 0
+        try:
+            while chunk := stalled.recv(1 << 20):
+                got += len(chunk)
+        except (ConnectionResetError, TimeoutError):
+            pass
+        stalled.close()
+        assert got < len(want)
+        assert settle(lambda: held(c, tmp_path / "cache") == (0, 0))
+    finally:
+        c.stop()
+
+
+def test_client_that_hangs_up_mid_miss_leaves_a_complete_version_and_nothing_behind(registry, tmp_path):
+    up = Upstream(registry, mbps=20)
+    c = Cache(up.base, tmp_path / "cache")
+    try:
+        want = file_bytes(registry, "m", "1")
+        s = raw_get(c.port, "/models/m/1")
+        got = 0
+        while got < (2 << 20):
+            got += len(s.recv(1 << 16))
+        s.close()  # mid-download: the upstream is still sending the rest
+        assert settle(lambda: c.stats()["versions"][0]["complete"], timeout=60)
+        assert settle(lambda: c.stats()["serving"]["streams"] == 0 and in_use(c) == 0)
+        s = c.stats()
+        assert s["bytes_served"] < len(want) and s["serving"]["wait_busy"] == 0
+        assert not list((tmp_path / "cache" / "chunks").rglob("*.tmp"))
+        assert settle(lambda: held(c, tmp_path / "cache") == (0, 0))
+        before = up.stats()["requests"]
+        status, headers, body = get(c.base + "/models/m/1")
+        assert status == 200 and headers["X-Thaw-Cache"] == "hit" and body == want
+        assert up.stats()["requests"] == before
+    finally:
+        c.stop()
+        up.stop()

@@ -1,9 +1,8 @@
+#include "http/range.h"
+
 #include <gtest/gtest.h>
 
-#include "cache/stream_server.h"
-#include "cache/upstream.h"
-
-namespace thaw::cache {
+namespace thaw::http {
 namespace {
 
 TEST(ParseRangeTest, SingleRanges) {
@@ -38,15 +37,32 @@ TEST(ParseRangeTest, UnsatisfiableOrMalformedIsAnError) {
   EXPECT_FALSE(parse_range("bytes=0-", 0).is_ok());
 }
 
-TEST(ContentRangeTest, Parses) {
-  uint64_t a, b, t;
-  EXPECT_TRUE(parse_content_range("bytes 0-99/1000", &a, &b, &t));
-  EXPECT_EQ(b, 99u);
-  EXPECT_EQ(t, 1000u);
-  EXPECT_FALSE(parse_content_range("bytes 0-1000/1000", &a, &b, &t));
-  EXPECT_FALSE(parse_content_range("bytes */1000", &a, &b, &t));
-  EXPECT_FALSE(parse_content_range("0-1/2", &a, &b, &t));
+TEST(SelectRangeTest, WholeBodyOrOneRangeWithItsHeaders) {
+  Headers h;
+  auto whole = select_range(std::nullopt, 1000, &h);
+  ASSERT_TRUE(whole.is_ok());
+  EXPECT_EQ(whole->status, 200);
+  EXPECT_EQ(whole->first, 0u);
+  EXPECT_EQ(whole->end, 1000u);
+  EXPECT_EQ(find_header(h, "Accept-Ranges").value_or(""), "bytes");
+  EXPECT_FALSE(find_header(h, "Content-Range"));
+  h.clear();
+  auto part = select_range("bytes=10-19", 1000, &h);
+  ASSERT_TRUE(part.is_ok());
+  EXPECT_EQ(part->status, 206);
+  EXPECT_EQ(part->first, 10u);
+  EXPECT_EQ(part->end, 20u);
+  EXPECT_EQ(find_header(h, "Content-Range").value_or(""), "bytes 10-19/1000");
+}
+
+TEST(SelectRangeTest, UnsatisfiableGets416WithTheSize) {
+  Headers h;
+  auto r = select_range("bytes=1000-", 1000, &h);
+  ASSERT_FALSE(r.is_ok());
+  Response answer = range_not_satisfiable(1000, r.status());
+  EXPECT_EQ(answer.status, 416);
+  EXPECT_EQ(find_header(answer.headers, "Content-Range").value_or(""), "bytes */1000");
 }
 
 }  // namespace
-}  // namespace thaw::cache
+}  // namespace thaw::http
