@@ -48,6 +48,8 @@ class Exchange {
   // Claims the answer (send or begin): true only for the first caller.
   bool claim() { return !answered_.exchange(true); }
   bool answered() const { return answered_.load(); }
+  // A streamed answer was ended (finish or abort); a whole one ends when sent.
+  void mark_ended() { ended_ = true; }
   bool cancelled() const { return cancelled_.load(); }
 
   // Runs fn(sink) on the connection's loop (inline when already there). False, with fn dropped,
@@ -63,6 +65,7 @@ class Exchange {
   Loop loop_;
   uint64_t id_;
   std::atomic<bool> answered_{false};
+  std::atomic<bool> ended_{false};
   std::atomic<bool> cancelled_{false};
   std::vector<std::function<void()>> on_cancel_;  // loop only
 };

@@ -5,11 +5,14 @@
 namespace thaw::http {
 
 Exchange::~Exchange() {
-  if (answered_.load()) return;
-  // Nobody answered: never leave the client hanging.
-  with_sink([id = id_](ExchangeSink& s) {
-    s.ex_send(id, Response::error(500, "internal error: the request was dropped without an answer"));
-  });
+  // Never leave the client hanging: no answer gets a 500, a stream nobody ends is cut.
+  if (!answered_.load()) {
+    with_sink([id = id_](ExchangeSink& s) {
+      s.ex_send(id, Response::error(500, "internal error: the request was dropped without an answer"));
+    });
+  } else if (!ended_.load()) {
+    with_sink([id = id_](ExchangeSink& s) { s.ex_abort(id); });
+  }
 }
 
 bool Exchange::with_sink(std::function<void(ExchangeSink&)> fn) {
@@ -44,6 +47,7 @@ void Exchange::cancel() {
 
 bool Responder::send(Response response) const {
   if (!exchange_->claim() || exchange_->cancelled()) return false;
+  exchange_->mark_ended();
   exchange_->with_sink([id = exchange_->id(), r = std::move(response)](ExchangeSink& s) mutable {
     s.ex_send(id, std::move(r));
   });
@@ -88,6 +92,7 @@ void Responder::write_file(UniqueFd fd, uint64_t offset, uint64_t length, WriteD
 }
 
 void Responder::finish(WriteDone done) const {
+  exchange_->mark_ended();
   auto shared = std::make_shared<WriteDone>(std::move(done));
   if (!exchange_->with_sink([id = exchange_->id(), shared](ExchangeSink& s) { s.ex_finish(id, std::move(*shared)); }) &&
       *shared)
@@ -95,6 +100,7 @@ void Responder::finish(WriteDone done) const {
 }
 
 void Responder::abort() const {
+  exchange_->mark_ended();
   exchange_->with_sink([id = exchange_->id()](ExchangeSink& s) { s.ex_abort(id); });
 }
 

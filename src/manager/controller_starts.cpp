@@ -30,6 +30,7 @@ StartSpec LadderController::spec_for(const ModelState& m, uint64_t id) const {
 
 uint64_t LadderController::start_instance(ModelState& m, bool reserved, Deferred& later) {
   const uint64_t id = m.next_start++;
+  if (m.starting(false) == 0) m.start_rung = start_rung(m);
   m.starts.push_back(PendingStart{id, reserved, clock_.now(), false, {}});
   later.add([this, &m, id] { launch_instance(m, id); });
   return id;

@@ -32,6 +32,7 @@ void LadderController::went_idle(ModelState& m, Nanos now) {
 
 Rung LadderController::start_rung(const ModelState& m) {
   if (m.zygote && !m.zygote_starting && m.zygote_safe) return Rung::kZygote;
+  if (m.starting(false) > 0) return m.start_rung;
   return launcher_.storage_rung(m.config.bundle);
 }
 

@@ -98,6 +98,9 @@ struct ModelState {
   Status last_error;
   uint64_t next_instance = 0;
   uint64_t next_start = 0;
+  // Where the start in progress began (requests joining it climb from there): asking the OS again
+  // for each waiting request would cost the event loop a residency check of the bundle each.
+  policy::Rung start_rung = policy::Rung::kDisk;
   ModelStats counters;  // totals only; the live fields are filled by stats()
 
   int starting(bool reserved) const {

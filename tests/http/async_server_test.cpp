@@ -247,6 +247,22 @@ TEST(AsyncServer, StreamsWithContentLengthAndFromAFile) {
   std::filesystem::remove(path);
 }
 
+TEST(AsyncServer, AStreamNobodyEndsIsCut) {
+  Router router;
+  router.add_async("GET", "/abandoned", [](Request&, Responder r) {
+    r.begin(ResponseHead{200, "text/plain", {}, std::nullopt});
+    r.write("partial");
+  });  // every copy of the responder is gone
+  auto server = start(loops(2), std::move(router));
+  ASSERT_NE(server, nullptr);
+  RawConnection raw(server->endpoint());
+  ASSERT_TRUE(raw.send("GET /abandoned HTTP/1.1\r\nHost: x\r\n\r\n"));
+  bool closed = false;
+  std::string reply = raw.read_until_close(&closed);
+  EXPECT_TRUE(closed) << "the connection is cut, not left hanging";
+  EXPECT_EQ(reply.find("0\r\n\r\n"), std::string::npos) << "no last chunk: the client sees a truncated body";
+}
+
 TEST(AsyncServer, HeadOfAStreamSendsNoBody) {
   Router router;
   router.add_async("GET", "/s", [](Request&, Responder r) {
