@@ -15,7 +15,8 @@ Two scenarios, each on a fresh `thaw serve` over copies of the tiny model (tools
                 request must be answered 200 once the model starts.
 
 --baseline configures a gateway whose waiting requests hold threads (1,024 threads, 1,022 waiting,
-the most such a build accepts), to measure the same scenarios on such a build (--thaw PATH).
+the most such a build accepts), to measure the same scenarios on such a build (--thaw PATH);
+--server-defaults leaves the server's limits at the build's defaults instead.
 
 Usage: bench/dataplane.sh [--thaw PATH] [--baseline] [--rounds 3] [--duration 20] [--burst 1000]
                           [--hold 10000] [--skip-hold] [--skip-hol] [--label NAME]
@@ -51,7 +52,9 @@ def write_config(directory, args, cold_delay_ms, queue):
     """thaw.yaml with a warm and a cold copy of the tiny model."""
     bundle = DATA / "tiny.thaw"
     server = ["  port: 0"]
-    if args.baseline:
+    if args.server_defaults:
+        pass  # the build's own server limits (threads, max_waiting)
+    elif args.baseline:
         server += ["  threads: 1024", "  max_waiting: 1022"]
     else:
         server += [f"  max_waiting: {queue}"]
@@ -232,6 +235,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--thaw", default=os.environ.get("THAW_BIN", str(ROOT / "build" / "thaw")))
     ap.add_argument("--baseline", action="store_true", help="configure for a build whose waiting requests hold threads")
+    ap.add_argument("--server-defaults", action="store_true",
+                    help="leave the server limits (threads, max_waiting) at the build's defaults")
     ap.add_argument("--label", default="latest")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--rate", type=float, default=1000)

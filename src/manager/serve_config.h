@@ -30,7 +30,7 @@ struct ModelConfig {
   int reserved_instances = 0;  // warm instances only premium requests use, kept at all times
   int max_instances = 4;       // reserved ones included
   int concurrency = 4;         // requests in flight per instance
-  size_t queue_limit = 64;     // requests waiting for an instance of this model
+  size_t queue_limit = 1024;   // requests waiting for an instance of this model (a few KiB each)
   std::chrono::milliseconds queue_timeout{30'000};    // longest wait for an instance
   std::chrono::milliseconds request_timeout{60'000};  // longest inference, once forwarded
   std::chrono::milliseconds start_timeout{60'000};    // longest worker start
