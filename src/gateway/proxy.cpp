@@ -46,8 +46,11 @@ void ProxyCall::start() {
 }
 
 void ProxyCall::acquire() {
-  auto self = shared_from_this();
-  ticket_ = gateway->manager_.acquire(serving, tier, std::nullopt, [self](Result<manager::Lease> r) {
+  // The manager holds the callback until it runs exactly once; waiting_self_ keeps this call alive
+  // meanwhile, so the callback captures a plain pointer (no allocation on the warm path).
+  waiting_self_ = shared_from_this();
+  ticket_ = gateway->manager_.acquire(serving, tier, std::nullopt, [call = this](Result<manager::Lease> r) {
+    auto self = std::move(call->waiting_self_);
     // Granted inline on this loop, or later from the thread that freed a slot.
     if (self->responder.loop().running_here()) return self->on_lease(std::move(r));
     auto shared = std::make_shared<Result<manager::Lease>>(std::move(r));
@@ -81,12 +84,12 @@ void ProxyCall::send_upstream() {
   body_.clear();
   whole_ = false;
   up0_ = std::chrono::steady_clock::now();
-  auto self = shared_from_this();
   http::StreamCallbacks cb;
-  cb.on_head = [self](http::ClientHead& head) { self->on_head(head); };
-  cb.on_data = [self](std::string& piece, std::function<void()> more) { self->on_data(piece, std::move(more)); };
-  cb.on_done = [self, client = client_.get()](Status s) {
-    if (self->client_.get() == client) self->on_done(std::move(s));  // else an abandoned attempt
+  cb.owner = shared_from_this();  // the callbacks below may then hold a plain pointer
+  cb.on_head = [call = this](http::ClientHead& head) { call->on_head(head); };
+  cb.on_data = [call = this](std::string& piece, std::function<void()> more) { call->on_data(piece, std::move(more)); };
+  cb.on_done = [call = this, client = client_.get()](Status s) {
+    if (call->client_.get() == client) call->on_done(std::move(s));  // else an abandoned attempt
   };
   client_->stream(upstream, std::move(cb));  // a copy: a retry sends it again
 }

@@ -58,6 +58,7 @@ struct ProxyCall : std::enable_shared_from_this<ProxyCall> {
   bool cancelled_ = false;
   bool finished_ = false;
   manager::WaitTicket ticket_;
+  std::shared_ptr<ProxyCall> waiting_self_;  // while the manager holds the acquire callback
   std::optional<manager::Lease> lease_;
   std::shared_ptr<http::AsyncClient> client_;
   // The answer in progress.

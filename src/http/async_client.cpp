@@ -1,6 +1,7 @@
 #include "http/async_client.h"
 
 #include <array>
+#include <stdexcept>
 
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -18,19 +19,26 @@ using unix_proto = asio::local::stream_protocol;
 
 namespace {
 constexpr size_t kPieceBytes = 64 << 10;
+// Concrete executor types: a type-erased one would cost every asynchronous operation.
+using IoExecutor = asio::io_context::executor_type;
+using TcpSocket = asio::basic_stream_socket<tcp, IoExecutor>;
+using UnixSocket = asio::basic_stream_socket<unix_proto, IoExecutor>;
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, IoExecutor>;
 }  // namespace
 
 struct AsyncClient::Impl {
   Loop loop;
   AsyncClientOptions options;
-  asio::any_io_executor executor;
-  std::optional<tcp::socket> tcp_socket;
-  std::optional<unix_proto::socket> unix_socket;
-  std::optional<asio::steady_timer> timer;
+  std::optional<IoExecutor> executor;
+  std::optional<TcpSocket> tcp_socket;
+  std::optional<UnixSocket> unix_socket;
+  std::optional<Timer> timer;
   beast::flat_buffer buffer;
   bool connected = false;
   bool keep_alive = false;
   bool busy = false;
+  bool timer_waiting = false;
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
   uint64_t gen = 0;  // bumped when an exchange ends: late completions of it are ignored
 
   // The exchange in progress.
@@ -67,10 +75,13 @@ std::shared_ptr<AsyncClient> AsyncClient::create(Loop loop, AsyncClientOptions o
   std::shared_ptr<AsyncClient> c(new AsyncClient());
   c->impl_ = std::make_unique<Impl>();
   Impl& i = *c->impl_;
-  i.executor = loop.impl()->executor;
+  // A loop of a server or a LoopThread: an io_context run by one thread.
+  const IoExecutor* io = loop.impl()->executor.target<IoExecutor>();
+  if (io == nullptr) throw std::invalid_argument("AsyncClient needs a loop run by one io_context thread");
+  i.executor.emplace(*io);
   i.loop = std::move(loop);
   i.options = std::move(options);
-  i.timer.emplace(i.executor);
+  i.timer.emplace(*i.executor);
   return c;
 }
 
@@ -86,28 +97,42 @@ namespace {
 
 // The steps of one exchange, as free functions over the client so completions can hold it alive.
 struct Steps {
+  // The exchange's deadline, kept by one timer that is re-armed only when the deadline moves
+  // earlier (a kept-alive connection's next exchange moves it later: no timer operation).
   static void arm(const std::shared_ptr<AsyncClient>& self, AsyncClient::Impl& c) {
-    const uint64_t g = c.gen;
-    c.timer->expires_after(c.options.timeout);
-    c.timer->async_wait([self, &c, g](error_code ec) {
-      if (ec || g != c.gen) return;
+    c.deadline = std::chrono::steady_clock::now() + c.options.timeout;
+    if (c.timer_waiting && c.timer->expiry() <= c.deadline) return;
+    c.timer->expires_at(c.deadline);
+    if (c.timer_waiting) return;  // the cancelled wait's handler waits again
+    wait_timer(self, c);
+  }
+  static void wait_timer(const std::shared_ptr<AsyncClient>& self, AsyncClient::Impl& c) {
+    c.timer_waiting = true;
+    c.timer->async_wait([self, &c](error_code) {
+      c.timer_waiting = false;
+      if (!c.busy || c.deadline == std::chrono::steady_clock::time_point::max()) return;
+      if (std::chrono::steady_clock::now() < c.deadline) {
+        c.timer->expires_at(c.deadline);
+        return wait_timer(self, c);
+      }
       fail(c, make_error(Code::kDeadlineExceeded, "no answer from {} within {} ms", c.where(), c.options.timeout.count()));
     });
   }
+  static void disarm(AsyncClient::Impl& c) { c.deadline = std::chrono::steady_clock::time_point::max(); }
 
   static void fail(AsyncClient::Impl& c, Status why) {
     ++c.gen;
-    c.timer->cancel();
+    disarm(c);
     c.close_socket();
     c.busy = false;
     auto cb = std::move(c.callbacks);
     c.callbacks = {};
-    if (cb.on_done) cb.on_done(std::move(why));
+    if (cb.on_done) cb.on_done(std::move(why));  // cb.owner keeps the consumer alive through it
   }
 
   static void finish(AsyncClient::Impl& c) {
     ++c.gen;
-    c.timer->cancel();
+    disarm(c);
     c.busy = false;
     if (!c.keep_alive) c.close_socket();
     auto cb = std::move(c.callbacks);
@@ -130,7 +155,6 @@ struct Steps {
   static void connect(const std::shared_ptr<AsyncClient>& self, AsyncClient::Impl& c) {
     const Endpoint& ep = c.options.endpoint;
     const uint64_t g = c.gen;
-    arm(self, c);
     auto on_connect = [self, &c, g](error_code ec) {
       if (g != c.gen) return;
       if (ec) return fail(c, make_error(Code::kUnavailable, "connecting to {}: {}", c.where(), ec.message()));
@@ -142,7 +166,7 @@ struct Steps {
       send(self, c);
     };
     if (ep.is_unix()) {
-      c.unix_socket.emplace(c.executor);
+      c.unix_socket.emplace(*c.executor);
       c.unix_socket->async_connect(unix_proto::endpoint(ep.unix_path), std::move(on_connect));
       return;
     }
@@ -150,19 +174,18 @@ struct Steps {
     auto addr = asio::ip::make_address(ep.host, ec);
     if (ec) {
       // A host name: resolved here once per connection (the gateway's upstreams are addresses).
-      tcp::resolver resolver(c.executor);
+      asio::ip::basic_resolver<tcp, IoExecutor> resolver(*c.executor);
       auto results = resolver.resolve(ep.host, std::to_string(ep.port), ec);
       if (ec || results.empty())
         return fail(c, make_error(Code::kUnavailable, "cannot resolve host '{}'", ep.host));
       addr = results.begin()->endpoint().address();
     }
-    c.tcp_socket.emplace(c.executor);
+    c.tcp_socket.emplace(*c.executor);
     c.tcp_socket->async_connect(tcp::endpoint(addr, ep.port), std::move(on_connect));
   }
 
   static void send(const std::shared_ptr<AsyncClient>& self, AsyncClient::Impl& c) {
     const uint64_t g = c.gen;
-    arm(self, c);
     c.with_socket([&](auto& socket) {
       bhttp::async_write(socket, c.req, [self, &c, g](error_code ec, size_t) {
         if (g != c.gen) return;
@@ -218,7 +241,6 @@ struct Steps {
       c.head_parser.reset();
       c.whole_parser->body_limit(c.options.max_response_bytes);
       const uint64_t g = c.gen;
-      arm(self, c);
       c.with_socket([&](auto& socket) {
         bhttp::async_read(socket, c.buffer, *c.whole_parser, [self, &c, g](error_code ec, size_t) {
           if (g != c.gen) return;
@@ -238,14 +260,14 @@ struct Steps {
     read_piece(self, c);
   }
 
-  // The last piece: on_data, and once its consumer asks for more, the end.
+  // The last piece, then the end: nothing more is read, so it needs no back-pressure (a consumer
+  // that writes it on queues its end behind it).
   static void deliver_last(const std::shared_ptr<AsyncClient>& self, AsyncClient::Impl& c, std::string& body) {
-    c.timer->cancel();
+    (void)self;
+    disarm(c);
     const uint64_t g = c.gen;
-    if (!c.callbacks.on_data) return finish(c);
-    c.callbacks.on_data(body, [self, &c, g] {
-      if (g == c.gen) finish(c);
-    });
+    if (c.callbacks.on_data) c.callbacks.on_data(body, [] {});
+    if (g == c.gen) finish(c);  // unless the consumer cancelled meanwhile
   }
 
   static void read_piece(const std::shared_ptr<AsyncClient>& self, AsyncClient::Impl& c) {
@@ -266,7 +288,7 @@ struct Steps {
           return deliver_last(self, c, piece);
         }
         if (got == 0) return read_piece(self, c);
-        c.timer->cancel();
+        disarm(c);
         if (!c.callbacks.on_data) return read_piece(self, c);
         c.callbacks.on_data(piece, [self, &c, g] {
           if (g == c.gen) read_piece(self, c);
@@ -300,6 +322,7 @@ void AsyncClient::stream(ClientRequest request, StreamCallbacks callbacks) {
   c.reused = c.connected;
   c.retried = false;
   auto self = shared_from_this();
+  Steps::arm(self, c);  // connect, send, the head and a whole body share one deadline
   if (c.connected)
     Steps::send(self, c);
   else

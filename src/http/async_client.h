@@ -49,8 +49,11 @@ struct ClientRequest {
 
 struct StreamCallbacks {
   std::function<void(ClientHead&)> on_head;
-  // One piece of the body; nothing more is read until `more()` is called (back-pressure).
+  // One piece of the body; nothing more is read until `more()` is called (back-pressure). The
+  // last piece needs no `more()`: on_done follows it at once.
   std::function<void(std::string& piece, std::function<void()> more)> on_data;
+  // Kept alive until on_done has run: lets the callbacks capture a plain pointer to it.
+  std::shared_ptr<void> owner;
   // The exchange ended: ok after the last byte, else why (and the connection is closed).
   std::function<void(Status)> on_done;
 };

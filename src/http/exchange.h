@@ -28,6 +28,8 @@ class ExchangeSink {
   virtual ~ExchangeSink() = default;
   // Runs `fn` on the connection's loop (its strand on a shared loop), inline when already there.
   virtual void run_on_connection(std::function<void()> fn) = 0;
+  // True on the thread that may touch the connection now (its loop, or its strand held).
+  virtual bool on_connection_thread() const = 0;
   virtual void ex_send(uint64_t id, Response response) = 0;
   virtual void ex_begin(uint64_t id, ResponseHead head) = 0;
   virtual void ex_write(uint64_t id, BodyPiece piece) = 0;
@@ -54,7 +56,17 @@ class Exchange {
 
   // Runs fn(sink) on the connection's loop (inline when already there). False, with fn dropped,
   // when the connection or its server is gone.
-  bool with_sink(std::function<void(ExchangeSink&)> fn);
+  template <class Fn>
+  bool with_sink(Fn&& fn) {
+    // On the connection's own thread (a handler answering at once, a continuation posted there):
+    // no hand-off, no allocation.
+    if (auto sink = sink_.lock(); sink && sink->on_connection_thread()) {
+      fn(*sink);
+      return true;
+    }
+    return post_to_sink(std::function<void(ExchangeSink&)>(std::forward<Fn>(fn)));
+  }
+  bool post_to_sink(std::function<void(ExchangeSink&)> fn);
 
   // On the connection's loop only.
   void add_cancel(std::function<void()> fn);

@@ -15,7 +15,7 @@ Exchange::~Exchange() {
   }
 }
 
-bool Exchange::with_sink(std::function<void(ExchangeSink&)> fn) {
+bool Exchange::post_to_sink(std::function<void(ExchangeSink&)> fn) {
   if (!loop_.valid()) return false;
   std::shared_ptr<ExchangeSink> sink;
   {

@@ -69,10 +69,9 @@ void Server::Impl::close_acceptors() {
 
 template <class Acceptor>
 void Server::Impl::accept_loop(Acceptor& acceptor) {
+  using Protocol = typename Acceptor::protocol_type;
   const int index = pick_loop();
-  // A connection on its own loop runs on that loop's single thread; on the shared loop it gets a
-  // strand, so its handlers never run on two threads at once.
-  auto on_accept = [this, &acceptor, index](error_code ec, auto socket) {
+  auto accepted = [this, &acceptor, index](error_code ec, auto socket) {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
     if (!ec) {
       size_t active;
@@ -82,16 +81,21 @@ void Server::Impl::accept_loop(Acceptor& acceptor) {
       }
       const bool reject = active >= options.max_connections;
       (reject ? counters.rejected : counters.accepted)++;
-      using Socket = typename Acceptor::protocol_type::socket;
-      start_session(Socket(std::move(socket)), *this, index, reject);
+      start_session(std::move(socket), *this, index, reject);
     }
     // EMFILE and friends: keep accepting; the connection cap keeps this rare.
     if (!stopping) accept_loop(acceptor);
   };
-  if (options.loop_per_thread)
-    acceptor.async_accept(loop(index).get_executor(), std::move(on_accept));
-  else
-    acceptor.async_accept(asio::make_strand(loop(index)), std::move(on_accept));
+  // A connection on its own loop runs on that loop's single thread; on the shared loop it gets a
+  // strand, so its handlers never run on two threads at once.
+  if (options.loop_per_thread) {
+    acceptor.async_accept(loop(index).get_executor(), [accepted](error_code ec, SocketOn<Protocol, IoExecutor> s) {
+      accepted(ec, std::move(s));
+    });
+  } else {
+    acceptor.async_accept(asio::make_strand(loop(index)),
+                          [accepted](error_code ec, SocketOn<Protocol, StrandExecutor> s) { accepted(ec, std::move(s)); });
+  }
 }
 
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -74,9 +74,20 @@ struct Server::Impl {
   void close_acceptors();
 };
 
+// Sockets on a loop of their own run on its io_context's executor; on the shared loop, on a strand.
+// Concrete executor types: a type-erased one would cost every asynchronous operation.
+using IoExecutor = boost::asio::io_context::executor_type;
+using StrandExecutor = boost::asio::strand<IoExecutor>;
+template <class Protocol, class Executor>
+using SocketOn = boost::asio::basic_stream_socket<Protocol, Executor>;
+
 // Starts serving an accepted socket on loop `index` (server_session.cpp). Over the connection
 // cap (`reject`), the client gets 503 and the connection closes.
-void start_session(boost::asio::ip::tcp::socket socket, Server::Impl& server, int index, bool reject);
-void start_session(boost::asio::local::stream_protocol::socket socket, Server::Impl& server, int index, bool reject);
+void start_session(SocketOn<boost::asio::ip::tcp, IoExecutor> socket, Server::Impl& server, int index, bool reject);
+void start_session(SocketOn<boost::asio::ip::tcp, StrandExecutor> socket, Server::Impl& server, int index, bool reject);
+void start_session(SocketOn<boost::asio::local::stream_protocol, IoExecutor> socket, Server::Impl& server, int index,
+                   bool reject);
+void start_session(SocketOn<boost::asio::local::stream_protocol, StrandExecutor> socket, Server::Impl& server,
+                   int index, bool reject);
 
 }  // namespace thaw::http

@@ -87,6 +87,9 @@ class Session final : public SessionBase,
 
   // ---- ExchangeSink (always on this connection's executor)
   void run_on_connection(std::function<void()> fn) override { asio::dispatch(socket_.get_executor(), std::move(fn)); }
+  bool on_connection_thread() const override {
+    return const_cast<Socket&>(socket_).get_executor().running_in_this_thread();
+  }
 
   void ex_send(uint64_t id, Response response) override {
     if (!current(id) || state_ != State::kHandling) return;
@@ -178,19 +181,30 @@ class Session final : public SessionBase,
     server_.remove_session(id_);
   }
 
+  // One deadline per connection, checked by a timer that is only re-armed when the deadline moves
+  // earlier: a request's read, handling and write move it later and cost no timer operation.
   void arm(std::chrono::milliseconds d) {
-    uint64_t gen = ++timer_gen_;
-    timer_.expires_after(d);
-    timer_.async_wait([self = this->shared_from_this(), gen](error_code ec) {
-      if (ec || gen != self->timer_gen_) return;
-      if (self->state_ == State::kReading || self->state_ == State::kWriting || self->state_ == State::kStreaming)
-        self->server_.counters.timeouts++;
-      self->close();
-    });
+    deadline_ = std::chrono::steady_clock::now() + d;
+    if (timer_waiting_ && timer_.expiry() <= deadline_) return;  // wakes early, then waits on
+    wait_timer();
   }
-  void disarm() {
-    ++timer_gen_;
-    timer_.cancel();
+  void disarm() { deadline_ = std::chrono::steady_clock::time_point::max(); }
+  void wait_timer() {
+    timer_.expires_at(deadline_);
+    if (timer_waiting_) return;  // the pending wait was cancelled by expires_at; its handler re-waits
+    timer_waiting_ = true;
+    timer_.async_wait([self = this->shared_from_this()](error_code ec) { self->on_timer(ec); });
+  }
+  void on_timer(error_code ec) {
+    timer_waiting_ = false;
+    if (closed_) return;
+    if (ec && ec != asio::error::operation_aborted) return;
+    if (deadline_ == std::chrono::steady_clock::time_point::max()) return;
+    if (std::chrono::steady_clock::now() < deadline_) return wait_timer();
+    if (linger_timer_) return close();
+    if (state_ == State::kReading || state_ == State::kWriting || state_ == State::kStreaming)
+      server_.counters.timeouts++;
+    close();
   }
 
   void close() {
@@ -199,6 +213,7 @@ class Session final : public SessionBase,
     closed_ = true;
     state_ = State::kClosing;
     disarm();
+    timer_.cancel();
     error_code ec;
     socket_.shutdown(asio::socket_base::shutdown_both, ec);
     socket_.close(ec);
@@ -503,11 +518,9 @@ class Session final : public SessionBase,
     error_code ec;
     socket_.shutdown(asio::socket_base::shutdown_send, ec);
     if (ec) return close();
-    uint64_t gen = ++timer_gen_;
-    timer_.expires_after(kDrainTime);
-    timer_.async_wait([self = this->shared_from_this(), gen](error_code ec) {
-      if (!ec && gen == self->timer_gen_) self->close();
-    });
+    linger_timer_ = true;
+    deadline_ = std::chrono::steady_clock::now() + kDrainTime;
+    wait_timer();
     drain();
   }
   void drain() {
@@ -520,13 +533,15 @@ class Session final : public SessionBase,
   }
 
   Socket socket_;
-  asio::steady_timer timer_;
+  asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, Executor> timer_;
   Server::Impl& server_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   std::unique_ptr<std::array<char, 16384>> drain_buf_;
   size_t drained_ = 0;
-  uint64_t timer_gen_ = 0;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
+  bool timer_waiting_ = false;
+  bool linger_timer_ = false;
   uint64_t id_ = 0;
   int loop_ = 0;
   bool registered_ = false;
@@ -556,7 +571,7 @@ class Session final : public SessionBase,
 
 template <class Socket>
 void start(Socket socket, Server::Impl& server, int index, bool reject) {
-  if constexpr (std::is_same_v<Socket, asio::ip::tcp::socket>) {
+  if constexpr (std::is_same_v<typename Socket::protocol_type, asio::ip::tcp>) {
     error_code ec;
     socket.set_option(asio::ip::tcp::no_delay(true), ec);
   }
@@ -569,10 +584,18 @@ void start(Socket socket, Server::Impl& server, int index, bool reject) {
 
 }  // namespace
 
-void start_session(asio::ip::tcp::socket socket, Server::Impl& server, int index, bool reject) {
+void start_session(SocketOn<asio::ip::tcp, IoExecutor> socket, Server::Impl& server, int index, bool reject) {
   start(std::move(socket), server, index, reject);
 }
-void start_session(asio::local::stream_protocol::socket socket, Server::Impl& server, int index, bool reject) {
+void start_session(SocketOn<asio::ip::tcp, StrandExecutor> socket, Server::Impl& server, int index, bool reject) {
+  start(std::move(socket), server, index, reject);
+}
+void start_session(SocketOn<asio::local::stream_protocol, IoExecutor> socket, Server::Impl& server, int index,
+                   bool reject) {
+  start(std::move(socket), server, index, reject);
+}
+void start_session(SocketOn<asio::local::stream_protocol, StrandExecutor> socket, Server::Impl& server, int index,
+                   bool reject) {
   start(std::move(socket), server, index, reject);
 }
 

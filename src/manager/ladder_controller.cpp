@@ -27,7 +27,7 @@ void LadderController::went_idle(ModelState& m, Nanos now) {
   m.in_idle_period = true;
   m.idle_since = now;
   if (m.holding) return;
-  m.plan = policy_.on_idle(m.app, now);
+  policy_.on_idle(m.app, now, m.plan);
 }
 
 Rung LadderController::start_rung(const ModelState& m) {

@@ -22,10 +22,11 @@ class PolicyGate {
     std::lock_guard lock(mu_);
     policy_->on_invocation(app, now);
   }
-  // A copy: the policy's reference is only valid until its next call for the app.
-  policy::IdlePlan on_idle(policy::AppId app, Nanos now) {
+  // Copied into `plan` (reusing its storage): the policy's reference is only valid until its
+  // next call for the app.
+  void on_idle(policy::AppId app, Nanos now, policy::IdlePlan& plan) {
     std::lock_guard lock(mu_);
-    return policy_->on_idle(app, now);
+    plan = policy_->on_idle(app, now);
   }
   void tick(Nanos now) {
     std::lock_guard lock(mu_);
