@@ -145,7 +145,8 @@ class CacheRoutesTest : public ::testing::Test {
   }
   uint64_t leases() {
     uint64_t n = 0;
-    for (const auto& v : service_->stats_json()["versions"]) n += v["in_use"].get<uint64_t>();
+    const auto stats = service_->stats_json();  // a range-for over a member of a temporary dangles
+    for (const auto& v : stats["versions"]) n += v["in_use"].get<uint64_t>();
     return n;
   }
   bool store_has_temps() const {
