@@ -437,7 +437,8 @@ TEST_F(ProcessTest, AZygoteChildWhoseRequesterLeftExits) {
     }
     return -1;
   };
-  ASSERT_TRUE(poll_until([&] { return event_pid("abandoned") > 0; }, kSettle))
+  // Either line may be written first: the child can report before the template's fork returns.
+  ASSERT_TRUE(poll_until([&] { return event_pid("abandoned") > 0 && event_pid("forked") > 0; }, kSettle))
       << read_text(options().log_path);
   pid_t child = event_pid("forked");
   EXPECT_EQ(child, event_pid("abandoned"));
