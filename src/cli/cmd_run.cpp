@@ -107,6 +107,7 @@ void register_run(CLI::App& app, int* exit_code, const engine::Registry& backend
                           ? http::Endpoint::tcp(flags->host, static_cast<uint16_t>(flags->port))
                           : http::Endpoint::unix_socket(flags->unix_path);
     o.server.max_body_bytes = flags->max_body;
+    o.service.max_decoded_body = flags->max_body;
     o.server.max_header_bytes = flags->max_header;
     o.server.request_timeout = std::chrono::milliseconds(flags->request_timeout_ms);
     o.server.idle_timeout = std::chrono::milliseconds(flags->idle_timeout_ms);

@@ -88,11 +88,12 @@ Result<manager::ServeConfig> build_config(const ServeFlags& f) {
   if (!f.runtime_dir.empty()) c.runtime_dir = f.runtime_dir;
   THAW_TRY(manager::add_models_from_dir(c));
   THAW_TRY(manager::validate(c));
-  for (const auto& m : c.models) {
+  for (auto& m : c.models) {
     auto reader = bundle::Reader::open(m.bundle);
     if (!reader.is_ok())
       return reader.status().with_context(fmt::format("model '{}' ({}); check it with `thaw verify {}`", m.name,
                                                       m.bundle, m.bundle));
+    if (!reader->manifest().version.empty()) m.version = reader->manifest().version;
   }
   return c;
 }

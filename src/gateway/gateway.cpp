@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "gateway/proxy.h"
+#include "http/content_coding.h"
 #include "protocol/worker_protocol.h"
 
 namespace thaw::gateway {
@@ -31,6 +32,8 @@ Result<Rung> parse_rung_body(const std::string& body, Rung fallback) {
   return make_error(Code::kInvalidArgument, "unknown rung '{}'; use warm, zygote, page_cache or disk", name);
 }
 
+constexpr uint64_t kMaxAdminBody = 1 << 20;  // admin and repository bodies are small JSON
+
 Response unknown_model(const std::string& model) {
   return Response::error(404, "unknown model '" + model + "'; POST /v2/repository/index lists the models");
 }
@@ -38,7 +41,30 @@ Response unknown_model(const std::string& model) {
 }  // namespace
 
 Gateway::Gateway(manager::Manager& manager, std::string version)
-    : manager_(manager), version_(std::move(version)), metrics_(manager.model_names()) {}
+    : manager_(manager), version_(std::move(version)), metrics_(manager.model_names()) {
+  for (const auto& name : manager.model_names()) stats_[name] = std::make_unique<http::InferenceStats>();
+}
+
+http::InferenceStats* Gateway::stats_for(const std::string& model) const {
+  auto it = stats_.find(model);
+  return it == stats_.end() ? nullptr : it->second.get();
+}
+
+std::optional<Response> Gateway::check_model(const Request& r) const {
+  const std::string& model = r.param("model");
+  const manager::ModelConfig* config = manager_.model_config(model);
+  if (config == nullptr) return unknown_model(model);
+  const std::string& version = r.param("version");
+  if (!version.empty() && version != config->version)
+    return Response::error(404, "model '" + model + "' has no version '" + version + "'; it has '" + config->version + "'");
+  return std::nullopt;
+}
+
+std::optional<Response> Gateway::decode_body(Request& r) const {
+  Status s = http::decode_request_body(r, kMaxAdminBody);
+  if (!s.is_ok()) return http::content_coding_error(s);
+  return std::nullopt;
+}
 
 void Gateway::set_server(const http::Server* server) {
   server_ = server;
@@ -63,11 +89,11 @@ void Gateway::infer(Request& r, Responder responder) {
     responder.send(Response::from_status(tier.status()));
     return;
   }
-  const manager::ModelConfig* config = manager_.model_config(model);
-  if (config == nullptr) {
-    responder.send(unknown_model(model));
+  if (auto err = check_model(r)) {
+    responder.send(std::move(*err));
     return;
   }
+  const manager::ModelConfig* config = manager_.model_config(model);
   auto call = std::make_shared<ProxyCall>(std::move(responder));
   call->gateway = this;
   call->model = model;
@@ -90,8 +116,8 @@ void Gateway::infer(Request& r, Responder responder) {
 
 void Gateway::model_info(Request& r, Responder responder, const std::string& suffix) {
   const std::string& model = r.param("model");
-  if (!manager_.has_model(model)) {
-    responder.send(unknown_model(model));
+  if (auto err = check_model(r)) {
+    responder.send(std::move(*err));
     return;
   }
   const std::string key = model + "|" + r.param("version") + "|" + suffix;
@@ -115,6 +141,10 @@ void Gateway::model_info(Request& r, Responder responder, const std::string& suf
 
 void Gateway::admin_move(Request& r, Responder responder, bool prewarm) {
   const std::string model = r.param("model");
+  if (auto err = decode_body(r)) {
+    responder.send(std::move(*err));
+    return;
+  }
   auto rung = parse_rung_body(r.body, prewarm ? Rung::kWarm : Rung::kDisk);
   if (!rung.is_ok()) {
     responder.send(Response::from_status(rung.status()));
@@ -139,43 +169,107 @@ void Gateway::admin_move(Request& r, Responder responder, bool prewarm) {
   });
 }
 
-void Gateway::repository_move(const Request& r, Responder responder, Rung rung) {
-  manager_.hold(r.param("model"), rung, [responder](Status s) {
+void Gateway::repository_load(Request& r, Responder responder, bool load) {
+  if (auto err = decode_body(r)) {
+    responder.send(std::move(*err));
+    return;
+  }
+  if (!r.body.empty()) {
+    json j = json::parse(r.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      responder.send(Response::error(400, "the body must be a JSON object"));
+      return;
+    }
+    // Triton's load can carry a new configuration or model files; refuse what is not done rather
+    // than answer 200 and ignore it.
+    if (j.contains("parameters")) {
+      if (!j["parameters"].is_object()) {
+        responder.send(Response::error(400, "'parameters' must be an object"));
+        return;
+      }
+      for (const auto& [key, value] : j["parameters"].items()) {
+        responder.send(Response::error(400, "parameter '" + key + "' is not supported by thaw serve: a model's "
+                                            "configuration and files come from its bundle"));
+        return;
+      }
+    }
+  }
+  auto done = [responder](Status s) {
     responder.send(s.is_ok() ? Response::text(200, "", "") : refusal(s, Tier::kStandard));
-  });
+  };
+  if (!manager_.has_model(r.param("model"))) {
+    responder.send(unknown_model(r.param("model")));
+    return;
+  }
+  if (load)
+    manager_.load(r.param("model"), done);
+  else
+    manager_.unload(r.param("model"), done);
 }
 
 http::Router Gateway::router() {
   http::Router router;
   router.get("/v2", [this](const Request&) {
     return Response::json(200, {{"name", "thaw"}, {"version", version_},
-                                {"extensions", {"binary_tensor_data", "model_repository"}}});
+                                {"extensions", {"binary_tensor_data", "model_repository", "statistics"}}});
   });
-  router.get("/v2/health/live", [](const Request&) { return Response::text(200, "", ""); });
+  router.get("/v2/health/live", [](const Request&) { return Response::json(200, {{"live", true}}); });
   router.get("/v2/health/ready", [this](const Request&) {
-    return draining_ ? Response::error(503, "shutting down") : Response::text(200, "", "");
+    return draining_ ? Response::json(503, {{"ready", false}, {"error", "shutting down"}})
+                     : Response::json(200, {{"ready", true}});
   });
   router.get("/metrics", [this](const Request&) {
     return Response::text(200, metrics_.render(manager_, server_), std::string(http::kPrometheusContentType));
   });
-  router.post("/v2/repository/index", [this](const Request&) {
+  router.get("/v2/models/stats", [this](const Request&) {
+    json all = json::array();
+    for (const auto& [name, stats] : stats_) all.push_back(stats->to_json(name, manager_.model_config(name)->version));
+    return Response::json(200, {{"model_stats", all}});
+  });
+  router.post("/v2/repository/index", [this](const Request& request) {
+    // Triton's index takes {"ready": bool}: true lists only the models that can serve now.
+    Request r = request;
+    if (auto err = decode_body(r)) return *err;
+    bool ready_only = false;
+    if (!r.body.empty()) {
+      json j = json::parse(r.body, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) return Response::error(400, "the body must be a JSON object");
+      if (j.contains("ready")) {
+        if (!j["ready"].is_boolean()) return Response::error(400, "'ready' must be true or false");
+        ready_only = j["ready"].get<bool>();
+      }
+    }
     json out = json::array();
     const json described = manager_.describe();  // a range-for over a member of a temporary dangles
-    for (const auto& m : described["models"])
-      out.push_back({{"name", m["name"]}, {"version", "1"}, {"state", "READY"},
-                     {"reason", "rung " + m["rung"].get<std::string>()}});
+    for (const auto& m : described["models"]) {
+      const bool unloaded = m.value("unloaded", false);
+      if (ready_only && unloaded) continue;
+      // Every model that is not unloaded can serve: a cold one starts on its first request.
+      out.push_back({{"name", m["name"]}, {"version", m["version"]}, {"state", unloaded ? "UNAVAILABLE" : "READY"},
+                     {"reason", unloaded ? "unloaded" : "rung " + m["rung"].get<std::string>()}});
+    }
     return Response::json(200, out);
   });
   router.add_async("POST", "/v2/repository/models/{model}/load",
-                   [this](Request& r, Responder resp) { repository_move(r, std::move(resp), Rung::kWarm); });
+                   [this](Request& r, Responder resp) { repository_load(r, std::move(resp), true); });
   router.add_async("POST", "/v2/repository/models/{model}/unload",
-                   [this](Request& r, Responder resp) { repository_move(r, std::move(resp), Rung::kDisk); });
+                   [this](Request& r, Responder resp) { repository_load(r, std::move(resp), false); });
   for (std::string prefix : {"/v2/models/{model}", "/v2/models/{model}/versions/{version}"}) {
     router.add_async("GET", prefix, [this](Request& r, Responder resp) { model_info(r, std::move(resp), ""); });
     router.add_async("GET", prefix + "/config",
                      [this](Request& r, Responder resp) { model_info(r, std::move(resp), "config"); });
     router.get(prefix + "/ready", [this](const Request& r) {
-      return manager_.has_model(r.param("model")) ? Response::text(200, "", "") : unknown_model(r.param("model"));
+      if (auto err = check_model(r)) return *err;
+      const std::string& model = r.param("model");
+      if (manager_.unloaded(model))
+        return Response::json(503, {{"name", model}, {"ready", false}, {"error", "the model is unloaded"}});
+      // A cold model is ready too: its first request starts it.
+      return Response::json(200, {{"name", model}, {"ready", true}});
+    });
+    router.get(prefix + "/stats", [this](const Request& r) {
+      if (auto err = check_model(r)) return *err;
+      const std::string& model = r.param("model");
+      return Response::json(200, {{"model_stats", json::array({stats_for(model)->to_json(model, manager_.model_config(model)->version)})}});
     });
     router.add_async("POST", prefix + "/infer", [this](Request& r, Responder resp) { infer(r, std::move(resp)); });
   }

@@ -31,6 +31,7 @@
 
 #include "gateway/gateway_metrics.h"
 #include "gateway/upstream_pool.h"
+#include "http/inference_stats.h"
 #include "http/router.h"
 #include "http/server.h"
 #include "manager/manager.h"
@@ -56,7 +57,12 @@ class Gateway {
   void infer(http::Request& request, http::Responder responder);
   void model_info(http::Request& request, http::Responder responder, const std::string& suffix);
   void admin_move(http::Request& request, http::Responder responder, bool prewarm);
-  void repository_move(const http::Request& request, http::Responder responder, policy::Rung rung);
+  void repository_load(http::Request& request, http::Responder responder, bool load);
+  // Decodes a compressed JSON body of an admin or repository route; the error response if it cannot.
+  std::optional<http::Response> decode_body(http::Request& request) const;
+  // Checks the path's model and version: the error response, or nothing when it is served here.
+  std::optional<http::Response> check_model(const http::Request& request) const;
+  http::InferenceStats* stats_for(const std::string& model) const;
   // The upstream pool of a server loop; nullptr for another loop.
   UpstreamPool* pool_for(const http::Loop& loop);
   void cache_info(const std::string& key, const http::Response& response);
@@ -68,6 +74,7 @@ class Gateway {
   std::atomic<bool> draining_{false};
   // One per server loop, each touched only by its loop's thread.
   std::vector<std::unique_ptr<UpstreamPool>> pools_;
+  std::map<std::string, std::unique_ptr<http::InferenceStats>> stats_;  // fixed set of models: no lock
   std::mutex cache_mu_;
   std::map<std::string, http::Response> info_cache_;  // "model|version|suffix" -> metadata or config
 };

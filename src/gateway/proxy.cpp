@@ -148,14 +148,14 @@ void ProxyCall::on_done(Status status) {
     responder.finish();
     release_client(true);
     finished_ = true;
-    if (count_metrics) gateway->metrics_.request(model, tier, status_, seconds_since(t0_), queue_s_, upstream_s_);
+    record(status_);
     lease_.reset();
     return;
   }
   release_client(false);
   if (cancelled_ || status.code() == Code::kCancelled) {
     lease_.reset();  // the client left; the instance is fine
-    if (!cancelled_ && count_metrics) gateway->metrics_.request(model, tier, 499, seconds_since(t0_), queue_s_, upstream_s_);
+    if (!cancelled_) record(499);
     finished_ = true;
     return;
   }
@@ -168,7 +168,7 @@ void ProxyCall::on_done(Status status) {
     responder.abort();
     finished_ = true;
     lease_.reset();
-    if (count_metrics) gateway->metrics_.request(model, tier, 502, seconds_since(t0_), queue_s_, upstream_s_);
+    record(502);
     return;
   }
   if (broke && attempt_ == 0 && retry(status.message())) return;
@@ -192,7 +192,7 @@ void ProxyCall::answer(Response response) {
   lease_.reset();
   const int status = response.status;
   responder.send(std::move(response));
-  if (count_metrics) gateway->metrics_.request(model, tier, status, seconds_since(t0_), queue_s_, upstream_s_);
+  record(status);
 }
 
 void ProxyCall::cancel() {
@@ -200,7 +200,20 @@ void ProxyCall::cancel() {
   cancelled_ = true;
   if (ticket_.queued()) gateway->manager_.cancel(ticket_);
   if (client_) client_->cancel();
-  if (count_metrics) gateway->metrics_.request(model, tier, 499, seconds_since(t0_), queue_s_, upstream_s_);
+  record(499);
+}
+
+void ProxyCall::record(int status) {
+  if (!count_metrics) return;
+  const double total_s = seconds_since(t0_);
+  gateway->metrics_.request(model, tier, status, total_s, queue_s_, upstream_s_);
+  http::InferenceStats* stats = gateway->stats_for(model);
+  if (stats == nullptr) return;
+  const auto ns = [](double s) { return s > 0 ? static_cast<uint64_t>(s * 1e9) : uint64_t{0}; };
+  if (status >= 200 && status < 400)
+    stats->success(ns(total_s), http::InferenceStats::Phases{ns(queue_s_), 0, ns(upstream_s_), 0, 1});
+  else
+    stats->failure(ns(total_s));
 }
 
 void ProxyCall::release_client(bool reuse) {

@@ -50,6 +50,8 @@ struct ProxyCall : std::enable_shared_from_this<ProxyCall> {
   void answer(http::Response response);
   void cancel();
   void release_client(bool reuse);
+  // Counts the outcome in /metrics and the statistics extension.
+  void record(int status);
 
   std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point up0_;

@@ -92,6 +92,17 @@ WaitTicket InstancePool::acquire(ModelState& m, Tier tier, std::optional<Nanos> 
     return {};
   }
   const Nanos now = clock_.now();
+  bool unloaded;
+  {
+    std::lock_guard lock(m.mu);
+    unloaded = m.unloaded;
+    if (unloaded) ++m.counters.rejected;
+  }
+  if (unloaded) {
+    done(make_error(Code::kUnavailable, "model '{}' is unloaded; POST /v2/repository/models/{}/load serves it again",
+                    m.config.name, m.config.name));
+    return {};
+  }
   events_->invoked(m, now);
   std::unique_lock lock(m.mu);
   m.last_request = now;

@@ -168,6 +168,29 @@ Status Manager::hold_wait(const std::string& model, Rung rung) {
   return future.get();
 }
 
+void Manager::unload(const std::string& model, std::function<void(Status)> done) {
+  if (ModelState* m = model_state(model)) {
+    std::lock_guard lock(m->mu);
+    m->unloaded = true;
+  }
+  hold(model, Rung::kDisk, std::move(done));
+}
+
+void Manager::load(const std::string& model, std::function<void(Status)> done) {
+  if (ModelState* m = model_state(model)) {
+    std::lock_guard lock(m->mu);
+    m->unloaded = false;
+  }
+  hold(model, Rung::kWarm, std::move(done));
+}
+
+bool Manager::unloaded(const std::string& model) const {
+  ModelState* m = model_state(model);
+  if (m == nullptr) return false;
+  std::lock_guard lock(m->mu);
+  return m->unloaded;
+}
+
 bool Manager::has_model(const std::string& model) const { return model_state(model) != nullptr; }
 
 std::vector<std::string> Manager::model_names() const {

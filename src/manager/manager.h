@@ -83,6 +83,11 @@ class Manager {
   // zygote or page cache is reached (or the move down has begun).
   void hold(const std::string& model, policy::Rung rung, std::function<void(Status)> done);
   Status hold_wait(const std::string& model, policy::Rung rung);
+  // Triton's repository extension: unload refuses the model's requests (and drops it to disk)
+  // until load, which serves it again and brings it up warm.
+  void unload(const std::string& model, std::function<void(Status)> done);
+  void load(const std::string& model, std::function<void(Status)> done);
+  bool unloaded(const std::string& model) const;
 
   // The timed work (see LadderController::tick); the timer thread calls it every tick_interval.
   void tick();

@@ -66,6 +66,8 @@ json Manager::describe() const {
                       {"starting", m->starting()},
                       {"zygote", m->zygote ? json({{"pid", m->zygote->pid()}, {"pss_bytes", m->zygote_pss}}) : json(nullptr)},
                       {"zygote_safe", m->zygote_safe},
+                      {"version", m->config.version},
+                      {"unloaded", m->unloaded},
                       {"in_flight", m->in_flight},
                       {"queue", queue},
                       {"memory_bytes", memory},

@@ -92,6 +92,7 @@ struct ModelState {
   bool in_idle_period = true;  // idle_since and plan describe the idle period in progress
   policy::IdlePlan plan{policy::Rung::kDisk};
   bool holding = false;
+  bool unloaded = false;  // Triton's repository unload: refused until loaded again
   policy::Rung applied = policy::Rung::kDisk;  // the lowest rung the last action reached
   Nanos last_request{0};
   Nanos start_backoff_until{0};

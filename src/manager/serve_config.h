@@ -37,6 +37,8 @@ struct ModelConfig {
   // Another model with the same inputs and outputs that answers while this one has no instance
   // (keep it warm with min_instances); "" for none.
   std::string student;
+  // The version the bundle declares (its manifest); the only one served under the model's name.
+  std::string version = "1";
 };
 
 struct ServeConfig {

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http/content_coding.h"
+
 namespace thaw::worker {
 namespace {
 
@@ -134,12 +136,21 @@ Status ModelService::validate(std::span<const engine::InputTensor> inputs) const
 
 http::Response ModelService::infer(const http::Request& request) {
   Nanos start = clock_.now();
-  Result<http::Response> r = infer_or_error(request);
-  http::Response response = r.is_ok() ? std::move(r).value() : http::Response::from_status(r.status());
+  http::InferenceStats::Phases phases;
+  Result<http::Response> r = infer_or_error(request, phases);
+  http::Response response = r.is_ok() ? std::move(r).value()
+                            : r.status().code() == Code::kUnsupported || r.status().code() == Code::kResourceExhausted
+                                ? http::content_coding_error(r.status())
+                                : http::Response::from_status(r.status());
   if (response.status < 400) ok_++;
   else if (response.status < 500) client_errors_++;
   else server_errors_++;
-  latency_.observe(to_seconds(clock_.now() - start));
+  const Nanos took = clock_.now() - start;
+  latency_.observe(to_seconds(took));
+  if (response.status < 400)
+    stats_.success(static_cast<uint64_t>(took.count()), phases);
+  else
+    stats_.failure(static_cast<uint64_t>(took.count()));
   if (response.status < 400 && !first_done_.exchange(true)) {
     if (timeline_) timeline_->mark("first_request");
     if (first_response_) first_response_();
@@ -147,15 +158,22 @@ http::Response ModelService::infer(const http::Request& request) {
   return response;
 }
 
-Result<http::Response> ModelService::infer_or_error(const http::Request& request) {
+Result<http::Response> ModelService::infer_or_error(const http::Request& request,
+                                                    http::InferenceStats::Phases& phases) {
   if (!ready_.load()) return make_error(Code::kUnavailable, "model '{}' is not ready yet", model_.name);
-  if (auto enc = request.header("content-encoding"); enc && *enc != "identity")
-    return make_error(Code::kUnsupported, "Content-Encoding '{}' is not supported", *enc);
+  const Nanos t_input = clock_.now();
+  // A compressed body is decoded here, under a limit on its decoded size.
+  std::string decoded;
+  std::string_view body = request.body;
+  if (auto enc = request.header("content-encoding")) {
+    THAW_ASSIGN_OR_RETURN(decoded, http::decode_content(*enc, request.body, options_.max_decoded_body));
+    body = decoded;
+  }
   std::optional<uint64_t> header_length;
   if (auto h = request.header("inference-header-content-length")) {
     THAW_ASSIGN_OR_RETURN(header_length, parse_header_length(*h));
   }
-  THAW_ASSIGN_OR_RETURN(InferRequest req, decode_infer_request(request.body, header_length, options_.limits));
+  THAW_ASSIGN_OR_RETURN(InferRequest req, decode_infer_request(body, header_length, options_.limits));
 
   const auto& sig = model_.backend->signature();
   std::vector<OwnedTensor> tokenized;
@@ -191,7 +209,13 @@ Result<http::Response> ModelService::infer_or_error(const http::Request& request
                         names(sig.outputs));
     wanted.push_back(o.name);
   }
+  const Nanos t_infer = clock_.now();
+  phases.compute_input_ns = static_cast<uint64_t>((t_infer - t_input).count());
+  if (!inputs.empty() && !inputs.front().shape.empty() && inputs.front().shape[0] > 0)
+    phases.batch = static_cast<uint64_t>(inputs.front().shape[0]);
   auto result = model_.backend->infer(inputs, wanted);
+  const Nanos t_output = clock_.now();
+  phases.compute_infer_ns = static_cast<uint64_t>((t_output - t_infer).count());
   if (!result.is_ok()) {
     const Status& s = result.status();
     // The backend names bad inputs itself; anything else is on our side.
@@ -206,6 +230,7 @@ Result<http::Response> ModelService::infer_or_error(const http::Request& request
     views_out.push_back({out.name, WireType{false, out.dtype}, out.shape, out.data, {}, binary});
   }
   EncodedResponse enc = encode_infer_response(model_.name, model_.version, req.id, views_out);
+  phases.compute_output_ns = static_cast<uint64_t>((clock_.now() - t_output).count());
   http::Response response;
   response.status = 200;
   response.body = std::move(enc.body);

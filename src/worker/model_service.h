@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "engine/backend.h"
+#include "http/inference_stats.h"
 #include "http/message.h"
 #include "http/prometheus.h"
 #include "worker/cold_start.h"
@@ -37,6 +38,7 @@ struct LoadedModel {
 struct ServiceOptions {
   DecodeLimits limits;
   std::string text_input = "text";  // the BYTES input name that carries raw text
+  uint64_t max_decoded_body = 64 << 20;  // a compressed request body may decode to this much
 };
 
 class ModelService {
@@ -71,7 +73,7 @@ class ModelService {
   void write_metrics(http::PrometheusText& out) const;
 
  private:
-  Result<http::Response> infer_or_error(const http::Request& request);
+  Result<http::Response> infer_or_error(const http::Request& request, http::InferenceStats::Phases& phases);
   Status validate(std::span<const engine::InputTensor> inputs) const;
 
   LoadedModel model_;
@@ -85,6 +87,11 @@ class ModelService {
 
   std::atomic<uint64_t> ok_{0}, client_errors_{0}, server_errors_{0}, warmup_runs_{0};
   http::Histogram latency_;
+  http::InferenceStats stats_;
+
+ public:
+  // Triton's statistics extension: this model's entry of "model_stats".
+  nlohmann::json statistics() const { return stats_.to_json(model_.name, model_.version); }
 };
 
 }  // namespace thaw::worker

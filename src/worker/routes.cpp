@@ -30,17 +30,21 @@ http::Router make_router(const RouteContext& ctx) {
   router.get("/v2", [ctx](const Request&) {
     return Response::json(200, {{"name", ctx.server_name},
                                 {"version", ctx.server_version},
-                                {"extensions", {"binary_tensor_data", "model_repository"}}});
+                                {"extensions", {"binary_tensor_data", "model_repository", "statistics"}}});
   });
-  router.get(protocol::kLivePath, [](const Request&) { return Response::text(200, "", ""); });
+  router.get(protocol::kLivePath, [](const Request&) { return Response::json(200, {{"live", true}}); });
   router.get(protocol::kReadyPath, [s](const Request&) {
-    return s->ready() ? Response::text(200, "", "") : Response::error(503, "warming up");
+    return s->ready() ? Response::json(200, {{"ready", true}})
+                      : Response::json(503, {{"ready", false}, {"error", "warming up"}});
   });
   router.get(protocol::kWarmPath, [s](const Request&) {
     return s->ready() ? Response::text(200, "warm\n") : Response::error(503, "warming up");
   });
   router.get("/metrics", [ctx](const Request&) {
     return Response::text(200, ctx.metrics ? ctx.metrics() : "", std::string(http::kPrometheusContentType));
+  });
+  router.get("/v2/models/stats", [s](const Request&) {
+    return Response::json(200, {{"model_stats", json::array({s->statistics()})}});
   });
   router.post("/v2/repository/index", [s](const Request&) {
     return Response::json(200, json::array({{{"name", s->name()},
@@ -54,7 +58,12 @@ http::Router make_router(const RouteContext& ctx) {
     });
     router.get(prefix + "/ready", [s](const Request& r) {
       if (auto err = check_model(*s, r)) return *err;
-      return s->ready() ? Response::text(200, "", "") : Response::error(503, "warming up");
+      return s->ready() ? Response::json(200, {{"name", s->name()}, {"ready", true}})
+                        : Response::json(503, {{"name", s->name()}, {"ready", false}, {"error", "warming up"}});
+    });
+    router.get(prefix + "/stats", [s](const Request& r) {
+      if (auto err = check_model(*s, r)) return *err;
+      return Response::json(200, {{"model_stats", json::array({s->statistics()})}});
     });
     router.get(prefix + "/config", [s](const Request& r) {
       if (auto err = check_model(*s, r)) return *err;

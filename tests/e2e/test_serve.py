@@ -140,6 +140,17 @@ def test_repository_index_and_load_unload(gw):
     assert gw.post("/v2/repository/models/minilm/unload").status_code == 200
     gw.wait_until(lambda: gw.models()["minilm"]["instances"] == [], 10, "unload")
     assert gw.models()["minilm"]["rung"] == "disk"
+    # Unloaded, as a Triton user expects: not ready, UNAVAILABLE in the index, requests refused.
+    ready = gw.get("/v2/models/minilm/ready")
+    assert ready.status_code == 503 and ready.json() == {"name": "minilm", "ready": False, "error": "the model is unloaded"}
+    assert gw.post("/v2/repository/index").json()[0]["state"] == "UNAVAILABLE"
+    assert gw.post("/v2/repository/index", json={"ready": True}).json() == []
+    refused = infer(gw, "minilm", [0])
+    assert refused.status_code == 503 and "/v2/repository/models/minilm/load" in json_error(refused)
+    # Loading serves it again, warm.
+    assert gw.post("/v2/repository/models/minilm/load").status_code == 200
+    assert gw.get("/v2/models/minilm/ready").json() == {"name": "minilm", "ready": True}
+    assert infer(gw, "minilm", [0]).status_code == 200
 
 
 # ---------------------------------------------------------------- scale to zero and the ladder
