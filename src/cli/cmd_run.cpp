@@ -30,6 +30,7 @@ struct RunFlags {
   size_t max_connections = 1024;
   int threads = 1;
   int ready_fd = -1;
+  int grpc_port = -1;
   size_t max_tokens = 0;
   int stop_grace_ms = 10'000;
   std::string zygote;
@@ -58,6 +59,10 @@ void register_run(CLI::App& app, int* exit_code, const engine::Registry& backend
       ->check(CLI::Range(0, 65535))
       ->capture_default_str();
   cmd->add_option(std::string(kFlagUnix), flags->unix_path, "Listen on this Unix socket path instead of TCP");
+  cmd->add_option("--grpc-port", flags->grpc_port,
+                  "Also serve the KServe v2 / Triton gRPC inference service on this TCP port (0 picks a free "
+                  "one, reported as grpc_port in the listening event; default: off)")
+      ->check(CLI::Range(0, 65535));
   cmd->add_option("--warmup", flags->warmup, "Passes over the bundle's warm-up inputs before ready (0: none)")
       ->check(CLI::Range(0, 1000))->capture_default_str();
   cmd->add_option("--max-body", flags->max_body, "Largest request body in bytes; larger gets 413")
@@ -115,6 +120,13 @@ void register_run(CLI::App& app, int* exit_code, const engine::Registry& backend
     o.server.threads = flags->threads;
     o.warmup_passes = flags->warmup;
     o.ready_fd = flags->ready_fd;
+    o.grpc_port = flags->grpc_port;
+    if (o.grpc_port >= 0 && !flags->zygote.empty()) {
+      std::fprintf(stderr, "error: --grpc-port serves a worker's own clients; a zygote's forks are reached by their "
+                           "supervisor over HTTP. Drop one of --grpc-port and --zygote.\n");
+      *exit_code = 2;
+      return;
+    }
     if (const char* v = std::getenv(protocol::kVersionEnv)) o.supervisor_versions = v;
     o.stop_grace = std::chrono::milliseconds(flags->stop_grace_ms);
     o.debug_start_delay = std::chrono::milliseconds(flags->debug_start_delay_ms);

@@ -20,6 +20,7 @@
 #include "common/clock.h"
 #include "engine/registry.h"
 #include "gateway/gateway.h"
+#include "grpc/grpc_front.h"
 #include "http/server.h"
 #include "manager/manager.h"
 #include "manager/serve_config.h"
@@ -36,6 +37,7 @@ struct ServeFlags {
   std::string models;
   std::string host;
   int port = -1;
+  int grpc_port = -2;  // unset: the file's, else off
   int threads = 0;
   int64_t memory_budget_mb = -1;
   std::string policy;
@@ -82,6 +84,7 @@ Result<manager::ServeConfig> build_config(const ServeFlags& f) {
   if (!f.models.empty()) c.models_dir = f.models;
   if (!f.host.empty()) c.host = f.host;
   if (f.port >= 0) c.port = f.port;
+  if (f.grpc_port >= -1) c.grpc_port = f.grpc_port;
   if (f.threads > 0) c.threads = f.threads;
   if (f.memory_budget_mb >= 0) c.memory_budget_bytes = static_cast<uint64_t>(f.memory_budget_mb) << 20;
   if (!f.policy.empty()) c.policy = f.policy;
@@ -182,13 +185,26 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
   }
   gateway.set_server(server->get());
   (*server)->start();
+  std::unique_ptr<grpc_front::GrpcFront> grpc;
+  if (c.grpc_port >= 0) {
+    auto started = grpc_front::GrpcFront::start({c.host, c.grpc_port, c.max_body_bytes}, **server);
+    if (!started.is_ok()) {
+      spdlog::error("{}", started.status().to_string());
+      (*server)->stop(std::chrono::milliseconds(0));
+      return 1;
+    }
+    grpc = std::move(started).value();
+  }
   const auto& ep = (*server)->endpoint();
   nlohmann::json models = nlohmann::json::array();
   for (const auto& m : c.models) models.push_back({{"name", m.name}, {"bundle", m.bundle}});
-  worker::emit(stdout, {{"event", "serving"}, {"endpoint", ep.to_string()}, {"port", ep.port},
-                        {"models", models}, {"policy", c.policy}, {"runtime_dir", runtime.path}});
-  spdlog::info("serving {} model(s) on http://{} (policy {}, memory budget {})", c.models.size(), ep.to_string(),
-               c.policy, c.memory_budget_bytes ? fmt::format("{} MiB", c.memory_budget_bytes >> 20) : "none");
+  nlohmann::json serving = {{"event", "serving"}, {"endpoint", ep.to_string()}, {"port", ep.port},
+                            {"models", models}, {"policy", c.policy}, {"runtime_dir", runtime.path}};
+  if (grpc) serving["grpc_port"] = grpc->port();
+  worker::emit(stdout, serving);
+  spdlog::info("serving {} model(s) on http://{}{} (policy {}, memory budget {})", c.models.size(), ep.to_string(),
+               grpc ? fmt::format(" and gRPC port {}", grpc->port()) : "", c.policy,
+               c.memory_budget_bytes ? fmt::format("{} MiB", c.memory_budget_bytes >> 20) : "none");
   if (f.ready_fd >= 0) {
     std::string line = "ready " + ep.to_string() + "\n";
     (void)!::write(f.ready_fd, line.data(), line.size());
@@ -197,6 +213,8 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
   int signal = worker::wait_for_stop_signal(stop_signals);
   spdlog::info("signal {}: finishing requests in flight, then stopping instances", signal);
   gateway.set_draining();
+  // gRPC first: its calls in flight are answered through the HTTP server's loops.
+  if (grpc) grpc->stop(std::chrono::milliseconds(f.stop_grace_ms));
   (*server)->stop(std::chrono::milliseconds(f.stop_grace_ms));
   gateway.close_upstreams();
   (*manager)->shutdown(std::chrono::milliseconds(f.stop_grace_ms));
@@ -217,12 +235,18 @@ void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backe
       "(default) or batch. Admin: GET /admin/models, POST /admin/models/{m}/prewarm|drain.\n"
       "Stdout: one JSON line per event ({\"event\":\"serving\",\"port\":N,...}); logs go to stderr.\n"
       "SIGTERM/SIGINT: stop accepting, finish requests in flight, stop every instance, exit 0.\n"
+      "--grpc-port adds the same API over gRPC (inference.GRPCInferenceService); metadata\n"
+      "x-latency-tier picks the tier.\n"
       "Example: thaw serve --models ./models --port 8000\n"
       "         curl -X POST localhost:8000/v2/models/minilm/infer -d @request.json");
   cmd->add_option("--config", flags->config, "thaw.yaml to read (every key has a default)");
   cmd->add_option("--models", flags->models, "Directory of .thaw bundles to serve (default ./models)");
   cmd->add_option("--host", flags->host, "Address to listen on (default 127.0.0.1)");
   cmd->add_option("--port", flags->port, "TCP port (default 8000; 0 picks a free one)")->check(CLI::Range(0, 65535));
+  cmd->add_option("--grpc-port", flags->grpc_port,
+                  "Also serve the KServe v2 / Triton gRPC inference service on this port (0 picks a free one; "
+                  "default: off)")
+      ->check(CLI::Range(0, 65535));
   cmd->add_option("--threads", flags->threads, "HTTP event loops, one thread each (default: cores + 1)")
       ->check(CLI::Range(2, 1024));
   cmd->add_option("--memory-budget-mb", flags->memory_budget_mb,

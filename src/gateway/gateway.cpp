@@ -188,6 +188,8 @@ void Gateway::repository_load(Request& r, Responder responder, bool load) {
         return;
       }
       for (const auto& [key, value] : j["parameters"].items()) {
+        // Unload's unload_dependents: a thaw model has no dependents, so either value means the same.
+        if (!load && key == "unload_dependents" && value.is_boolean()) continue;
         responder.send(Response::error(400, "parameter '" + key + "' is not supported by thaw serve: a model's "
                                             "configuration and files come from its bundle"));
         return;

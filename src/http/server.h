@@ -13,6 +13,7 @@
 
 #include "common/status.h"
 #include "http/endpoint.h"
+#include "http/local_call.h"
 #include "http/router.h"
 
 namespace thaw::http {
@@ -71,6 +72,11 @@ class Server {
   // to call more than once. Answers that arrive later are dropped.
   void stop(std::chrono::milliseconds grace);
   ServerStats stats() const;
+
+  // Answers `request` through the router on one of the server's loops, as if a connection had sent
+  // it (http/local_call.h). Handlers see the same Request, Responder and loop. After stop(),
+  // `done` gets 503.
+  std::shared_ptr<LocalCall> route_local(Request request, LocalDone done, LocalCallOptions options = {});
 
   struct Impl;
 

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "grpc/grpc_front.h"
 #include "http/prometheus.h"
 #include "protocol/worker_protocol.h"
 #include "worker/routes.h"
@@ -145,11 +146,22 @@ int run_worker(const WorkerOptions& options, const ModelLoader& loader, ColdStar
          {{"event", event::kFirstResponse}, {"model", service.name()}, {"timeline", timeline.to_json()}});
   });
   (*server)->start();
+  std::unique_ptr<grpc_front::GrpcFront> grpc;
+  if (options.grpc_port >= 0) {
+    const std::string host = ep.is_unix() ? "127.0.0.1" : ep.host;
+    auto started = grpc_front::GrpcFront::start({host, options.grpc_port, options.server.max_body_bytes}, **server);
+    if (!started.is_ok()) {
+      report_start_failure(events, ready, "listen", started.status());
+      (*server)->stop(std::chrono::milliseconds(0));
+      return 1;
+    }
+    grpc = std::move(started).value();
+  }
   timeline.mark("listening");
-  emit(events, {{"event", event::kListening},
-                {"endpoint", ep.to_string()},
-                {"port", ep.port},
-                {"model", service.name()}});
+  nlohmann::json listening = {{"event", event::kListening}, {"endpoint", ep.to_string()}, {"port", ep.port},
+                              {"model", service.name()}};
+  if (grpc) listening["grpc_port"] = grpc->port();
+  emit(events, listening);
 
   int signal = debug_start_delay(options, stop_signals);
   if (options.debug_start_delay.count() > 0) timeline.mark("debug_start_delay");
@@ -179,6 +191,8 @@ int run_worker(const WorkerOptions& options, const ModelLoader& loader, ColdStar
     signal = wait_for_stop_signal(stop_signals);
   }
   service.begin_stop();
+  // gRPC first: its calls in flight are answered through the HTTP server's loops.
+  if (grpc) grpc->stop(options.stop_grace);
   (*server)->stop(options.stop_grace);
   emit(events, {{"event", event::kStopped}, {"signal", signal}});
   return 0;

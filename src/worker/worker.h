@@ -33,6 +33,7 @@ struct WorkerOptions {
   ServiceOptions service;
   int warmup_passes = 1;          // passes over the warm-up requests before ready (0: none)
   int ready_fd = -1;              // if >= 0: the ready descriptor (one line, then closed)
+  int grpc_port = -1;             // >= 0: also serve the gRPC inference service here (0: a free port)
   // The protocol versions the supervisor announced (THAW_WORKER_PROTOCOL); nullopt: none.
   std::optional<std::string> supervisor_versions;
   std::chrono::milliseconds stop_grace{10'000};
