@@ -106,6 +106,12 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
     return forward(ctx, std::move(request), [out](const http::Response& r) { return from_rest_infer(r, out); });
   }
 
+  ServerUnaryReactor* ModelConfig(CallbackServerContext* ctx, const inference::ModelConfigRequest* in,
+                                  inference::ModelConfigResponse* out) override {
+    return forward(ctx, rest_get(model_path(in->name(), in->version()) + "/config"),
+                   [out](const http::Response& r) { return to_model_config(r.body, out->mutable_config()); });
+  }
+
   ServerUnaryReactor* ModelStatistics(CallbackServerContext* ctx, const inference::ModelStatisticsRequest* in,
                                       inference::ModelStatisticsResponse* out) override {
     if (in->name().empty() && !in->version().empty())

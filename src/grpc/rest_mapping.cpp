@@ -1,5 +1,6 @@
 #include "grpc/rest_mapping.h"
 
+#include <google/protobuf/util/json_util.h>
 #include <nlohmann/json.hpp>
 
 namespace thaw::grpc_front {
@@ -209,6 +210,14 @@ http::Request rest_post(std::string path, std::string json_body) {
     e->set_state(state);
     e->set_reason(reason);
   }
+  return ::grpc::Status::OK;
+}
+
+::grpc::Status to_model_config(const std::string& body, inference::ModelConfig* out) {
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  auto s = google::protobuf::util::JsonStringToMessage(body, out, options);
+  if (!s.ok()) return bad_reply("model config: " + std::string(s.message()));
   return ::grpc::Status::OK;
 }
 

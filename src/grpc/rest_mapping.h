@@ -28,6 +28,9 @@ http::Request rest_post(std::string path, std::string json_body);
 ::grpc::Status to_model_metadata(const nlohmann::json& j, inference::ModelMetadataResponse* out);
 ::grpc::Status to_statistics(const nlohmann::json& j, inference::ModelStatisticsResponse* out);
 ::grpc::Status to_index(const nlohmann::json& j, inference::RepositoryIndexResponse* out);
+// The REST config body (Triton's model configuration as JSON); keys this service does not declare
+// are skipped.
+::grpc::Status to_model_config(const std::string& body, inference::ModelConfig* out);
 
 // Repository parameters as the REST load body's "parameters"; bytes values (a model file) are
 // passed as base64 text, as the REST form carries them.

@@ -22,6 +22,11 @@ std::optional<Response> check_model(const ModelService& s, const Request& r) {
   return std::nullopt;
 }
 
+// A wire datatype as Triton's model configuration names it (BYTES is TYPE_STRING there).
+std::string triton_type(const std::string& datatype) {
+  return datatype == "BYTES" ? "TYPE_STRING" : "TYPE_" + datatype;
+}
+
 }  // namespace
 
 http::Router make_router(const RouteContext& ctx) {
@@ -71,7 +76,7 @@ http::Router make_router(const RouteContext& ctx) {
       auto convert = [](const json& specs) {
         json out = json::array();
         for (const auto& t : specs)
-          out.push_back({{"name", t["name"]}, {"data_type", "TYPE_" + t["datatype"].get<std::string>()}, {"dims", t["shape"]}});
+          out.push_back({{"name", t["name"]}, {"data_type", triton_type(t["datatype"].get<std::string>())}, {"dims", t["shape"]}});
         return out;
       };
       return Response::json(200, {{"name", s->name()},

@@ -99,6 +99,17 @@ def test_health_and_metadata(client, server):
     assert [o["name"] for o in model["outputs"]] == ["sentence_embedding"]
 
 
+def test_model_config_is_tritons(client):
+    config = client.get_model_config("minilm", as_json=True)["config"]
+    assert config["name"] == "minilm"
+    assert [i["name"] for i in config["input"]] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert config["input"][0]["data_type"] == "TYPE_INT64"
+    assert config["output"][0]["data_type"] == "TYPE_FP32"
+    with pytest.raises(InferenceServerException) as e:
+        client.get_model_config("no-such-model")
+    assert e.value.status() == "StatusCode.NOT_FOUND"
+
+
 def test_unknown_model_metadata_is_not_found(client):
     with pytest.raises(InferenceServerException) as e:
         client.get_model_metadata("no-such-model")

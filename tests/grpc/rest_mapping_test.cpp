@@ -53,6 +53,16 @@ TEST(RestMapping, MetadataStatisticsAndIndex) {
   EXPECT_FALSE(to_index(json::parse(R"({"name":"m"})"), &index).ok());
 }
 
+TEST(RestMapping, ModelConfigFromTheRestBody) {
+  inference::ModelConfig config;
+  ASSERT_TRUE(to_model_config(R"({"name":"m","platform":"onnxruntime_onnx","max_batch_size":0,"future_key":1,
+      "input":[{"name":"text","data_type":"TYPE_STRING","dims":[-1]}],
+      "output":[{"name":"e","data_type":"TYPE_FP32","dims":[-1,384]}]})", &config).ok());
+  EXPECT_EQ(config.input(0).data_type(), inference::TYPE_STRING);
+  EXPECT_EQ(config.output(0).dims(1), 384);
+  EXPECT_FALSE(to_model_config("not json", &config).ok());
+}
+
 TEST(RestMapping, LoadParametersKeepTheirTypes) {
   google::protobuf::Map<std::string, inference::ModelRepositoryParameter> p;
   EXPECT_EQ(load_body(p), "{}");
