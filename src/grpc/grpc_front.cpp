@@ -219,6 +219,9 @@ Result<std::unique_ptr<GrpcFront>> GrpcFront::start(const GrpcOptions& options, 
   builder.SetMaxSendMessageSize(max);
   // Without this a second server on a busy port would share it (SO_REUSEPORT) instead of failing.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // One connection cannot open unbounded calls; idle connections do not hold descriptors forever.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 1024);
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 300'000);
   builder.RegisterService(impl->service.get());
   impl->server = builder.BuildAndStart();
   if (!impl->server || impl->port == 0)

@@ -329,3 +329,19 @@ def test_a_busy_grpc_port_fails_the_start(bundle, worker):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1
     assert "gRPC" in r.stderr
+
+
+def test_garbage_on_the_grpc_port_harms_nobody(client, server):
+    import os
+    import socket
+    host, port = server.grpc_url.rsplit(":", 1)
+    for payload in (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + os.urandom(4096),
+                    os.urandom(65536)):
+        with socket.create_connection((host, int(port)), timeout=10) as s:
+            try:
+                s.sendall(payload)
+                s.recv(1024)
+            except OSError:
+                pass  # the server may close on us: that is the point
+    assert client.is_server_live()
+    assert client.infer("minilm", [text_input(SENTENCES[:1])]).as_numpy("sentence_embedding").shape == (1, 384)
