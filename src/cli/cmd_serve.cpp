@@ -20,7 +20,7 @@
 #include "common/clock.h"
 #include "engine/registry.h"
 #include "gateway/gateway.h"
-#include "grpc/grpc_front.h"
+#include "grpc/grpc_module.h"
 #include "http/server.h"
 #include "manager/manager.h"
 #include "manager/serve_config.h"
@@ -187,7 +187,7 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
   (*server)->start();
   std::unique_ptr<grpc_front::GrpcFront> grpc;
   if (c.grpc_port >= 0) {
-    auto started = grpc_front::GrpcFront::start({c.host, c.grpc_port, c.max_body_bytes}, **server);
+    auto started = grpc_front::start_grpc({c.host, c.grpc_port, c.max_body_bytes}, **server);
     if (!started.is_ok()) {
       spdlog::error("{}", started.status().to_string());
       (*server)->stop(std::chrono::milliseconds(0));

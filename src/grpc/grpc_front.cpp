@@ -5,7 +5,6 @@
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "grpc/infer_mapping.h"
 #include "grpc/rest_mapping.h"
@@ -56,7 +55,7 @@ bool lower_ascii(std::string_view s) {
 
 class InferenceService final : public inference::GRPCInferenceService::CallbackService {
  public:
-  InferenceService(http::Server& http, uint64_t max_message_bytes) : http_(http) {
+  InferenceService(RouteLocal route, uint64_t max_message_bytes) : route_(std::move(route)) {
     call_options_.max_response_bytes = max_message_bytes;
   }
 
@@ -180,7 +179,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
         request.headers.emplace_back(std::string(k), std::string(value.data(), value.size()));
     }
     auto* reactor = new CallReactor;
-    auto call = http_.route_local(std::move(request),
+    auto call = route_(std::move(request),
         [reactor, ctx, fill = std::move(fill), any_status](http::Response r) {
           for (const auto& [name, value] : r.headers) {
             std::string key = name;
@@ -195,25 +194,38 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
     return reactor;
   }
 
-  http::Server& http_;
+  RouteLocal route_;
   http::LocalCallOptions call_options_;
+};
+
+class Front final : public GrpcFront {
+ public:
+  Front(std::unique_ptr<InferenceService> service, std::unique_ptr<::grpc::Server> server, int port)
+      : service_(std::move(service)), server_(std::move(server)), port_(port) {}
+  ~Front() override { stop(std::chrono::milliseconds(0)); }
+  int port() const override { return port_; }
+  void stop(std::chrono::milliseconds grace) override {
+    if (!server_) return;
+    server_->Shutdown(std::chrono::system_clock::now() + grace);
+    server_->Wait();
+    server_.reset();
+  }
+
+ private:
+  std::unique_ptr<InferenceService> service_;
+  std::unique_ptr<::grpc::Server> server_;
+  int port_;
 };
 
 }  // namespace
 
-struct GrpcFront::Impl {
-  std::unique_ptr<InferenceService> service;
-  std::unique_ptr<::grpc::Server> server;
-  int port = 0;
-};
-
-Result<std::unique_ptr<GrpcFront>> GrpcFront::start(const GrpcOptions& options, http::Server& http) {
-  auto impl = std::make_unique<Impl>();
-  impl->service = std::make_unique<InferenceService>(http, options.max_message_bytes);
+std::unique_ptr<GrpcFront> start_front(const GrpcOptions& options, RouteLocal route, std::string* error) {
+  auto service = std::make_unique<InferenceService>(std::move(route), options.max_message_bytes);
   ::grpc::EnableDefaultHealthCheckService(true);
   ::grpc::ServerBuilder builder;
   const std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
-  builder.AddListeningPort(host + ":" + std::to_string(options.port), ::grpc::InsecureServerCredentials(), &impl->port);
+  int port = 0;
+  builder.AddListeningPort(host + ":" + std::to_string(options.port), ::grpc::InsecureServerCredentials(), &port);
   const int max = static_cast<int>(std::min<uint64_t>(options.max_message_bytes, INT32_MAX));
   builder.SetMaxReceiveMessageSize(max);
   builder.SetMaxSendMessageSize(max);
@@ -222,25 +234,13 @@ Result<std::unique_ptr<GrpcFront>> GrpcFront::start(const GrpcOptions& options, 
   // One connection cannot open unbounded calls; idle connections do not hold descriptors forever.
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 1024);
   builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 300'000);
-  builder.RegisterService(impl->service.get());
-  impl->server = builder.BuildAndStart();
-  if (!impl->server || impl->port == 0)
-    return make_error(Code::kUnavailable, "cannot listen for gRPC on {}:{} (is the port in use?)", options.host,
-                      options.port);
-  return std::unique_ptr<GrpcFront>(new GrpcFront(std::move(impl)));
-}
-
-GrpcFront::GrpcFront(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-
-GrpcFront::~GrpcFront() { stop(std::chrono::milliseconds(0)); }
-
-int GrpcFront::port() const { return impl_->port; }
-
-void GrpcFront::stop(std::chrono::milliseconds grace) {
-  if (!impl_->server) return;
-  impl_->server->Shutdown(std::chrono::system_clock::now() + grace);
-  impl_->server->Wait();
-  impl_->server.reset();
+  builder.RegisterService(service.get());
+  auto server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    *error = "cannot listen for gRPC on " + options.host + ":" + std::to_string(options.port) + " (is the port in use?)";
+    return nullptr;
+  }
+  return std::make_unique<Front>(std::move(service), std::move(server), port);
 }
 
 }  // namespace thaw::grpc_front

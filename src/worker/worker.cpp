@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "grpc/grpc_front.h"
+#include "grpc/grpc_module.h"
 #include "http/prometheus.h"
 #include "protocol/worker_protocol.h"
 #include "worker/routes.h"
@@ -149,7 +149,7 @@ int run_worker(const WorkerOptions& options, const ModelLoader& loader, ColdStar
   std::unique_ptr<grpc_front::GrpcFront> grpc;
   if (options.grpc_port >= 0) {
     const std::string host = ep.is_unix() ? "127.0.0.1" : ep.host;
-    auto started = grpc_front::GrpcFront::start({host, options.grpc_port, options.server.max_body_bytes}, **server);
+    auto started = grpc_front::start_grpc({host, options.grpc_port, options.server.max_body_bytes}, **server);
     if (!started.is_ok()) {
       report_start_failure(events, ready, "listen", started.status());
       (*server)->stop(std::chrono::milliseconds(0));

@@ -345,3 +345,14 @@ def test_garbage_on_the_grpc_port_harms_nobody(client, server):
                 pass  # the server may close on us: that is the point
     assert client.is_server_live()
     assert client.infer("minilm", [text_input(SENTENCES[:1])]).as_numpy("sentence_embedding").shape == (1, 384)
+
+
+def test_without_the_module_grpc_is_refused_clearly(bundle, tmp_path):
+    # The gRPC libraries live in libthaw_grpc.so next to the executable, loaded only for --grpc-port.
+    import shutil
+    lone = tmp_path / "thaw"
+    shutil.copy(THAW_BIN, lone)
+    r = subprocess.run([str(lone), "run", str(bundle), "--port", "0", "--grpc-port", "0"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 1
+    assert "gRPC is not available" in r.stderr and "libthaw_grpc.so" in r.stderr
