@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/write_file.h"
 #include "common/progress.h"
 #include "policy/policy_spec.h"
 #include "sim/report.h"
@@ -77,15 +78,6 @@ Status run_plot(const std::string& json_path, const std::string& png_path) {
   int status = 0;
   if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
     return make_error(Code::kIo, "{} {} failed", python, script);
-  return Status::ok();
-}
-
-Status write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return make_error(Code::kIo, "cannot write {}", path);
-  out << text;
-  out.close();
-  if (!out) return make_error(Code::kIo, "writing {} failed", path);
   return Status::ok();
 }
 
