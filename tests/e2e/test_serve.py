@@ -2,7 +2,7 @@
 
 Covers the KServe v2 surface through tritonclient, scale to zero and the ladder, tiers, losing
 instances and zygotes under load, a replay of real LLM-service arrivals, bad input, the memory
-budget, graceful shutdown and /metrics. Every test starts its own gateway (cheap: nothing runs
+budget, a cache policy's evictions, the measured rung profile, graceful shutdown and /metrics. Every test starts its own gateway (cheap: nothing runs
 until the first request) from a thaw.yaml written as JSON, which YAML reads as is.
 """
 import concurrent.futures
@@ -678,6 +678,24 @@ def test_memory_budget_demotes_the_idle_model(serve, bundle, tmp_path):
     r = infer(g, "a", [2])
     assert r.status_code == 200 and "X-Thaw-Cold-Start" in r.headers
     g.wait_until(lambda: g.models()["b"]["instances"] == [], 10, "b to be demoted")
+
+
+def test_faascache_evicts_the_idle_model_when_another_needs_its_memory(serve):
+    # The cache holds half of what the two models need warm: one of them.
+    g = serve(models=("a", "b"), server={"policy": "faascache:capacity_share=0.5"})
+    assert infer(g, "a", [0]).status_code == 200
+    g.wait_until(lambda: g.models()["a"]["in_flight"] == 0, 10, "a to be idle")
+    time.sleep(1.0)
+    assert len(g.models()["a"]["instances"]) == 1, "kept warm without a timeout while it fits"
+    r = infer(g, "b", [1])
+    assert r.status_code == 200, r.text
+    assert_reference(r.json(), [1])
+    g.wait_until(lambda: g.models()["a"]["instances"] == [], 10, "a to be evicted for b")
+    assert g.models()["a"]["idle_plan"]["rung_now"] == "disk"
+    assert len(g.models()["b"]["instances"]) == 1
+    again = infer(g, "a", [2])
+    assert again.status_code == 200 and again.headers["X-Thaw-Cold-Start"] in ("disk", "page_cache")
+    g.wait_until(lambda: g.models()["b"]["instances"] == [], 10, "b to be evicted for a in turn")
 
 
 def test_the_rung_costs_measured_are_served_written_at_exit_and_replayed_by_the_simulator(serve, tmp_path):
