@@ -135,7 +135,7 @@ void Spes::categorise(App& a) {
         a.hi = std::min<double>(cfg_.discrete_min, *std::max_element(recurring.begin(), recurring.end()));
       } else {
         a.lo = sorted_.front();
-        a.hi = std::min<double>(cfg_.modes, sorted_.back());
+        a.hi = std::min<double>(cfg_.dense_bound_min, sorted_.back());
       }
       return;
     }
