@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Policy benchmark on the Azure Functions 2019 sample, one command:
-#   paper comparison (fixed 10 min vs hybrid histogram), thaw's ladder vs hybrid (default, and at
-#   the hybrid's idle memory via the ladder's memory budget), GBM vs fixed 4 min, parameter sweeps
-#   on both cores, and single-core speed. Release build. Prints a markdown table and writes
+#   paper comparison (fixed 10 min vs hybrid histogram), thaw's ladder against the published peers
+#   (hybrid histogram, SPES, FaaSCache: each at its default, and the ladder at each one's idle
+#   memory via the ladder's memory budget), GBM vs fixed 4 min, every family's parameter sweep on
+#   both cores, single-core speed, and the peers against the ladder with MiniLM's measured rung
+#   profile. Release build. Prints a markdown table and writes
 #   bench/results/sim-latest.json, bench/results/sim-pareto.png and sim-pareto-cdf.png.
 # Env: THAW_TRACE (trace dir), THAW_RELEASE_BUILD_DIR (default build-release), THAW_PYTHON.
 set -euo pipefail
@@ -28,32 +30,57 @@ thaw=$build/thaw
 
 echo "== Speed: one configuration per run, one core (wall time includes reading the trace)" >&2
 : > "$raw/speed.txt"
-for p in fixed10 fixed4 hybrid ladder gbm; do
+for p in fixed10 fixed4 hybrid ladder gbm spes faascache; do
   start=$("$python" -c "import time; print(time.time())")
-  "$thaw" sim --trace "$trace" --policy "$p" --threads 1 --no-progress --json "$raw/speed-$p.json" >/dev/null
+  # CPU seconds too: on a loaded machine wall time counts the other processes' turns.
+  /usr/bin/time -f "%U %S" -o "$raw/cpu-$p.txt" \
+    "$thaw" sim --trace "$trace" --policy "$p" --threads 1 --no-progress --json "$raw/speed-$p.json" >/dev/null
   end=$("$python" -c "import time; print(time.time())")
-  echo "$p $start $end" >> "$raw/speed.txt"
+  echo "$p $start $end $(awk '{print $1 + $2}' "$raw/cpu-$p.txt")" >> "$raw/speed.txt"
 done
 
-echo "== Sweeps on both cores (fixed, hybrid, ladder, gbm)" >&2
+echo "== Sweeps on both cores (fixed, hybrid, ladder, gbm, spes, faascache)" >&2
 start=$("$python" -c "import time; print(time.time())")
 "$thaw" sim --trace "$trace" --policy fixed10 --policy hybrid --policy ladder --policy fixed4 --policy gbm \
-  --sweep --threads 2 --json "$raw/sim-sweep.json"
+  --policy spes --policy faascache --sweep --threads 2 --json "$raw/sim-sweep.json"
 end=$("$python" -c "import time; print(time.time())")
 echo "sweep $start $end" >> "$raw/speed.txt"
 
-# The ladder under a memory budget equal to the hybrid policy's average idle memory, counting
+# The ladder under a memory budget equal to each peer's average idle memory (warm + zygote), counting
 # everything the ladder holds (warm + zygote + page cache) against it.
-budget=$("$python" -c "
-import json,sys
+budgets=$("$python" -c "
+import json
 j=json.load(open('$raw/sim-sweep.json'))
-h=next(r for r in j['results'] if r['requested']=='hybrid')
-print(h['idle_gb_s']/(j['trace']['minutes']*60))")
-echo "== Ladder at the hybrid policy's memory: budget_gb=$budget" >&2
-"$thaw" sim --trace "$trace" --policy "ladder:budget_gb=$budget,lambda=1e7" --threads 1 --no-progress \
-  --json "$raw/sim-budget.json"
+for name in ('hybrid', 'spes', 'faascache'):
+    r=next(r for r in j['results'] if r['requested']==name)
+    print(name, r['idle_gb_s']/(j['trace']['minutes']*60))")
+budget_args=()
+while read -r name budget; do
+  echo "== Ladder at the $name policy's memory: budget_gb=$budget" >&2
+  "$thaw" sim --trace "$trace" --policy "ladder:budget_gb=$budget,lambda=1e7" --threads 1 --no-progress \
+    --json "$raw/sim-budget-$name.json"
+  budget_args+=(--budget "$name=$raw/sim-budget-$name.json")
+done <<< "$budgets"
 
-"$python" "$root/bench/sim_summary.py" --sweep "$raw/sim-sweep.json" --budget "$raw/sim-budget.json" \
+# The same comparison with the rung costs thaw serve measured for MiniLM (profiles/minilm-measured.yaml,
+# bench/profile.sh): defaults of the peers and the ladder, then the ladder at the best peer's memory.
+measured_profile=$root/profiles/minilm-measured.yaml
+echo "== Defaults with the measured profile ($measured_profile)" >&2
+"$thaw" sim --trace "$trace" --profile "$measured_profile" --policy hybrid --policy spes --policy faascache \
+  --policy ladder --threads 2 --no-progress --json "$raw/sim-measured.json" >/dev/null
+read -r mname mbudget < <("$python" -c "
+import json
+j=json.load(open('$raw/sim-measured.json'))
+rs={r['requested']: r for r in j['results']}
+exp=lambda r: r['starts_by_rung']['page_cache']+r['starts_by_rung']['disk']
+best=min(('hybrid','spes','faascache'), key=lambda k: exp(rs[k]))
+print(best, rs[best]['idle_gb_s']/(j['trace']['minutes']*60))")
+echo "== Ladder at $mname's memory with the measured profile: budget_gb=$mbudget" >&2
+"$thaw" sim --trace "$trace" --profile "$measured_profile" --policy "ladder:budget_gb=$mbudget,lambda=1e7" \
+  --threads 1 --no-progress --json "$raw/sim-measured-budget.json" >/dev/null
+
+"$python" "$root/bench/sim_summary.py" --sweep "$raw/sim-sweep.json" "${budget_args[@]}" \
+  --measured "$raw/sim-measured.json" --measured-budget "$mname=$raw/sim-measured-budget.json" \
   --speed "$raw/speed.txt" --speed-json-dir "$raw" --out "$out/sim-latest.json"
 "$python" "$root/tools/plot_sim.py" --json "$raw/sim-sweep.json" --out "$out/sim-pareto.png"
 echo "wrote $out/sim-latest.json, $out/sim-pareto.png, $out/sim-pareto-cdf.png" >&2

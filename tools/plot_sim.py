@@ -16,7 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 COLORS = {"fixed": "tab:gray", "fixed4": "tab:brown", "fixed10": "tab:gray", "fixed20": "black",
-          "hybrid": "tab:blue", "gbm": "tab:green", "ladder": "tab:red"}
+          "hybrid": "tab:blue", "gbm": "tab:green", "ladder": "tab:red",
+          "spes": "tab:purple", "faascache": "tab:orange"}
 
 
 def family(r):

@@ -17,6 +17,7 @@
 
 #include "bundle/bundle.h"
 #include "cli/commands.h"
+#include "cli/write_file.h"
 #include "common/clock.h"
 #include "engine/registry.h"
 #include "gateway/gateway.h"
@@ -42,6 +43,7 @@ struct ServeFlags {
   int64_t memory_budget_mb = -1;
   std::string policy;
   std::string runtime_dir;
+  std::string write_profile;
   int ready_fd = -1;
   int stop_grace_ms = 10'000;
   std::string log_level = "info";
@@ -218,8 +220,16 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
   (*server)->stop(std::chrono::milliseconds(f.stop_grace_ms));
   gateway.close_upstreams();
   (*manager)->shutdown(std::chrono::milliseconds(f.stop_grace_ms));
+  int rc = 0;
+  if (!f.write_profile.empty()) {
+    Status written = write_file(f.write_profile, (*manager)->profile_yaml());
+    if (!written.is_ok()) {
+      spdlog::error("--write-profile: {}", written.to_string());
+      rc = 1;
+    }
+  }
   worker::emit(stdout, {{"event", "stopped"}, {"signal", signal}});
-  return 0;
+  return rc;
 }
 
 }  // namespace
@@ -232,7 +242,8 @@ void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backe
       "thaw.yaml (--config; ./thaw.yaml is read when present). Flags override the file.\n"
       "Each model climbs the cold-start ladder (disk, page cache, zygote, warm instances) on demand and\n"
       "falls back down after the policy's keep-alive. Requests carry X-Latency-Tier: premium, standard\n"
-      "(default) or batch. Admin: GET /admin/models, POST /admin/models/{m}/prewarm|drain.\n"
+      "(default) or batch. Admin: GET /admin/models, GET /admin/profile (the rung costs measured),\n"
+      "POST /admin/models/{m}/prewarm|drain.\n"
       "Stdout: one JSON line per event ({\"event\":\"serving\",\"port\":N,...}); logs go to stderr.\n"
       "SIGTERM/SIGINT: stop accepting, finish requests in flight, stop every instance, exit 0.\n"
       "--grpc-port adds the same API over gRPC (inference.GRPCInferenceService); metadata\n"
@@ -255,6 +266,9 @@ void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backe
   cmd->add_option("--policy", flags->policy, "Keep-alive policy (default fixed10):\n" + policy::policy_help());
   cmd->add_option("--runtime-dir", flags->runtime_dir,
                   "Where worker sockets and logs go (default: a temporary directory, removed at exit)");
+  cmd->add_option("--write-profile", flags->write_profile,
+                  "On exit, write the rung costs measured while serving as a profile (`thaw sim --profile` "
+                  "reads it; GET /admin/profile shows it meanwhile)");
   cmd->add_option("--ready-fd", flags->ready_fd, "Write \"ready <endpoint>\\n\" to this fd once serving, then close it")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--stop-grace-ms", flags->stop_grace_ms, "On SIGTERM, wait this long for requests in flight")

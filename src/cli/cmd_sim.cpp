@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/write_file.h"
 #include "common/progress.h"
 #include "policy/policy_spec.h"
 #include "sim/report.h"
@@ -80,15 +81,6 @@ Status run_plot(const std::string& json_path, const std::string& png_path) {
   return Status::ok();
 }
 
-Status write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) return make_error(Code::kIo, "cannot write {}", path);
-  out << text;
-  out.close();
-  if (!out) return make_error(Code::kIo, "writing {} failed", path);
-  return Status::ok();
-}
-
 int run_sim(const SimArgs& a) {
   policy::RungProfile profile;
   if (!a.profile.empty()) {
@@ -101,7 +93,7 @@ int run_sim(const SimArgs& a) {
   }
   std::vector<std::string> specs;
   std::vector<std::string> requested = a.policies;
-  if (requested.empty()) requested = {"fixed10", "hybrid", "ladder", "fixed4", "gbm"};
+  if (requested.empty()) requested = {"fixed10", "hybrid", "ladder", "fixed4", "gbm", "spes", "faascache"};
   for (const auto& p : requested) {
     specs.push_back(p);  // the configuration as given is always run
     if (!a.sweep) continue;
@@ -218,7 +210,9 @@ void register_sim(CLI::App& app, int* exit_code) {
       ->required();
   cmd->add_option("--policy", args->policies, "Policy spec name[:param=value,...]; repeatable (default: all)");
   cmd->add_flag("--sweep", args->sweep, "Also run each policy family's parameter sweep (Pareto frontier)");
-  cmd->add_option("--profile", args->profile, "Rung profile YAML (latency and memory per rung)")
+  cmd->add_option("--profile", args->profile,
+                  "Rung profile YAML (latency and memory per rung): profiles/*.yaml, or the one `thaw serve` "
+                  "measured (GET /admin/profile, --write-profile)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--json", args->json_out, "Write results as JSON");
   cmd->add_option("--csv", args->csv_out, "Write results as CSV");

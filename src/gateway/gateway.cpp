@@ -276,6 +276,10 @@ http::Router Gateway::router() {
     router.add_async("POST", prefix + "/infer", [this](Request& r, Responder resp) { infer(r, std::move(resp)); });
   }
   router.get("/admin/models", [this](const Request&) { return Response::json(200, manager_.describe()); });
+  // The rung costs measured so far, as a profile `thaw sim --profile` reads.
+  router.get("/admin/profile", [this](const Request&) {
+    return Response::text(200, manager_.profile_yaml(), "application/yaml");
+  });
   router.add_async("POST", "/admin/models/{model}/prewarm",
                    [this](Request& r, Responder resp) { admin_move(r, std::move(resp), true); });
   router.add_async("POST", "/admin/models/{model}/drain",

@@ -1,9 +1,12 @@
-// The ladder controller's housekeeping: memory (PSS) and its budget, keep-warm pings, shutdown.
+// The ladder controller's housekeeping: memory (PSS) and its budget, the measured costs the policy
+// plans with, keep-warm pings, shutdown.
 #include <algorithm>
+#include <cmath>
 
 #include <spdlog/spdlog.h>
 
 #include "manager/ladder_controller.h"
+#include "manager/measured_profile.h"
 
 namespace thaw::manager {
 
@@ -27,12 +30,51 @@ void LadderController::measure_memory() {
     for (size_t k = 0; k < instances.size(); ++k) {
       instances[k]->pss = pss[k];
       total += pss[k];
+      // A forked instance's PSS leaves out what it shares with the zygote: only fresh ones tell
+      // what a warm instance holds.
+      if (pss[k] > 0 && !instances[k]->worker->forked()) m->measured.warm = pss[k];
     }
     if (m->zygote == zygote) m->zygote_pss = zygote_pss;
+    if (zygote_pss > 0) m->measured.zygote = zygote_pss;
     total += zygote_pss;
   }
   memory_total_ = total;
   if (options_.memory_budget_bytes > 0 && total > options_.memory_budget_bytes) enforce_budget(total, nullptr, 0);
+}
+
+void LadderController::refresh_costs() {
+  for (ModelState* m : models_) {
+    std::string bundle;
+    {
+      std::lock_guard lock(m->mu);
+      if (m->idle() && m->live() == 0 && !m->zygote && m->applied == Rung::kPageCache) bundle = m->config.bundle;
+    }
+    // What the page cache holds of the bundle, while nothing maps it (mincore: no lock held).
+    const uint64_t cached = bundle.empty() ? 0 : launcher_.cached_bytes(bundle);
+    policy::AppInfo info;
+    {
+      std::lock_guard lock(m->mu);
+      if (cached > 0) m->measured.page_cache = cached;
+      uint64_t starts = 0;
+      for (uint64_t n : m->counters.cold_starts) starts += n;
+      if (m->given.profile && m->given.starts == starts && m->given.memory == m->measured) continue;
+      m->given.starts = starts;
+      m->given.memory = m->measured;
+      const uint64_t warm = m->measured.warm > 0 ? m->measured.warm : m->start_estimate;
+      info.memory_mb = static_cast<double>(warm) / (1 << 20);
+      info.profile = measured_profile(measurements(*m), options_.profile, warm);
+      // Only a real move re-plans: each start nudges the mean a little.
+      auto near = [](double a, double b) { return std::abs(a - b) <= 0.01 * std::max(std::abs(a), std::abs(b)) + 1e-9; };
+      bool same = m->given.profile.has_value() && near(m->given.memory_mb, info.memory_mb);
+      for (int i = 0; same && i < policy::kRungCount; ++i)
+        same = near(m->given.profile->latency_ms[i], info.profile->latency_ms[i]) &&
+               near(m->given.profile->memory_fraction[i], info.profile->memory_fraction[i]);
+      if (same) continue;
+      m->given.profile = info.profile;
+      m->given.memory_mb = info.memory_mb;
+    }
+    policy_.add_app(m->app, info);
+  }
 }
 
 Status LadderController::make_room(const ModelState& for_model, uint64_t bytes) {

@@ -16,7 +16,27 @@ LadderController::LadderController(std::vector<ModelState*> models, InstancePool
 
 // ---------------------------------------------------------------- pool events
 
-void LadderController::invoked(ModelState& m, Nanos now) { policy_.on_invocation(m.app, now); }
+void LadderController::invoked(ModelState& m, Nanos now) {
+  policy_.on_invocation(m.app, now);
+  apply_revisions(now);  // a request may make the policy evict other models
+}
+
+void LadderController::apply_revisions(Nanos now) {
+  std::vector<policy::PlanRevision> revisions;
+  policy_.take_revisions(revisions);
+  for (auto& r : revisions) {
+    if (r.app >= models_.size()) continue;
+    ModelState& m = *models_[r.app];
+    {
+      std::lock_guard lock(m.mu);
+      // Only the idle period the policy revised: a request since then has begun another.
+      if (!m.idle() || !m.in_idle_period || m.holding || m.idle_since != r.idle_since) continue;
+      m.plan = std::move(r.plan);
+    }
+    if (options_.replanned) options_.replanned(m);
+    if (options_.wake) options_.wake(now);
+  }
+}
 
 void LadderController::need_capacity(ModelState& m, Deferred& later) { scale_up(m, later); }
 
@@ -57,6 +77,7 @@ void LadderController::start_in_background(ModelState& m) {
   if (stopping_) return;
   const Nanos now = clock_.now();
   policy_.on_invocation(m.app, now);
+  apply_revisions(now);
   Deferred later;
   std::lock_guard lock(m.mu);
   m.last_request = now;
@@ -117,10 +138,15 @@ void LadderController::tick() {
   if (stopping_) return;
   const Nanos now = clock_.now();
   policy_.tick(now);
+  apply_revisions(now);
   for (ModelState* m : models_) tick_model(*m, now);
   if (now - last_memory_ >= options_.memory_interval) {
     last_memory_ = now;
     measure_memory();
+  }
+  if (now - last_costs_ >= options_.costs_interval) {
+    last_costs_ = now;
+    refresh_costs();
   }
   if (options_.ping_interval.count() > 0 && now - last_ping_ >= options_.ping_interval) {
     last_ping_ = now;

@@ -37,6 +37,11 @@ struct ControllerOptions {
   std::chrono::milliseconds stop_grace{5'000};      // an idle instance's graceful stop
   std::chrono::milliseconds start_backoff{2'000};   // after a failed start
   std::chrono::milliseconds scale_in_idle{60'000};  // a busy model's spare instance idle this long stops
+  std::chrono::milliseconds costs_interval{10'000}; // how often measured costs go to the policy
+  // The profile measured costs start from, rung by rung (the configured one).
+  policy::RungProfile profile;
+  // Called when the policy revised an idle model's plan (the simulator reschedules the model).
+  std::function<void(ModelState&)> replanned;
   // Filled in by the manager: wakes its timer when a wait ends sooner than it sleeps.
   std::function<void(Nanos)> wake;
 };
@@ -95,6 +100,10 @@ class LadderController final : public PoolEvents {
   StartSpec spec_for(const ModelState& m, uint64_t id) const;
 
   void measure_memory();
+  // Gives the policy each model's measured costs when they have moved (see measured_profile.h).
+  void refresh_costs();
+  // Puts the plans the policy revised in force; the next tick of each model follows them.
+  void apply_revisions(Nanos now);
   Status make_room(const ModelState& for_model, uint64_t bytes);
   void enforce_budget(uint64_t total, const ModelState* spare, uint64_t extra);
   void ping_floors();
@@ -108,7 +117,7 @@ class LadderController final : public PoolEvents {
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> memory_total_{0};
   std::mutex tick_mu_;  // one tick at a time
-  Nanos last_ping_{0}, last_memory_{0};
+  Nanos last_ping_{0}, last_memory_{0}, last_costs_{0};
 };
 
 }  // namespace thaw::manager

@@ -75,6 +75,11 @@ class Launcher {
   virtual policy::Rung storage_rung(const std::string& bundle) = 0;
   virtual void warm_page_cache(const std::string& bundle, Done done) = 0;
   virtual void evict(const std::string& bundle, Done done) = 0;
+  // The bundle's bytes in the page cache now (for the measured profile); 0 when unknown.
+  virtual uint64_t cached_bytes(const std::string& bundle) {
+    (void)bundle;
+    return 0;
+  }
 
   // Waits (bounded) until every stop and start asked for so far has finished; for shutdown.
   virtual void drain(std::chrono::milliseconds limit) = 0;

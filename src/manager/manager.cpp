@@ -63,6 +63,8 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, std::ve
   co.runtime_dir = o.runtime_dir;
   co.memory_budget_bytes = o.memory_budget_bytes;
   co.ping_interval = o.ping_interval;
+  co.profile = o.profile;
+  co.replanned = o.replanned;
   Manager* raw = m.get();
   co.wake = [raw](Nanos at) { raw->wake(at); };
   m->controller_ = std::make_unique<LadderController>(std::move(states), *m->pool_, *m->launcher_, *m->policy_, clock, co);

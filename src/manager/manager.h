@@ -54,6 +54,8 @@ struct ManagerOptions {
   double batch_shed_fraction = 0.5;
   // A model's load info; unset: the bundle's size plus 32 MiB, zygote allowed.
   std::function<ModelLoadInfo(const ModelConfig&)> load_info;
+  // Called when the policy revised an idle model's plan (the simulator reschedules the model).
+  std::function<void(ModelState&)> replanned;
 };
 
 class Manager {
@@ -99,6 +101,9 @@ class Manager {
   const ModelConfig* model_config(const std::string& model) const;
   std::vector<ModelStats> stats() const;
   nlohmann::json describe() const;  // /admin/models
+  // The rung costs measured so far as a profile file (/admin/profile, --write-profile; see
+  // measured_profile.h), unmeasured rungs from options().profile.
+  std::string profile_yaml() const;
   uint64_t memory_bytes() const;    // PSS of everything, last measured
   const ManagerOptions& options() const { return options_; }
 

@@ -1,7 +1,8 @@
-// What the manager tells /admin/models and /metrics.
+// What the manager tells /admin/models, /admin/profile and /metrics.
 #include <nlohmann/json.hpp>
 
 #include "manager/manager.h"
+#include "manager/measured_profile.h"
 
 namespace thaw::manager {
 
@@ -91,6 +92,19 @@ json Manager::describe() const {
           {"waiting", pool_->waiting_total()},
           {"max_waiting", options_.max_waiting},
           {"policy", policy_->spec()}};
+}
+
+}  // namespace thaw::manager
+
+namespace thaw::manager {
+
+std::string Manager::profile_yaml() const {
+  std::vector<RungMeasurements> all;
+  for (const auto& m : models_) {
+    std::lock_guard lock(m->mu);
+    all.push_back(measurements(*m));
+  }
+  return manager::profile_yaml(all, options_.profile);
 }
 
 }  // namespace thaw::manager

@@ -9,6 +9,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "common/clock.h"
@@ -69,6 +70,14 @@ struct PendingStart {
   std::function<void(Status)> done;  // an admin hold waiting for this start
 };
 
+// The rungs' memory when last measured, kept after they are left (for the measured profile).
+struct MeasuredMemory {
+  uint64_t warm = 0;        // PSS of a fresh (not forked) instance
+  uint64_t zygote = 0;      // PSS of the zygote
+  uint64_t page_cache = 0;  // the bundle's resident bytes while the model sat at the page cache
+  bool operator==(const MeasuredMemory&) const = default;
+};
+
 struct ModelState {
   ModelConfig config;
   policy::AppId app = 0;
@@ -103,6 +112,14 @@ struct ModelState {
   // for each waiting request would cost the event loop a residency check of the bundle each.
   policy::Rung start_rung = policy::Rung::kDisk;
   ModelStats counters;  // totals only; the live fields are filled by stats()
+  MeasuredMemory measured;
+  // The measured costs last given to the policy, and what they rested on.
+  struct {
+    std::optional<policy::RungProfile> profile;
+    double memory_mb = 0.0;
+    uint64_t starts = 0;
+    MeasuredMemory memory;
+  } given;
 
   int starting(bool reserved) const {
     int n = 0;

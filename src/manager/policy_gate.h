@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "policy/policy.h"
 
@@ -31,6 +32,10 @@ class PolicyGate {
   void tick(Nanos now) {
     std::lock_guard lock(mu_);
     policy_->tick(now);
+  }
+  void take_revisions(std::vector<policy::PlanRevision>& out) {
+    std::lock_guard lock(mu_);
+    policy_->take_revisions(out);
   }
   std::string spec() const {
     std::lock_guard lock(mu_);

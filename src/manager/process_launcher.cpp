@@ -169,6 +169,11 @@ Rung ProcessLauncher::storage_rung(const std::string& bundle) {
   return r.is_ok() && r->fraction() >= 0.5 ? Rung::kPageCache : Rung::kDisk;
 }
 
+uint64_t ProcessLauncher::cached_bytes(const std::string& bundle) {
+  auto r = loader::residency(bundle);
+  return r.is_ok() ? r->resident_bytes : 0;
+}
+
 void ProcessLauncher::warm_page_cache(const std::string& bundle, Done done) {
   work_.post([bundle, done = std::move(done)] {
     Status s = loader::warm_page_cache(bundle);

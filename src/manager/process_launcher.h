@@ -54,6 +54,7 @@ class ProcessLauncher final : public Launcher {
   policy::Rung storage_rung(const std::string& bundle) override;
   void warm_page_cache(const std::string& bundle, Done done) override;
   void evict(const std::string& bundle, Done done) override;
+  uint64_t cached_bytes(const std::string& bundle) override;
   void drain(std::chrono::milliseconds limit) override;
 
  private:

@@ -19,8 +19,11 @@ std::string LadderPolicy::spec() const {
 }
 
 void LadderPolicy::add_app(AppId app, const AppInfo& info) {
-  if (app >= apps_.size()) apps_.resize(app + 1, App{0.0, IdleHistogram(cfg_.range_minutes), 0.0, 0.0, 0, IdlePlan()});
-  apps_[app].memory_mb = info.memory_mb > 0.0 ? info.memory_mb : cfg_.default_memory_mb;
+  if (app >= apps_.size()) apps_.resize(app + 1, App{0.0, std::nullopt, IdleHistogram(cfg_.range_minutes)});
+  App& a = apps_[app];
+  a.memory_mb = info.memory_mb > 0.0 ? info.memory_mb : cfg_.default_memory_mb;
+  a.profile = info.profile;
+  a.dirty = true;  // new costs: the next idle period is planned with them
 }
 
 void LadderPolicy::on_invocation(AppId app, Nanos now) {
@@ -63,7 +66,7 @@ void LadderPolicy::tick(Nanos now) {
   double held_gb = 0.0;
   for (const App& a : apps_)
     if (a.idle_since >= Nanos{0} && now >= a.idle_since)
-      held_gb += profile_.memory_gb(a.plan.rung_at(now - a.idle_since), a.memory_mb);
+      held_gb += costs(a).memory_gb(a.plan.rung_at(now - a.idle_since), a.memory_mb);
   recent_gb_.push_back(held_gb);
   if (recent_gb_.size() > 10) recent_gb_.pop_front();
   double avg_gb = std::accumulate(recent_gb_.begin(), recent_gb_.end(), 0.0) / static_cast<double>(recent_gb_.size());
@@ -129,11 +132,12 @@ void LadderPolicy::replan(App& a) {
   double p_oob = oob * own_scale + (pooled_total_ > 0.0 ? share * pooled_oob_ / pooled_total_ : 0.0);
 
   // Ties go to the cheaper rung: with nothing to gain, hold nothing.
+  const RungProfile& profile = costs(a);
   auto best_rung = [&](double expected_idle_s, double p_arrive) {
     Rung best = Rung::kDisk;
-    double best_cost = lambda_ * p_arrive * profile_.latency_s(Rung::kDisk);
+    double best_cost = lambda_ * p_arrive * profile.latency_s(Rung::kDisk);
     for (Rung r : {Rung::kPageCache, Rung::kZygote, Rung::kWarm}) {
-      double cost = profile_.memory_gb(r, a.memory_mb) * expected_idle_s + lambda_ * p_arrive * profile_.latency_s(r);
+      double cost = profile.memory_gb(r, a.memory_mb) * expected_idle_s + lambda_ * p_arrive * profile.latency_s(r);
       if (cost < best_cost) {
         best = r;
         best_cost = cost;

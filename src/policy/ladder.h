@@ -3,7 +3,8 @@
 // latency (paid if the next request lands in that minute), from the model's predicted idle-time
 // distribution. Pre-warming and multi-rung keep-alive fall out of the same rule: a minute with a
 // high arrival hazard gets a ready rung, a quiet one a cheap rung. A global memory budget steers
-// lambda down when the idle memory all models hold now runs over it.
+// lambda down when the idle memory all models hold now runs over it. Each model's costs are its own
+// measured profile when the manager supplies one (AppInfo::profile), else the global one.
 #pragma once
 
 #include <deque>
@@ -25,8 +26,8 @@ struct LadderConfig {
   double prior_weight = 2.0;   // pseudo-observations of the pooled distribution (Dirichlet prior)
   double prior_floor = 0.02;   // the pooled distribution's least share, however long the history
   double spread = 0.0;         // least kernel half-width in log time (Silverman's rule sets it)
-  double tail_minutes = 1200;
-  double default_memory_mb = 256;  // for models declared without a memory size  // how far past the range an out-of-range idle time is expected
+  double tail_minutes = 1200;  // how far past the range an out-of-range idle time is expected
+  double default_memory_mb = 256;  // for models declared without a memory size
 };
 
 class LadderPolicy final : public Policy {
@@ -43,6 +44,7 @@ class LadderPolicy final : public Policy {
  private:
   struct App {
     double memory_mb = 0.0;
+    std::optional<RungProfile> profile;  // the model's own costs, when measured
     IdleHistogram hist;
     double log_sum = 0.0, log_sq = 0.0;  // of idle times >= 1 minute, for the kernel width
     uint64_t log_n = 0;
@@ -53,7 +55,7 @@ class LadderPolicy final : public Policy {
     Nanos idle_since{-1};
   };
   void replan(App& a);
-
+  const RungProfile& costs(const App& a) const { return a.profile ? *a.profile : profile_; }
 
   LadderConfig cfg_;
   RungProfile profile_;

@@ -7,11 +7,16 @@
 //                          rung to hold at each offset after t until the next request
 //   tick(t)                periodic housekeeping (retraining, budget control), at least once per
 //                          minute of (simulated) time, with t non-decreasing across calls
+// A policy may change an idle model's plan after on_idle returned it (a cache policy evicting it to
+// make room for another model): the manager collects those revisions with take_revisions() after
+// each on_invocation and tick.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "policy/idle_plan.h"
@@ -22,6 +27,17 @@ using AppId = uint32_t;
 
 struct AppInfo {
   double memory_mb = 0.0;  // resident memory of one warm instance (PSS)
+  // The model's own rung costs (thaw serve measures them as it runs); unset: the policy's profile.
+  std::optional<RungProfile> profile;
+};
+
+// A plan changed during an idle period. Offsets count from that period's start, as on_idle's; the
+// plan agrees with the one it replaces up to the moment of the change, and the reference on_idle
+// returned reads the revised plan from then on.
+struct PlanRevision {
+  AppId app = 0;
+  Nanos idle_since{0};  // the idle period it belongs to (on_idle's `now`)
+  IdlePlan plan;
 };
 
 class Policy {
@@ -29,13 +45,16 @@ class Policy {
   virtual ~Policy() = default;
   // "name:param=value,..." that make_policy() turns back into this configuration.
   virtual std::string spec() const = 0;
-  // Declares a model before its first event. Ids are dense: 0, 1, 2, ... An id seen first in an
-  // event is declared then, with a default AppInfo.
+  // Declares a model before its first event, or (called again) updates what is known of it: its
+  // measured memory and rung costs. Ids are dense: 0, 1, 2, ... An id seen first in an event is
+  // declared then, with a default AppInfo.
   virtual void add_app(AppId app, const AppInfo& info) = 0;
   virtual void on_invocation(AppId app, Nanos now) = 0;
   // The reference stays valid until the next call for the same app.
   virtual const IdlePlan& on_idle(AppId app, Nanos now) = 0;
   virtual void tick(Nanos now) { (void)now; }
+  // Appends the revisions made since the last call to `out`. Most policies make none.
+  virtual void take_revisions(std::vector<PlanRevision>& out) { (void)out; }
 };
 
 inline constexpr Nanos kMinute = std::chrono::minutes(1);

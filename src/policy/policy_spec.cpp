@@ -4,10 +4,12 @@
 #include <cmath>
 #include <map>
 
+#include "policy/faascache.h"
 #include "policy/fixed_keepalive.h"
 #include "policy/gbm_policy.h"
 #include "policy/hybrid_histogram.h"
 #include "policy/ladder.h"
+#include "policy/spes.h"
 
 namespace thaw::policy {
 namespace {
@@ -116,6 +118,20 @@ Result<std::unique_ptr<Policy>> make_policy(std::string_view spec, const RungPro
     THAW_TRY(t.done());
     return std::unique_ptr<Policy>(std::make_unique<LadderPolicy>(c, profile));
   }
+  if (name == "spes") {
+    SpesConfig c;
+    THAW_TRY(t.get("prewarm_min", c.prewarm_min, 0.0, 1440.0));
+    THAW_TRY(t.get("giveup_scale", c.giveup_scale, 0.0, 1e4));
+    THAW_TRY(t.done());
+    return std::unique_ptr<Policy>(std::make_unique<Spes>(c));
+  }
+  if (name == "faascache") {
+    FaasCacheConfig c;
+    THAW_TRY(t.get("capacity_gb", c.capacity_gb, 0.0, 1e9));
+    THAW_TRY(t.get("capacity_share", c.capacity_share, 0.0, 1.0));
+    THAW_TRY(t.done());
+    return std::unique_ptr<Policy>(std::make_unique<FaasCache>(c, profile));
+  }
   return make_error(Code::kInvalidArgument, "unknown policy '{}' (known: {})", name, policy_help());
 }
 
@@ -131,6 +147,12 @@ Result<std::vector<std::string>> sweep_specs(std::string_view family) {
   } else if (family == "ladder") {
     for (double l : {1e3, 3e3, 1e4, 3e4, 1e5, 3e5, 1e6, 3e6})
       out.push_back(fmt::format("ladder:lambda={:g}", l));
+  } else if (family == "spes") {
+    // SPES has no trade-off knob of its own: the sweep stretches every category's keep-alive.
+    for (double g : {2, 4, 8, 16, 32, 64}) out.push_back(fmt::format("spes:giveup_scale={:g}", g));
+  } else if (family == "faascache") {
+    for (double c : {0.2, 0.3, 0.4, 0.5, 0.6, 0.8})
+      out.push_back(fmt::format("faascache:capacity_share={:g}", c));
   } else {
     return make_error(Code::kInvalidArgument, "no sweep for policy '{}'", family);
   }
@@ -140,7 +162,8 @@ Result<std::vector<std::string>> sweep_specs(std::string_view family) {
 std::string policy_help() {
   return "fixed[:keepalive_min=M], fixed4, fixed10, fixed20, "
          "hybrid[:range_min,head,tail,margin,cv,oob], gbm[:hazard,retrain_min,trees,depth], "
-         "ladder[:lambda,budget_gb,range_min,prior,floor,spread,tail_min]";
+         "ladder[:lambda,budget_gb,range_min,prior,floor,spread,tail_min], spes[:prewarm_min,giveup_scale], "
+         "faascache[:capacity_gb,capacity_share]";
 }
 
 }  // namespace thaw::policy

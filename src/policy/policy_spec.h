@@ -15,7 +15,8 @@ namespace thaw::policy {
 
 // Names: fixed (keepalive_min), fixed4 / fixed10 / fixed20 (presets), hybrid (range_min, head,
 // tail, margin, cv, oob), gbm (k, retrain_min, trees, depth), ladder (lambda, budget_gb,
-// range_min, prior, spread, tail_min). The profile gives the ladder its rung costs.
+// range_min, prior, spread, tail_min), spes (prewarm_min, giveup_scale), faascache (capacity_gb, capacity_share).
+// The profile gives the ladder and faascache their rung costs.
 Result<std::unique_ptr<Policy>> make_policy(std::string_view spec, const RungProfile& profile);
 
 // A parameter sweep of one policy family (the x/y points of its Pareto frontier).

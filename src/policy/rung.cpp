@@ -1,8 +1,10 @@
 #include "policy/rung.h"
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
+#include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
 namespace thaw::policy {
@@ -39,18 +41,26 @@ Result<RungProfile> parse_rung_profile(std::string_view yaml_text) {
     return make_error(Code::kInvalidArgument, "rung profile: {}", e.what());
   }
   for (int i = 0; i < kRungCount; ++i) {
-    if (!(p.latency_ms[i] >= 0.0) || !(p.memory_fraction[i] >= 0.0) || p.memory_fraction[i] > 1.0)
-      return make_error(Code::kInvalidArgument,
-                        "rung profile: rung '{}' needs latency_ms >= 0 and memory_fraction in [0, 1]",
+    if (!(p.latency_ms[i] >= 0.0) || !(p.memory_fraction[i] >= 0.0) || !std::isfinite(p.latency_ms[i]) ||
+        !std::isfinite(p.memory_fraction[i]))
+      return make_error(Code::kInvalidArgument, "rung profile: rung '{}' needs latency_ms >= 0 and memory_fraction >= 0",
                         rung_name(static_cast<Rung>(i)));
-    if (i > 0 && (p.latency_ms[i] < p.latency_ms[i - 1] || p.memory_fraction[i] > p.memory_fraction[i - 1]))
-      return make_error(Code::kInvalidArgument,
-                        "rung profile: down the ladder latency must not fall and memory must not grow "
-                        "(at '{}')", rung_name(static_cast<Rung>(i)));
+    if (i > 0 && p.latency_ms[i] < p.latency_ms[i - 1])
+      return make_error(Code::kInvalidArgument, "rung profile: down the ladder latency must not fall (at '{}')",
+                        rung_name(static_cast<Rung>(i)));
   }
   if (p.memory_fraction[index(Rung::kDisk)] != 0.0)
     return make_error(Code::kInvalidArgument, "rung profile: the disk rung holds no memory");
   return p;
+}
+
+std::string rungs_yaml(const RungProfile& p, int indent) {
+  const std::string pad(static_cast<size_t>(indent), ' ');
+  std::string out;
+  for (Rung r : kAllRungs)
+    out += fmt::format("{}{}: {{latency_ms: {:.6g}, memory_fraction: {:.6g}}}\n", pad, rung_name(r),
+                       p.latency_ms[index(r)], p.memory_fraction[index(r)]);
+  return out;
 }
 
 Result<RungProfile> load_rung_profile(const std::string& path) {

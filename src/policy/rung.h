@@ -27,7 +27,9 @@ inline int index(Rung r) { return static_cast<int>(r); }
 inline bool is_expensive(Rung r) { return r >= Rung::kPageCache; }
 
 // Per-rung start latency and idle memory. Memory is a fraction of the model's resident memory
-// (its warm-instance PSS), so one profile serves models of any size.
+// (its warm-instance PSS), so one profile serves models of any size. A rung may hold more memory
+// than the one above it (a bundle larger than what a process maps of it): it is then dominated,
+// and a cost-minimising policy never picks it.
 struct RungProfile {
   std::array<double, kRungCount> latency_ms{0.0, 3.0, 40.0, 400.0};
   std::array<double, kRungCount> memory_fraction{1.0, 0.6, 0.3, 0.0};
@@ -39,9 +41,12 @@ struct RungProfile {
   }
 };
 
-// Parses a profile from YAML text (the format of profiles/default-rungs.yaml). Validates that
-// latency grows and memory shrinks down the ladder, and that the disk rung holds no memory.
+// Parses a profile from YAML text (the format of profiles/default-rungs.yaml; other top-level keys
+// are ignored). Validates that latency does not fall down the ladder, that memory is not negative,
+// and that the disk rung holds no memory.
 Result<RungProfile> parse_rung_profile(std::string_view yaml_text);
+// The `rungs` map of that format, as a YAML node's text at `indent` spaces (for writers).
+std::string rungs_yaml(const RungProfile& p, int indent);
 // Reads and parses a profile file: kNotFound when it cannot be read; parse errors name the file.
 Result<RungProfile> load_rung_profile(const std::string& path);
 

@@ -51,6 +51,7 @@ SimResult simulate_plan_model(const Trace& trace, policy::Policy& pol, const Sim
   for (const auto& a : trace.apps)
     if (!a.arrival_us.empty()) last_minute = std::max(last_minute, a.arrival_us.back() / 60'000'000 + 1);
   uint64_t done = 0;
+  std::vector<policy::PlanRevision> revisions;
   for (int64_t m = 0; m < last_minute; ++m) {
     const int64_t end_us = (m + 1) * 60'000'000;
     for (size_t i = 0; i < n; ++i) {
@@ -103,6 +104,10 @@ SimResult simulate_plan_model(const Trace& trace, policy::Policy& pol, const Sim
         s.plan = &pol.on_idle(static_cast<AppId>(i), s.busy_until);
     }
     pol.tick(std::chrono::microseconds(end_us));
+    // A revised plan replaces the one on_idle returned in the policy's own storage, which s.plan
+    // points at: the revisions themselves are not needed here.
+    revisions.clear();
+    pol.take_revisions(revisions);
     if (opts.progress && (m % 30 == 29 || m + 1 == last_minute)) opts.progress(done);
   }
   // The last idle period of each app runs to the end of the trace.

@@ -84,14 +84,14 @@ class Replay {
       m.queue_limit = size_t{1} << 40;
       m.queue_timeout = std::chrono::hours(24 * 365);
       m.start_timeout = std::chrono::hours(24);
-      if (opts_.memory_budget_bytes > 0) {
-        const double mb = trace_.apps[i].memory_mb;
-        manager::FakeCosts c = costs;
-        c.instance_bytes = static_cast<uint64_t>(p.memory_fraction[policy::index(Rung::kWarm)] * mb * (1 << 20));
-        c.forked_bytes = c.instance_bytes / 16;
-        c.zygote_bytes = static_cast<uint64_t>(p.memory_fraction[policy::index(Rung::kZygote)] * mb * (1 << 20));
-        fake_->set_costs(m.bundle, c);
-      }
+      // The fake processes hold what the profile says, so the memory the manager measures (the
+      // budget, the costs it gives the policy) is the profile's again.
+      const double mb = trace_.apps[i].memory_mb;
+      manager::FakeCosts c = costs;
+      c.instance_bytes = static_cast<uint64_t>(p.memory_fraction[policy::index(Rung::kWarm)] * mb * (1 << 20));
+      c.forked_bytes = c.instance_bytes / 16;
+      c.zygote_bytes = static_cast<uint64_t>(p.memory_fraction[policy::index(Rung::kZygote)] * mb * (1 << 20));
+      fake_->set_costs(m.bundle, c);
       models.push_back(std::move(m));
     }
     manager::ManagerOptions mo;
@@ -100,6 +100,8 @@ class Replay {
     mo.max_waiting = size_t{1} << 40;
     mo.memory_budget_bytes = opts_.memory_budget_bytes;
     mo.profile = p;
+    // A policy that revises an idle app's plan (an eviction) has it acted on now.
+    mo.replanned = [this](ModelState& m) { touch(m.app); };
     mo.load_info = [this](const manager::ModelConfig& c) {
       const double mb = trace_.apps[std::stoul(c.name)].memory_mb;
       return manager::ModelLoadInfo{static_cast<uint64_t>(mb * (1 << 20)), true};

@@ -19,6 +19,7 @@ SENTENCES = REFERENCE["sentences"]
 # Short, non-empty sentences: cheap enough to send hundreds of times on two cores.
 LIGHT = [i for i, s in enumerate(SENTENCES) if 0 < len(s) < 80]
 TRACES = pathlib.Path(os.environ.get("THAW_TRACES", "/work/shared/traces")) / "azure-llm-2023"
+AZURE_SAMPLE = pathlib.Path(os.environ.get("THAW_TRACES", "/work/shared/traces")) / "azure2019-sample"
 CLIENT_TIMEOUT = 30  # no request may take this long: a client timeout counts as a lost request
 
 

@@ -2,7 +2,7 @@
 
 Covers the KServe v2 surface through tritonclient, scale to zero and the ladder, tiers, losing
 instances and zygotes under load, a replay of real LLM-service arrivals, bad input, the memory
-budget, graceful shutdown and /metrics. Every test starts its own gateway (cheap: nothing runs
+budget, a cache policy's evictions, the measured rung profile, graceful shutdown and /metrics. Every test starts its own gateway (cheap: nothing runs
 until the first request) from a thaw.yaml written as JSON, which YAML reads as is.
 """
 import concurrent.futures
@@ -19,9 +19,10 @@ import time
 import numpy as np
 import pytest
 import requests
+import yaml
 import tritonclient.http as triton
 
-from serve_client import (CLIENT_TIMEOUT, LIGHT, REFERENCE, SENTENCES, TRACES, Outcomes, assert_reference, cosine,
+from serve_client import (AZURE_SAMPLE, CLIENT_TIMEOUT, LIGHT, REFERENCE, SENTENCES, TRACES, Outcomes, assert_reference, cosine,
                           embeddings, infer, json_error, load, metric, pid_gone, processes_using, slow_body,
                           text_body, trace_arrivals, unix_get, wait)
 from serve_harness import Gateway
@@ -677,6 +678,89 @@ def test_memory_budget_demotes_the_idle_model(serve, bundle, tmp_path):
     r = infer(g, "a", [2])
     assert r.status_code == 200 and "X-Thaw-Cold-Start" in r.headers
     g.wait_until(lambda: g.models()["b"]["instances"] == [], 10, "b to be demoted")
+
+
+def test_faascache_evicts_the_idle_model_when_another_needs_its_memory(serve):
+    # The cache holds half of what the two models need warm: one of them.
+    g = serve(models=("a", "b"), server={"policy": "faascache:capacity_share=0.5"})
+    assert infer(g, "a", [0]).status_code == 200
+    g.wait_until(lambda: g.models()["a"]["in_flight"] == 0, 10, "a to be idle")
+    time.sleep(1.0)
+    assert len(g.models()["a"]["instances"]) == 1, "kept warm without a timeout while it fits"
+    r = infer(g, "b", [1])
+    assert r.status_code == 200, r.text
+    assert_reference(r.json(), [1])
+    g.wait_until(lambda: g.models()["a"]["instances"] == [], 10, "a to be evicted for b")
+    assert g.models()["a"]["idle_plan"]["rung_now"] == "disk"
+    assert len(g.models()["b"]["instances"]) == 1
+    again = infer(g, "a", [2])
+    assert again.status_code == 200 and again.headers["X-Thaw-Cold-Start"] in ("disk", "page_cache")
+    g.wait_until(lambda: g.models()["b"]["instances"] == [], 10, "b to be evicted for a in turn")
+
+
+def test_the_rung_costs_measured_are_served_written_at_exit_and_replayed_by_the_simulator(serve, tmp_path):
+    written = tmp_path / "measured.yaml"
+    g = serve(server={"policy": "fixed:keepalive_min=0.02"}, args=("--write-profile", str(written)))
+
+    def profile():
+        r = g.get("/admin/profile")
+        assert r.status_code == 200, r.text
+        assert r.headers["Content-Type"].startswith("application/yaml")
+        return yaml.safe_load(r.text)
+
+    before = profile()
+    assert before["models"]["minilm"]["starts"] == {"warm": 0, "zygote": 0, "page_cache": 0, "disk": 0}
+    assert before["rungs"]["disk"]["memory_fraction"] == 0
+    # One start from each rung: disk (or page cache when another test left the bundle cached), the zygote,
+    # the page cache.
+    assert infer(g, "minilm", [0]).status_code == 200
+    g.wait_until(lambda: profile()["models"]["minilm"]["warm_mb"] > 0, 10, "a fresh instance's PSS")
+    assert g.post("/admin/models/minilm/prewarm", json={"rung": "zygote"}).status_code == 200
+    g.wait_until(lambda: g.models()["minilm"]["instances"] == [], 10, "instances to stop at the zygote rung")
+    assert infer(g, "minilm", [1]).headers["X-Thaw-Cold-Start"] == "zygote"
+    g.wait_until(lambda: profile()["models"]["minilm"]["zygote_mb"] > 0, 10, "the zygote's PSS")
+    assert g.post("/admin/models/minilm/drain", json={"rung": "page_cache"}).status_code == 200
+    # The bundle's cached bytes are read while nothing maps it, at the next refresh of the costs (10 s).
+    g.wait_until(lambda: profile()["models"]["minilm"]["page_cache_mb"] > 0, 30, "the page cache's share")
+    assert infer(g, "minilm", [2]).headers["X-Thaw-Cold-Start"] == "page_cache"
+
+    def measured(p):
+        m = p["models"]["minilm"]
+        return m["starts"]["zygote"] >= 1 and m["starts"]["page_cache"] >= 1
+    g.wait_until(lambda: measured(profile()), 10, "the starts counted")
+    live = profile()
+    m = live["models"]["minilm"]
+    assert sum(m["starts"].values()) >= 3
+    assert 0 < m["zygote_mb"] and 0 < m["warm_mb"] and 0 < m["page_cache_mb"]
+    # The bundle is 173 MiB: what the page cache holds of it is about that.
+    assert 100 < m["page_cache_mb"] < 400, m
+    for p in (live["rungs"], m["rungs"]):
+        latency = [p[r]["latency_ms"] for r in ("warm", "zygote", "page_cache", "disk")]
+        assert latency == sorted(latency) and latency[1] > 0, p
+    assert m["rungs"]["zygote"]["memory_fraction"] == pytest.approx(m["zygote_mb"] / m["warm_mb"], rel=1e-3)
+    assert "measured by thaw serve" in live["source"]
+
+    assert g.stop() == 0, g.log_tail()
+    at_exit = yaml.safe_load(written.read_text())
+    assert at_exit["models"]["minilm"]["starts"] == m["starts"]
+
+    # The simulator replays a real trace (five functions of the Azure sample) with the written profile.
+    trace = tmp_path / "trace"
+    trace.mkdir()
+    sample = AZURE_SAMPLE / "invocations.csv"
+    with open(sample) as f:
+        lines = [next(f) for _ in range(6)]
+    (trace / "invocations.csv").write_text("".join(lines))
+    out = tmp_path / "sim.json"
+    r = subprocess.run([THAW_BIN, "sim", "--trace", str(trace), "--profile", str(written), "--policy", "ladder",
+                        "--policy", "faascache", "--policy", "spes", "--no-progress", "--json", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    result = json.loads(out.read_text())
+    assert "measured by thaw serve" in result["profile"]["source"]
+    assert result["profile"]["disk"]["latency_ms"] == pytest.approx(at_exit["rungs"]["disk"]["latency_ms"], rel=1e-4)
+    assert [x["policy"].split(":")[0] for x in result["results"]] == ["ladder", "faascache", "spes"]
+    assert all(x["invocations"] == result["results"][0]["invocations"] > 0 for x in result["results"])
 
 
 # ---------------------------------------------------------------- shutdown and metrics

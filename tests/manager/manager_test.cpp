@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "manager/fake_launcher.h"
+#include "policy/policy.h"
 
 namespace thaw::manager {
 namespace {
@@ -41,7 +42,7 @@ class ManagerUnitTest : public ::testing::Test {
   }
 
   void start(std::vector<ModelConfig> models, std::string policy = "fixed:keepalive_min=1", uint64_t budget = 0,
-             FakeCosts costs = {}) {
+             FakeCosts costs = {}, std::unique_ptr<policy::Policy> given = nullptr) {
     auto launcher = std::make_unique<FakeLauncher>(clock_, costs);
     fake_ = launcher.get();
     ManagerOptions o;
@@ -54,7 +55,7 @@ class ManagerUnitTest : public ::testing::Test {
       asked_.push_back(m.bundle);
       return ModelLoadInfo{64u << 20, zygote_safe_};
     };
-    auto m = Manager::create(o, std::move(models), clock_, std::move(launcher));
+    auto m = Manager::create(o, std::move(models), clock_, std::move(launcher), std::move(given));
     ASSERT_TRUE(m.is_ok()) << m.status().to_string();
     manager_ = std::move(m).value();
   }
@@ -451,6 +452,72 @@ TEST_F(ManagerUnitTest, NextWakeupIsWhenThePlanChangesNext) {
   auto at = manager_->controller().next_wakeup(*m, clock_.now());
   ASSERT_TRUE(at.has_value());
   EXPECT_EQ(*at - clock_.now(), minutes(1)) << "the keep-alive ends";
+}
+
+TEST_F(ManagerUnitTest, ACachePolicysEvictionStopsTheIdleModelAtOnce) {
+  // Two 64 MiB models; the cache holds one.
+  start({model("a"), model("b")}, "faascache:capacity_gb=0.1");
+  auto a = acquire("a");
+  advance(milliseconds(400));
+  ASSERT_TRUE(a->ok()) << a->message();
+  a->result.reset();
+  advance(minutes(30));
+  EXPECT_EQ(instances("a"), 1) << "kept without a timeout while it fits";
+  auto b = acquire("b");
+  settle();
+  EXPECT_EQ(instances("a"), 0) << "evicted for b";
+  EXPECT_EQ(describe("a")["idle_plan"]["rung_now"], "disk");
+  advance(milliseconds(400));
+  EXPECT_TRUE(b->ok()) << b->message();
+}
+
+// Keeps a model warm a minute and remembers what it was told of each model.
+class RecordingPolicy final : public policy::Policy {
+ public:
+  std::string spec() const override { return "fixed:keepalive_min=1"; }
+  void add_app(policy::AppId, const policy::AppInfo& info) override { infos.push_back(info); }
+  void on_invocation(policy::AppId, Nanos) override {}
+  const policy::IdlePlan& on_idle(policy::AppId, Nanos) override { return plan_; }
+  std::vector<policy::AppInfo> infos;
+
+ private:
+  policy::IdlePlan plan_ = policy::IdlePlan(Rung::kWarm).then(minutes(1), Rung::kDisk);
+};
+
+TEST_F(ManagerUnitTest, ThePolicyPlansWithTheCostsMeasuredAndTheProfileExportsThem) {
+  FakeCosts costs;
+  costs.start[policy::index(Rung::kDisk)] = milliseconds(250);
+  costs.instance_bytes = 100u << 20;
+  costs.zygote_bytes = 60u << 20;
+  auto recorder = std::make_unique<RecordingPolicy>();
+  RecordingPolicy* seen = recorder.get();
+  start({model("m")}, "", 0, costs, std::move(recorder));
+  ASSERT_EQ(seen->infos.size(), 1u);
+  EXPECT_FALSE(seen->infos[0].profile) << "declared with the estimate only";
+  auto r = acquire("m");
+  advance(milliseconds(250));
+  ASSERT_TRUE(r->ok()) << r->message();
+  r->result.reset();
+  advance(seconds(2));  // the fresh instance's PSS is measured while it runs
+  manager_->hold("m", Rung::kZygote, nullptr);
+  advance(seconds(11));  // the zygote is up, memory measured, costs refreshed
+  ASSERT_TRUE(seen->infos.back().profile);
+  const policy::RungProfile& p = *seen->infos.back().profile;
+  EXPECT_DOUBLE_EQ(seen->infos.back().memory_mb, 100.0);
+  EXPECT_NEAR(p.latency_ms[policy::index(Rung::kDisk)], 250.0, 1e-6);
+  EXPECT_NEAR(p.memory_fraction[policy::index(Rung::kZygote)], 0.6, 1e-9);
+  // Unmeasured rungs keep the configured profile's values.
+  EXPECT_DOUBLE_EQ(p.latency_ms[policy::index(Rung::kPageCache)], policy::RungProfile{}.latency_ms[2]);
+  const size_t told = seen->infos.size();
+  advance(seconds(30));
+  EXPECT_EQ(seen->infos.size(), told) << "nothing new measured: nothing re-sent";
+
+  const std::string yaml = manager_->profile_yaml();
+  auto exported = policy::parse_rung_profile(yaml);
+  ASSERT_TRUE(exported.is_ok()) << exported.status().to_string() << "\n" << yaml;
+  EXPECT_NEAR(exported->latency_ms[policy::index(Rung::kDisk)], 250.0, 1e-3);
+  EXPECT_NEAR(exported->memory_fraction[policy::index(Rung::kZygote)], 0.6, 1e-6);
+  EXPECT_NE(yaml.find("\"m\":"), std::string::npos) << yaml;
 }
 
 TEST_F(ManagerUnitTest, ShutdownRefusesWaitersAndStopsEverything) {

@@ -28,6 +28,18 @@ TEST(Ladder, StrictTimerPrewarmsACheapRungJustBeforeTheArrival) {
   EXPECT_EQ(plan.rung_at(minutes(200)), Rung::kDisk);
 }
 
+TEST(Ladder, AModelsOwnMeasuredCostsReplaceTheGlobalOnes) {
+  LadderPolicy p = make(1e5);
+  drive(p, 0, every(30, 60));
+  EXPECT_FALSE(is_expensive(p.on_idle(0, minutes(60 * 30)).rung_at(minutes(30))));
+  // Measured: this model starts from disk as fast as from anything else, so nothing is worth holding.
+  RungProfile flat;
+  flat.latency_ms = {0.0, 0.0, 0.0, 0.0};
+  p.add_app(0, AppInfo{1024.0, flat});
+  drive(p, 0, {60 * 30 + 30.0});
+  EXPECT_EQ(p.on_idle(0, minutes(60 * 30 + 30)).rung_at(minutes(30)), Rung::kDisk);
+}
+
 TEST(Ladder, ZeroPriceOfLatencyHoldsNothing) {
   LadderPolicy p = make(0.0);
   auto found = drive(p, 0, every(5, 100));

@@ -116,7 +116,8 @@ TEST(Simulator, EveryInvocationCountedOnceAndTimeAndMemoryConserved) {
                                                {}, every(1440, 2880, 30), poisson(0.05, 300, 9)};
   Trace t = make_trace(arrivals, 2880, 800.0f, 1024.0);
   SimOptions opts;
-  for (const char* spec : {"fixed4", "fixed20", "hybrid", "ladder", "ladder:lambda=1000", "gbm"}) {
+  for (const char* spec : {"fixed4", "fixed20", "hybrid", "ladder", "ladder:lambda=1000", "gbm", "spes",
+                           "faascache:capacity_gb=2"}) {
     auto p = policy::make_policy(spec, opts.profile);
     ASSERT_TRUE(p.is_ok());
     SimResult r = simulate(t, std::move(*p), opts);
@@ -138,6 +139,20 @@ TEST(Simulator, EveryInvocationCountedOnceAndTimeAndMemoryConserved) {
     EXPECT_EQ(r.app_cold_pct.size(), 5u);  // apps with requests
     EXPECT_NEAR(r.cost_usd, r.idle_gb_s * opts.price_gb_s, 1e-12);
   }
+}
+
+TEST(Simulator, TheCachePolicyHoldsNoMoreThanItsCapacity) {
+  // Four 1 GB apps called in turn, each every 40 minutes.
+  std::vector<std::vector<double>> arrivals;
+  for (int i = 0; i < 4; ++i) arrivals.push_back(every(40, 1440, 10.0 * i));
+  Trace t = make_trace(arrivals, 1440, 0.0f, 1024.0);
+  SimResult all = run(t, "faascache:capacity_gb=4"), two = run(t, "faascache:capacity_gb=2");
+  EXPECT_EQ(all.starts_by_rung[index(Rung::kDisk)], 4u) << "all fit: only first calls are cold";
+  // Two fit: every return finds its app evicted by the two calls since, and the evicted app's
+  // memory is freed then, not at the end of a keep-alive.
+  EXPECT_EQ(two.starts_by_rung[index(Rung::kDisk)], t.invocations);
+  EXPECT_LE(two.idle_gb_s, 2 * 1440 * 60.0);
+  EXPECT_GT(all.idle_gb_s, 3.5 * 1400 * 60.0);
 }
 
 TEST(Simulator, ParallelRunsMatchSequentialOnes) {

@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# MiniLM's rung profile measured by thaw serve (see bench/profile.py).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+exec "$root/.venv/bin/python" "$root/bench/profile.py" "$@"
