@@ -8,6 +8,8 @@
 #include <fstream>
 #include <future>
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -45,12 +47,13 @@ std::unique_ptr<Server> serve(Router router, bool loop_per_thread) {
 class LocalCallTest : public ::testing::TestWithParam<bool> {};
 
 TEST_P(LocalCallTest, SynchronousAndAsynchronousRoutesAnswer) {
+  std::vector<std::thread> answering;  // joined before the server goes
   Router router;
   router.get("/sync/{name}", [](const Request& r) { return Response::text(200, "hello " + r.param("name")); });
-  router.add_async("POST", "/later", [](Request& r, Responder responder) {
-    std::thread([responder, body = r.body, tier = std::string(r.header("x-tier").value_or(""))] {
+  router.add_async("POST", "/later", [&answering](Request& r, Responder responder) {
+    answering.emplace_back([responder, body = r.body, tier = std::string(r.header("x-tier").value_or(""))] {
       responder.send(Response::text(201, body + "/" + tier));
-    }).detach();
+    });
   });
   auto server = serve(std::move(router), GetParam());
   Response a = call(*server, get("/sync/w%20x"));
@@ -65,6 +68,7 @@ TEST_P(LocalCallTest, SynchronousAndAsynchronousRoutesAnswer) {
   EXPECT_EQ(b.body, "payload/premium");
   EXPECT_EQ(call(*server, get("/nowhere")).status, 404);
   EXPECT_GE(server->stats().requests, 3u);
+  for (auto& t : answering) t.join();
 }
 
 TEST_P(LocalCallTest, AStreamedAnswerIsCollected) {
