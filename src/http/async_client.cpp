@@ -236,6 +236,10 @@ struct Steps {
       std::string empty;
       return deliver_last(self, c, empty);
     }
+    // Beast reads as much as the buffer has room for, and at least 512 bytes: a large body through
+    // a small buffer costs a system call and, streamed, a round trip to the client per 512 bytes.
+    if ((!head.content_length || *head.content_length > 4096) && c.buffer.capacity() < kPieceBytes)
+      c.buffer.reserve(kPieceBytes);
     if (head.whole) {
       c.whole_parser.emplace(std::move(*c.head_parser));
       c.head_parser.reset();
