@@ -18,8 +18,9 @@ class IdlePlan {
     Rung rung;
   };
 
-  // A plan that holds one rung for the whole idle period.
-  explicit IdlePlan(Rung r = Rung::kDisk) { steps_.push_back({Nanos{0}, r}); }
+  // A plan that holds one rung for the whole idle period (the disk: nothing held).
+  IdlePlan() : IdlePlan(Rung::kDisk) {}
+  explicit IdlePlan(Rung r) { steps_.push_back({Nanos{0}, r}); }
 
   // Holds `r` from offset `start` on (until a later step). Steps must come in increasing order;
   // a step equal to the current rung is merged away.
