@@ -60,7 +60,9 @@ std::vector<engine::InputTensor> views(const std::vector<OwnedTensor>& tensors) 
 
 ModelService::ModelService(LoadedModel model, ServiceOptions options, const Clock& clock,
                            ColdStartTimeline* timeline)
-    : model_(std::move(model)), options_(std::move(options)), clock_(clock), timeline_(timeline) {}
+    : model_(std::move(model)), options_(std::move(options)), clock_(clock), timeline_(timeline) {
+  if (options_.work.max_positions == 0) options_.work.max_positions = model_.max_positions;
+}
 
 bool ModelService::accepts_text() const {
   return model_.text_encoder != nullptr && takes_token_inputs(model_.backend->signature());
@@ -137,7 +139,8 @@ Status ModelService::validate(std::span<const engine::InputTensor> inputs) const
 http::Response ModelService::infer(const http::Request& request) {
   Nanos start = clock_.now();
   http::InferenceStats::Phases phases;
-  Result<http::Response> r = infer_or_error(request, phases);
+  uint64_t tokens = 0;
+  Result<http::Response> r = infer_or_error(request, phases, tokens);
   http::Response response = r.is_ok() ? std::move(r).value()
                             : r.status().code() == Code::kUnsupported || r.status().code() == Code::kResourceExhausted
                                 ? http::content_coding_error(r.status())
@@ -151,6 +154,9 @@ http::Response ModelService::infer(const http::Request& request) {
     stats_.success(static_cast<uint64_t>(took.count()), phases);
   else
     stats_.failure(static_cast<uint64_t>(took.count()));
+  // A large request's buffers (body, JSON, tensors, answer) are freed by now, but glibc keeps the
+  // pages: give them back, so one large request does not raise the worker's RSS for good.
+  if (is_large_request(request.body.size(), tokens, response.body.size(), options_.work)) return_free_memory();
   if (response.status < 400 && !first_done_.exchange(true)) {
     if (timeline_) timeline_->mark("first_request");
     if (first_response_) first_response_();
@@ -159,7 +165,7 @@ http::Response ModelService::infer(const http::Request& request) {
 }
 
 Result<http::Response> ModelService::infer_or_error(const http::Request& request,
-                                                    http::InferenceStats::Phases& phases) {
+                                                    http::InferenceStats::Phases& phases, uint64_t& tokens) {
   if (!ready_.load()) return make_error(Code::kUnavailable, "model '{}' is not ready yet", model_.name);
   const Nanos t_input = clock_.now();
   // A compressed body is decoded here, under a limit on its decoded size.
@@ -174,6 +180,7 @@ Result<http::Response> ModelService::infer_or_error(const http::Request& request
     THAW_ASSIGN_OR_RETURN(header_length, parse_header_length(*h));
   }
   THAW_ASSIGN_OR_RETURN(InferRequest req, decode_infer_request(body, header_length, options_.limits));
+  THAW_TRY(check_batch(req.inputs, options_.work));
 
   const auto& sig = model_.backend->signature();
   std::vector<OwnedTensor> tokenized;
@@ -201,6 +208,11 @@ Result<http::Response> ModelService::infer_or_error(const http::Request& request
     inputs = views(tokenized);
   }
   THAW_TRY(validate(inputs));
+  if (takes_token_inputs(sig)) {
+    THAW_TRY(check_tokens(inputs, options_.work));
+    if (!inputs.empty() && inputs.front().shape.size() == 2)
+      tokens = static_cast<uint64_t>(inputs.front().shape[0]) * static_cast<uint64_t>(inputs.front().shape[1]);
+  }
 
   std::vector<std::string> wanted;
   for (const auto& o : req.outputs) {
@@ -229,6 +241,7 @@ Result<http::Response> ModelService::infer_or_error(const http::Request& request
       if (o.name == out.name) binary = o.binary;
     views_out.push_back({out.name, WireType{false, out.dtype}, out.shape, out.data, {}, binary});
   }
+  THAW_TRY(check_response_size(encoded_size_bound(views_out), options_.work));
   EncodedResponse enc = encode_infer_response(model_.name, model_.version, req.id, views_out);
   phases.compute_output_ns = static_cast<uint64_t>((clock_.now() - t_output).count());
   http::Response response;
