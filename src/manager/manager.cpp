@@ -130,6 +130,12 @@ ModelState* Manager::model_state(const std::string& model) const {
 WaitTicket Manager::acquire(const std::string& model, Tier tier, std::optional<Nanos> deadline, AcquireDone done) {
   ModelState* m = model_state(model);
   if (m == nullptr) {
+    for (const RefusedModel& r : options_.refused)
+      if (r.name == model) {
+        done(make_error(Code::kUnavailable, "model '{}' is not served: its bundle {} was refused: {}", model,
+                        r.bundle, r.error));
+        return {};
+      }
     done(make_error(Code::kNotFound, "unknown model '{}'; POST /v2/repository/index lists the models", model));
     return {};
   }

@@ -56,6 +56,9 @@ struct ManagerOptions {
   std::function<ModelLoadInfo(const ModelConfig&)> load_info;
   // Called when the policy revised an idle model's plan (the simulator reschedules the model).
   std::function<void(ModelState&)> replanned;
+  // Models given but not served (bad bundles): listed by describe(), and a request for one gets
+  // kUnavailable naming the error.
+  std::vector<RefusedModel> refused;
 };
 
 class Manager {
