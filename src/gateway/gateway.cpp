@@ -53,7 +53,10 @@ http::InferenceStats* Gateway::stats_for(const std::string& model) const {
 std::optional<Response> Gateway::check_model(const Request& r) const {
   const std::string& model = r.param("model");
   const manager::ModelConfig* config = manager_.model_config(model);
-  if (config == nullptr) return unknown_model(model);
+  if (config == nullptr) {
+    if (auto refused = manager_.refusal(model)) return refusal(*refused, Tier::kStandard);
+    return unknown_model(model);
+  }
   const std::string& version = r.param("version");
   if (!version.empty() && version != config->version)
     return Response::error(404, "model '" + model + "' has no version '" + version + "'; it has '" + config->version + "'");

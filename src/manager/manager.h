@@ -100,6 +100,8 @@ class Manager {
   void shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(10'000));
 
   bool has_model(const std::string& model) const;
+  // For a model whose bundle was refused at start (options().refused): kUnavailable naming why.
+  std::optional<Status> refusal(const std::string& model) const;
   std::vector<std::string> model_names() const;
   const ModelConfig* model_config(const std::string& model) const;
   std::vector<ModelStats> stats() const;
