@@ -141,10 +141,7 @@ http::Response ModelService::infer(const http::Request& request) {
   http::InferenceStats::Phases phases;
   uint64_t tokens = 0;
   Result<http::Response> r = infer_or_error(request, phases, tokens);
-  http::Response response = r.is_ok() ? std::move(r).value()
-                            : r.status().code() == Code::kUnsupported || r.status().code() == Code::kResourceExhausted
-                                ? http::content_coding_error(r.status())
-                                : http::Response::from_status(r.status());
+  http::Response response = r.is_ok() ? std::move(r).value() : http::Response::from_status(r.status());
   if (response.status < 400) ok_++;
   else if (response.status < 500) client_errors_++;
   else server_errors_++;
@@ -172,7 +169,10 @@ Result<http::Response> ModelService::infer_or_error(const http::Request& request
   std::string decoded;
   std::string_view body = request.body;
   if (auto enc = request.header("content-encoding")) {
-    THAW_ASSIGN_OR_RETURN(decoded, http::decode_content(*enc, request.body, options_.max_decoded_body));
+    auto content = http::decode_content(*enc, request.body, options_.max_decoded_body);
+    // 415 for a coding this worker does not decode; other errors of the request keep their status.
+    if (!content.is_ok()) return http::content_coding_error(content.status());
+    decoded = std::move(content).value();
     body = decoded;
   }
   std::optional<uint64_t> header_length;
