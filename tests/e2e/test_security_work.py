@@ -203,6 +203,10 @@ def test_bad_bundles_are_listed_and_the_good_ones_served(bundle, tmp_path, monke
         listed = {r["name"]: r for r in g.get("/admin/models").json()["refused"]}
         assert sorted(listed) == ["empty", "garbage"]
         assert listed["empty"]["bundle"].endswith("empty.thaw") and listed["empty"]["error"]
+        index = {m["name"]: m for m in g.post("/v2/repository/index").json()}
+        assert index["empty"]["state"] == "UNAVAILABLE" and index["empty"]["reason"], index
+        assert index["minilm"]["state"] == "READY"
+        assert "empty" not in {m["name"] for m in g.post("/v2/repository/index", json={"ready": True}).json()}
         log = (tmp_path / "serve.log").read_text()
         assert "empty.thaw" in log and "garbage.thaw" in log
         r = g.post("/v2/models/minilm/infer", json=texts(2), timeout=120)
