@@ -97,6 +97,10 @@ void register_run(CLI::App& app, int* exit_code, const engine::Registry& backend
   cmd->add_option("--max-request-tokens", flags->work.max_request_tokens,
                   "Most tokens (batch x padded sequence) one request may run through a token model; more gets 413")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32))->capture_default_str();
+  cmd->add_option("--max-attention-cells", flags->work.max_attention_cells,
+                  "Most batch x sequence^2 (a transformer's attention grows with the square of the sequence) one "
+                  "request may run through a token model; more gets 413")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))->capture_default_str();
   cmd->add_option("--max-positions", flags->work.max_positions,
                   "Longest token sequence the model holds; longer gets 400 (default: the bundle's "
                   "max_positions metadata, else 512 or --max-tokens if larger)");

@@ -29,6 +29,10 @@ Status check_tokens(std::span<const engine::InputTensor> inputs, const WorkLimit
       return make_error(Code::kResourceExhausted,
                         "input '{}' holds {} x {} = {} tokens, more than max_request_tokens={}", t.name, batch,
                         sequence, batch * sequence, limits.max_request_tokens);
+    if (sequence != 0 && batch > limits.max_attention_cells / sequence / sequence)
+      return make_error(Code::kResourceExhausted,
+                        "input '{}' holds {} sequences of {} tokens: {} x {}^2 attention cells is more than "
+                        "max_attention_cells={}", t.name, batch, sequence, batch, sequence, limits.max_attention_cells);
   }
   return Status::ok();
 }
@@ -43,7 +47,7 @@ Status check_response_size(uint64_t bound, const WorkLimits& limits) {
 
 bool is_large_request(uint64_t body_bytes, uint64_t tokens, uint64_t response_bytes, const WorkLimits& limits) {
   return body_bytes > limits.trim_after_bytes || response_bytes > limits.trim_after_bytes ||
-         tokens > limits.max_request_tokens / 2;
+         tokens > limits.max_request_tokens / 4;
 }
 
 void return_free_memory() {

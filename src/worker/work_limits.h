@@ -17,11 +17,14 @@ namespace thaw::worker {
 
 struct WorkLimits {
   size_t max_batch = 64;                   // first dimension of every input (texts of a text input)
-  uint64_t max_request_tokens = 4096;      // batch x padded sequence length of a token model
+  uint64_t max_request_tokens = 8192;      // batch x padded sequence length of a token model
+  // batch x sequence^2: what a transformer's attention holds per head and layer, which grows with
+  // the square of the sequence (8 x 512^2: eight sequences of 512 tokens).
+  uint64_t max_attention_cells = uint64_t{8} * 512 * 512;
   uint64_t max_response_bytes = 32 << 20;  // the encoded answer, at most (see encoded_size_bound)
   size_t max_positions = 0;                // longest token sequence; 0: none known
-  // A request whose body or answer passes this many bytes, or whose token count passes half of
-  // max_request_tokens, gives its memory back to the system afterwards.
+  // A request whose body or answer passes this many bytes, or whose token count passes a
+  // quarter of max_request_tokens, gives its memory back to the system afterwards.
   uint64_t trim_after_bytes = 1 << 20;
 };
 
@@ -29,7 +32,8 @@ struct WorkLimits {
 Status check_batch(std::span<const WireTensor> inputs, const WorkLimits& limits);
 
 // For a model that takes token ids ([batch, sequence] tensors): a sequence longer than
-// max_positions is kInvalidArgument, batch x sequence over max_request_tokens kResourceExhausted.
+// max_positions is kInvalidArgument; batch x sequence over max_request_tokens, or batch x
+// sequence^2 over max_attention_cells, kResourceExhausted.
 Status check_tokens(std::span<const engine::InputTensor> inputs, const WorkLimits& limits);
 
 // An answer encoded_size_bound() says may pass max_response_bytes: kResourceExhausted.

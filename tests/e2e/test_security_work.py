@@ -77,8 +77,10 @@ def test_batch_over_the_bound_is_413_naming_it(worker):
 
 
 def test_tokens_per_request_over_the_bound_is_413_naming_it(worker):
-    # 16 texts of 300 words: 16 x 302 tokens, over 4096.
-    refused(requests.post(infer_url(worker), json=texts(16, 300), timeout=60), 413, "max_request_tokens=4096")
+    # 64 texts of 100 words: 64 x 202 tokens, over 8192.
+    refused(requests.post(infer_url(worker), json=texts(64, 100), timeout=60), 413, "max_request_tokens=8192")
+    # 9 texts of 512 tokens: few tokens but long sequences, whose attention grows with their square.
+    refused(requests.post(infer_url(worker), json=texts(9, 600), timeout=60), 413, "max_attention_cells=2097152")
 
 
 def test_token_inputs_longer_than_the_positions_are_400_naming_the_limit(worker):
@@ -140,7 +142,7 @@ def test_response_size_is_bounded_before_the_answer_is_built(bundle, verify_cach
         body["parameters"] = {"x": [[[1]]]}
         refused(requests.post(infer_url(w), json=body, timeout=60), 400, "max_json_depth=4")
         help_text = subprocess.run([THAW_BIN, "run", "--help"], capture_output=True, text=True).stdout
-        for flag in ("--max-batch", "--max-request-tokens", "--max-positions", "--max-response-bytes",
+        for flag in ("--max-batch", "--max-request-tokens", "--max-attention-cells", "--max-positions", "--max-response-bytes",
                      "--max-json-depth", "--max-json-values", "--verify", "--verify-cache"):
             assert flag in help_text, flag
     finally:

@@ -59,6 +59,20 @@ TEST(WorkLimits, TokensPerRequestCountBatchTimesSequence) {
   EXPECT_EQ(check_tokens(huge, l).code(), Code::kResourceExhausted);
 }
 
+TEST(WorkLimits, AttentionCellsBoundLongSequencesMoreThanShortOnes) {
+  WorkLimits l;
+  l.max_request_tokens = 1 << 20;
+  l.max_attention_cells = 8 * 512 * 512;
+  std::vector<engine::InputTensor> short_rows = {ids(64, 100)};
+  EXPECT_TRUE(check_tokens(short_rows, l).is_ok());
+  std::vector<engine::InputTensor> long_rows = {ids(8, 512)};
+  EXPECT_TRUE(check_tokens(long_rows, l).is_ok());
+  std::vector<engine::InputTensor> more = {ids(9, 512)};
+  Status s = check_tokens(more, l);
+  EXPECT_EQ(s.code(), Code::kResourceExhausted);
+  EXPECT_NE(s.message().find("max_attention_cells=2097152"), std::string::npos) << s.message();
+}
+
 TEST(WorkLimits, ResponseBoundAndLargeRequests) {
   WorkLimits l;
   l.max_response_bytes = 1000;
