@@ -139,8 +139,8 @@ Status ModelService::validate(std::span<const engine::InputTensor> inputs) const
 http::Response ModelService::infer(const http::Request& request) {
   Nanos start = clock_.now();
   http::InferenceStats::Phases phases;
-  uint64_t tokens = 0;
-  Result<http::Response> r = infer_or_error(request, phases, tokens);
+  Size size{request.body.size(), 0};
+  Result<http::Response> r = infer_or_error(request, phases, size);
   http::Response response = r.is_ok() ? std::move(r).value() : http::Response::from_status(r.status());
   if (response.status < 400) ok_++;
   else if (response.status < 500) client_errors_++;
@@ -153,7 +153,7 @@ http::Response ModelService::infer(const http::Request& request) {
     stats_.failure(static_cast<uint64_t>(took.count()));
   // A large request's buffers (body, JSON, tensors, answer) are freed by now, but glibc keeps the
   // pages: give them back, so one large request does not raise the worker's RSS for good.
-  if (is_large_request(request.body.size(), tokens, response.body.size(), options_.work)) return_free_memory();
+  if (is_large_request(size.body_bytes, size.tokens, response.body.size(), options_.work)) return_free_memory();
   if (response.status < 400 && !first_done_.exchange(true)) {
     if (timeline_) timeline_->mark("first_request");
     if (first_response_) first_response_();
@@ -162,7 +162,7 @@ http::Response ModelService::infer(const http::Request& request) {
 }
 
 Result<http::Response> ModelService::infer_or_error(const http::Request& request,
-                                                    http::InferenceStats::Phases& phases, uint64_t& tokens) {
+                                                    http::InferenceStats::Phases& phases, Size& size) {
   if (!ready_.load()) return make_error(Code::kUnavailable, "model '{}' is not ready yet", model_.name);
   const Nanos t_input = clock_.now();
   // A compressed body is decoded here, under a limit on its decoded size.
@@ -171,9 +171,13 @@ Result<http::Response> ModelService::infer_or_error(const http::Request& request
   if (auto enc = request.header("content-encoding")) {
     auto content = http::decode_content(*enc, request.body, options_.max_decoded_body);
     // 415 for a coding this worker does not decode; other errors of the request keep their status.
-    if (!content.is_ok()) return http::content_coding_error(content.status());
+    if (!content.is_ok()) {
+      size.body_bytes = options_.max_decoded_body;  // it may have decoded that much before refusing
+      return http::content_coding_error(content.status());
+    }
     decoded = std::move(content).value();
     body = decoded;
+    size.body_bytes = std::max<uint64_t>(size.body_bytes, decoded.size());
   }
   std::optional<uint64_t> header_length;
   if (auto h = request.header("inference-header-content-length")) {
@@ -211,7 +215,7 @@ Result<http::Response> ModelService::infer_or_error(const http::Request& request
   if (takes_token_inputs(sig)) {
     THAW_TRY(check_tokens(inputs, options_.work));
     if (!inputs.empty() && inputs.front().shape.size() == 2)
-      tokens = static_cast<uint64_t>(inputs.front().shape[0]) * static_cast<uint64_t>(inputs.front().shape[1]);
+      size.tokens = static_cast<uint64_t>(inputs.front().shape[0]) * static_cast<uint64_t>(inputs.front().shape[1]);
   }
 
   std::vector<std::string> wanted;

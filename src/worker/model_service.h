@@ -76,8 +76,13 @@ class ModelService {
   void write_metrics(http::PrometheusText& out) const;
 
  private:
+  // What a request asked for, whether it ran or not: decides whether its memory goes back.
+  struct Size {
+    uint64_t body_bytes = 0;  // decoded
+    uint64_t tokens = 0;
+  };
   Result<http::Response> infer_or_error(const http::Request& request, http::InferenceStats::Phases& phases,
-                                        uint64_t& tokens);
+                                        Size& size);
   Status validate(std::span<const engine::InputTensor> inputs) const;
 
   LoadedModel model_;
