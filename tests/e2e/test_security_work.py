@@ -83,7 +83,11 @@ def test_tokens_per_request_over_the_bound_is_413_naming_it(worker):
     refused(requests.post(infer_url(worker), json=texts(9, 600), timeout=60), 413, "max_attention_cells=2097152")
 
 
-def test_token_inputs_longer_than_the_positions_are_400_naming_the_limit(worker):
+def test_token_inputs_longer_than_the_positions_are_400_naming_the_limit(worker, bundle):
+    # `thaw pack` records the model's position table in the bundle; the worker bounds sequences by it.
+    info = json.loads(subprocess.run([THAW_BIN, "inspect", str(bundle), "--json"], capture_output=True, text=True,
+                                     check=True).stdout)
+    assert info["metadata"]["max_positions"] == 512
     assert requests.post(infer_url(worker), json=token_body(512), timeout=60).status_code == 200
     refused(requests.post(infer_url(worker), json=token_body(513), timeout=60), 400, "max_positions=512")
 
