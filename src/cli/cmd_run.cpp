@@ -113,7 +113,7 @@ void register_run(CLI::App& app, int* exit_code, const engine::Registry& backend
   cmd->add_option("--max-json-values", flags->decode.json.max_values,
                   "Most JSON values (numbers, strings, arrays, objects) in a request, parameters included; more gets 413")
       ->check(CLI::Range(uint64_t{16}, uint64_t{1} << 32))->capture_default_str();
-  cmd->add_option("--max-inputs", flags->decode.max_inputs, "Most input tensors in a request; more gets 413")
+  cmd->add_option("--max-inputs", flags->decode.max_inputs, "Most input tensors (and entries in \"outputs\") in a request; more gets 413")
       ->check(CLI::Range(size_t{1}, size_t{1} << 16))->capture_default_str();
   cmd->add_option("--verify", flags->verify,
                   "Check every byte of the bundle (as `thaw verify` does) before the first answer: on the first "
