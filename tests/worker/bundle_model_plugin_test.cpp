@@ -61,8 +61,9 @@ engine::ProtocolIdentity rowsum_identity() {
   return {"rowsum_platform", {engine::RouteFamily::kOpenInference}};
 }
 
+// `stem` names the file; tests that change the file (ctest runs tests in parallel) pass their own.
 std::string write_bundle(const std::string& backend,
-                         bundle::Compression compression = bundle::Compression::kNone) {
+                         bundle::Compression compression = bundle::Compression::kNone, const std::string& stem = "") {
   static const float weights[4] = {1, 2, 3, 4};
   static const float x[3] = {1, 2, 3};
   bundle::BundleContents c;
@@ -72,7 +73,7 @@ std::string write_bundle(const std::string& backend,
   c.files.push_back({"weights.bin", std::string(8192, 'w')});
   c.files.push_back({"warmup/0/x", std::string(reinterpret_cast<const char*>(x), sizeof(x))});
   c.warmup.push_back({{{"x", DType::kF32, {1, 3}, "warmup/0/x"}}});
-  const std::string path = ::testing::TempDir() + "/" + backend +
+  const std::string path = ::testing::TempDir() + "/" + (stem.empty() ? backend : stem) +
                            (compression == bundle::Compression::kZstd ? "-zstd" : "") + ".thaw";
   bundle::WriteOptions o;
   o.threads = 1;
@@ -134,7 +135,7 @@ std::string flip_weights_file(const std::string& path) {
 
 TEST_F(BundleModelPlugin, ACorruptDataSectionIsRefusedBeforeTheModelAnswers) {
   use_plugin();
-  const std::string path = flip_weights_file(write_bundle("rowsum"));
+  const std::string path = flip_weights_file(write_bundle("rowsum", bundle::Compression::kNone, "corrupt"));
   ASSERT_TRUE(load(path, {.verify = VerifyMode::kNever}).is_ok()) << "only the check sees it";
   auto r = load(path, {.verify = VerifyMode::kAlways});
   expect_error(r, Code::kCorrupt, "failed the check");
@@ -144,7 +145,7 @@ TEST_F(BundleModelPlugin, ACorruptDataSectionIsRefusedBeforeTheModelAnswers) {
 
 TEST_F(BundleModelPlugin, TheFirstStartChecksAndIsRememberedUntilTheFileChanges) {
   use_plugin();
-  const std::string path = write_bundle("rowsum");
+  const std::string path = write_bundle("rowsum", bundle::Compression::kNone, "first-start");
   const std::string cache = ::testing::TempDir() + "/verified-plugin-test";
   std::filesystem::remove_all(cache);
   BundleModelOptions o{.verify = VerifyMode::kFirstStart, .verify_cache_dir = cache};
