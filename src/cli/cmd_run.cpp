@@ -12,6 +12,7 @@
 #include "protocol/worker_protocol.h"
 #include "worker/bundle_model.h"
 #include "worker/cold_start.h"
+#include "worker/work_limits.h"
 #include "worker/worker.h"
 #include "worker/zygote.h"
 
@@ -144,6 +145,7 @@ void register_run(CLI::App& app, int* exit_code, const engine::Registry& backend
     worker::ColdStartTimeline timeline(boot, worker::find_exec_time(std::getenv(protocol::kExecTimeEnv)));
     timeline.mark("main");
 
+    worker::give_large_blocks_back_when_freed();
     worker::WorkerOptions o;
     o.bundle_path = flags->bundle;
     o.server.listen = flags->unix_path.empty()

@@ -50,6 +50,12 @@ bool is_large_request(uint64_t body_bytes, uint64_t tokens, uint64_t response_by
          tokens > limits.max_request_tokens / 4;
 }
 
+void give_large_blocks_back_when_freed() {
+#if defined(__GLIBC__)
+  (void)::mallopt(M_MMAP_THRESHOLD, 1 << 20);
+#endif
+}
+
 void return_free_memory() {
 #if defined(__GLIBC__)
   (void)::malloc_trim(0);

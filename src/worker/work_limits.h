@@ -42,6 +42,11 @@ Status check_response_size(uint64_t bound, const WorkLimits& limits);
 // Whether a request of this size should give its memory back (see trim_after_bytes).
 bool is_large_request(uint64_t body_bytes, uint64_t tokens, uint64_t response_bytes, const WorkLimits& limits);
 
+// Makes blocks of 1 MiB and more (request bodies, tensors, answers) come from and go back to the
+// system one by one (glibc's M_MMAP_THRESHOLD, fixed instead of growing), so a large request's
+// buffers leave the RSS when freed, even after return_free_memory() ran. Call once at start.
+void give_large_blocks_back_when_freed();
+
 // Returns the heap's free memory to the system (glibc's malloc_trim); a no-op elsewhere.
 void return_free_memory();
 
