@@ -22,15 +22,15 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
     -DTHAW_BUILD_FUZZERS=ON -DTHAW_BUILD_TESTS=OFF -DTHAW_BUILD_BENCH=OFF -DTHAW_SANITIZE=address,undefined \
     -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
 fi
-targets=(bundle_reader_fuzz safetensors_fuzz fuzz_kserve_request fuzz_http_router tokenizer_fuzz serve_config_fuzz
-         fuzz_grpc_infer)
+targets=(bundle_reader_fuzz safetensors_fuzz fuzz_kserve_request fuzz_json_bounded fuzz_http_router tokenizer_fuzz
+         serve_config_fuzz fuzz_grpc_infer)
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" bundle_fuzz_seeds
 "$build/fuzz/bundle_fuzz_seeds" "$build/seeds"
 status=0
 for t in "${targets[@]}"; do
   corpus="$build/corpus/$t"
   case "$t" in
-    fuzz_kserve_request|fuzz_http_router) seeds="$root/fuzz/worker/corpus" ;;
+    fuzz_kserve_request|fuzz_json_bounded|fuzz_http_router) seeds="$root/fuzz/worker/corpus" ;;
     tokenizer_fuzz) seeds="$root/fuzz/tokenizer/corpus" ;;
     serve_config_fuzz) seeds="$root/fuzz/manager/corpus" ;;
     fuzz_grpc_infer) seeds="$root/fuzz/grpc/corpus" ;;

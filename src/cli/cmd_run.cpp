@@ -5,12 +5,14 @@
 
 #include <CLI/CLI.hpp>
 
+#include "bundle/verified_cache.h"
 #include "cli/backend_opts.h"
 #include "cli/commands.h"
 #include "engine/registry.h"
 #include "protocol/worker_protocol.h"
 #include "worker/bundle_model.h"
 #include "worker/cold_start.h"
+#include "worker/work_limits.h"
 #include "worker/worker.h"
 #include "worker/zygote.h"
 
@@ -32,11 +34,15 @@ struct RunFlags {
   int ready_fd = -1;
   int grpc_port = -1;
   size_t max_tokens = 0;
+  worker::DecodeLimits decode;
+  worker::WorkLimits work;
   int stop_grace_ms = 10'000;
   std::string zygote;
   std::string model_name;
   BackendOptItems backend_opts;
   int debug_start_delay_ms = 0;
+  std::string verify = "first";
+  std::string verify_cache = bundle::VerifiedCache::default_dir();
 };
 }  // namespace
 
@@ -85,6 +91,39 @@ void register_run(CLI::App& app, int* exit_code, const engine::Registry& backend
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--max-tokens", flags->max_tokens,
                   "Truncate text inputs to this many tokens (default: the bundle's, else 512)");
+  // Bounds on one request's work (docs/limits.md); a thaw.yaml model sets them in worker_args.
+  cmd->add_option("--max-batch", flags->work.max_batch,
+                  "Largest first dimension of any input (texts in a text input); larger gets 413")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 24))->capture_default_str();
+  cmd->add_option("--max-request-tokens", flags->work.max_request_tokens,
+                  "Most tokens (batch x padded sequence) one request may run through a token model; more gets 413")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 32))->capture_default_str();
+  cmd->add_option("--max-attention-cells", flags->work.max_attention_cells,
+                  "Most batch x sequence^2 (a transformer's attention grows with the square of the sequence) one "
+                  "request may run through a token model; more gets 413")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))->capture_default_str();
+  cmd->add_option("--max-positions", flags->work.max_positions,
+                  "Longest token sequence the model holds; longer gets 400 (default: the bundle's "
+                  "max_positions metadata, else 512 or --max-tokens if larger)");
+  cmd->add_option("--max-response-bytes", flags->work.max_response_bytes,
+                  "Largest answer (counted at its longest JSON encoding); larger gets 413 before it is built")
+      ->check(CLI::Range(uint64_t{1024}, uint64_t{1} << 40))->capture_default_str();
+  cmd->add_option("--max-json-depth", flags->decode.json.max_depth,
+                  "Deepest nesting of arrays and objects anywhere in a request's JSON; deeper gets 400")
+      ->check(CLI::Range(size_t{2}, size_t{10'000}))->capture_default_str();
+  cmd->add_option("--max-json-values", flags->decode.json.max_values,
+                  "Most JSON values (numbers, strings, arrays, objects) in a request, parameters included; more gets 413")
+      ->check(CLI::Range(uint64_t{16}, uint64_t{1} << 32))->capture_default_str();
+  cmd->add_option("--max-inputs", flags->decode.max_inputs, "Most input tensors (and entries in \"outputs\") in a request; more gets 413")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 16))->capture_default_str();
+  cmd->add_option("--verify", flags->verify,
+                  "Check every byte of the bundle (as `thaw verify` does) before the first answer: on the first "
+                  "start of the file (first; remembered by device, inode, size and mtime), on every start "
+                  "(always) or never. The check runs beside the load; a bundle that fails exits 3")
+      ->check(CLI::IsMember({"first", "always", "never"}))->capture_default_str();
+  cmd->add_option("--verify-cache", flags->verify_cache,
+                  "Where --verify first remembers the files that passed (default $THAW_VERIFY_CACHE, else "
+                  "$XDG_CACHE_HOME/thaw/verified, else ~/.cache/thaw/verified)");
   cmd->add_option("--stop-grace-ms", flags->stop_grace_ms, "On SIGTERM, wait this long for requests in flight")
       ->check(CLI::Range(0, 600'000))->capture_default_str();
 
@@ -106,6 +145,7 @@ void register_run(CLI::App& app, int* exit_code, const engine::Registry& backend
     worker::ColdStartTimeline timeline(boot, worker::find_exec_time(std::getenv(protocol::kExecTimeEnv)));
     timeline.mark("main");
 
+    worker::give_large_blocks_back_when_freed();
     worker::WorkerOptions o;
     o.bundle_path = flags->bundle;
     o.server.listen = flags->unix_path.empty()
@@ -113,6 +153,9 @@ void register_run(CLI::App& app, int* exit_code, const engine::Registry& backend
                           : http::Endpoint::unix_socket(flags->unix_path);
     o.server.max_body_bytes = flags->max_body;
     o.service.max_decoded_body = flags->max_body;
+    o.service.limits = flags->decode;
+    o.service.limits.max_outputs = flags->decode.max_inputs;
+    o.service.work = flags->work;
     o.server.max_header_bytes = flags->max_header;
     o.server.request_timeout = std::chrono::milliseconds(flags->request_timeout_ms);
     o.server.idle_timeout = std::chrono::milliseconds(flags->idle_timeout_ms);
@@ -135,6 +178,10 @@ void register_run(CLI::App& app, int* exit_code, const engine::Registry& backend
     load.max_text_tokens = flags->max_tokens;
     load.backend_options = flags->backend_opts.all();
     load.zygote = !flags->zygote.empty();
+    load.verify = flags->verify == "always"  ? worker::VerifyMode::kAlways
+                  : flags->verify == "never" ? worker::VerifyMode::kNever
+                                             : worker::VerifyMode::kFirstStart;
+    load.verify_cache_dir = flags->verify_cache;
     auto loader = [&backends, load, name = flags->model_name](const std::string& path,
                                                               worker::ColdStartTimeline& tl) {
       auto model = worker::load_bundle_model(backends, path, load, tl);

@@ -47,6 +47,7 @@ struct ServeFlags {
   int ready_fd = -1;
   int stop_grace_ms = 10'000;
   std::string log_level = "info";
+  bool strict = false;
 };
 
 // A temporary runtime directory, removed with everything in it when the server stops.
@@ -92,14 +93,18 @@ Result<manager::ServeConfig> build_config(const ServeFlags& f) {
   if (!f.policy.empty()) c.policy = f.policy;
   if (!f.runtime_dir.empty()) c.runtime_dir = f.runtime_dir;
   THAW_TRY(manager::add_models_from_dir(c));
+  if (f.strict) c.strict = true;
   THAW_TRY(manager::validate(c));
-  for (auto& m : c.models) {
+  // A bad bundle is set aside, not fatal: the others are served (unless strict).
+  THAW_TRY(manager::set_aside_bad_models(c, [](manager::ModelConfig& m) {
     auto reader = bundle::Reader::open(m.bundle);
-    if (!reader.is_ok())
-      return reader.status().with_context(fmt::format("model '{}' ({}); check it with `thaw verify {}`", m.name,
-                                                      m.bundle, m.bundle));
+    if (!reader.is_ok()) return reader.status();
     if (!reader->manifest().version.empty()) m.version = reader->manifest().version;
-  }
+    return Status::ok();
+  }));
+  for (const auto& r : c.refused)
+    spdlog::error("model '{}' is not served: {}: {}; check it with `thaw verify {}`", r.name, r.bundle, r.error,
+                  r.bundle);
   return c;
 }
 
@@ -159,6 +164,7 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
   mo.tick_interval = c.tick_interval;
   mo.max_waiting = c.max_waiting;
   mo.batch_shed_fraction = c.batch_shed_fraction;
+  mo.refused = c.refused;
   mo.load_info = [&backends](const manager::ModelConfig& m) { return load_info(backends, m.bundle); };
 
   // Threads started from here on inherit the blocked stop signals.
@@ -200,8 +206,11 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
   const auto& ep = (*server)->endpoint();
   nlohmann::json models = nlohmann::json::array();
   for (const auto& m : c.models) models.push_back({{"name", m.name}, {"bundle", m.bundle}});
+  nlohmann::json refused = nlohmann::json::array();
+  for (const auto& r : c.refused) refused.push_back({{"name", r.name}, {"bundle", r.bundle}, {"error", r.error}});
   nlohmann::json serving = {{"event", "serving"}, {"endpoint", ep.to_string()}, {"port", ep.port},
-                            {"models", models}, {"policy", c.policy}, {"runtime_dir", runtime.path}};
+                            {"models", models}, {"refused", refused}, {"policy", c.policy},
+                            {"runtime_dir", runtime.path}};
   if (grpc) serving["grpc_port"] = grpc->port();
   worker::emit(stdout, serving);
   spdlog::info("serving {} model(s) on http://{}{} (policy {}, memory budget {})", c.models.size(), ep.to_string(),
@@ -273,6 +282,9 @@ void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backe
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--stop-grace-ms", flags->stop_grace_ms, "On SIGTERM, wait this long for requests in flight")
       ->check(CLI::Range(0, 600'000))->capture_default_str();
+  cmd->add_flag("--strict", flags->strict,
+                "Refuse to start (exit 2) when any bundle is bad; without it the good models are served and the "
+                "bad ones listed under \"refused\" in /admin/models and the log (thaw.yaml: server.strict)");
   cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))->capture_default_str();
   cmd->callback([flags, exit_code, &backends] { *exit_code = serve(*flags, backends); });

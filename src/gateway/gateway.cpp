@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/json_limits.h"
 #include "gateway/proxy.h"
 #include "http/content_coding.h"
 #include "protocol/worker_protocol.h"
@@ -20,9 +21,15 @@ using policy::Rung;
 
 namespace {
 
+// Admin and repository bodies are a few keys: parsed under small bounds (discarded when over).
+json parse_admin_body(const std::string& body) {
+  auto j = parse_json_bounded(body, JsonLimits{.max_depth = 16, .max_values = 4096});
+  return j.is_ok() ? std::move(j).value() : json(json::value_t::discarded);
+}
+
 Result<Rung> parse_rung_body(const std::string& body, Rung fallback) {
   if (body.empty()) return fallback;
-  json j = json::parse(body, nullptr, false);
+  json j = parse_admin_body(body);
   if (j.is_discarded() || !j.is_object()) return make_error(Code::kInvalidArgument, "body must be a JSON object");
   if (!j.contains("rung")) return fallback;
   if (!j["rung"].is_string()) return make_error(Code::kInvalidArgument, "'rung' must be a string");
@@ -53,7 +60,10 @@ http::InferenceStats* Gateway::stats_for(const std::string& model) const {
 std::optional<Response> Gateway::check_model(const Request& r) const {
   const std::string& model = r.param("model");
   const manager::ModelConfig* config = manager_.model_config(model);
-  if (config == nullptr) return unknown_model(model);
+  if (config == nullptr) {
+    if (auto refused = manager_.refusal(model)) return refusal(*refused, Tier::kStandard);
+    return unknown_model(model);
+  }
   const std::string& version = r.param("version");
   if (!version.empty() && version != config->version)
     return Response::error(404, "model '" + model + "' has no version '" + version + "'; it has '" + config->version + "'");
@@ -175,7 +185,7 @@ void Gateway::repository_load(Request& r, Responder responder, bool load) {
     return;
   }
   if (!r.body.empty()) {
-    json j = json::parse(r.body, nullptr, false);
+    json j = parse_admin_body(r.body);
     if (j.is_discarded() || !j.is_object()) {
       responder.send(Response::error(400, "the body must be a JSON object"));
       return;
@@ -234,7 +244,7 @@ http::Router Gateway::router() {
     if (auto err = decode_body(r)) return *err;
     bool ready_only = false;
     if (!r.body.empty()) {
-      json j = json::parse(r.body, nullptr, false);
+      json j = parse_admin_body(r.body);
       if (j.is_discarded() || !j.is_object()) return Response::error(400, "the body must be a JSON object");
       if (j.contains("ready")) {
         if (!j["ready"].is_boolean()) return Response::error(400, "'ready' must be true or false");
@@ -250,6 +260,10 @@ http::Router Gateway::router() {
       out.push_back({{"name", m["name"]}, {"version", m["version"]}, {"state", unloaded ? "UNAVAILABLE" : "READY"},
                      {"reason", unloaded ? "unloaded" : "rung " + m["rung"].get<std::string>()}});
     }
+    // Bundles refused at start are listed as Triton lists models that failed to load.
+    if (!ready_only)
+      for (const auto& m : described["refused"])
+        out.push_back({{"name", m["name"]}, {"state", "UNAVAILABLE"}, {"reason", m["error"]}});
     return Response::json(200, out);
   });
   router.add_async("POST", "/v2/repository/models/{model}/load",

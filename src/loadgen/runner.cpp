@@ -63,6 +63,7 @@ struct Connection {
   beast::flat_buffer buffer;
   std::optional<bhttp::response_parser<bhttp::string_body>> parser;
   size_t request = kNoRequest;  // index of the request in flight
+  size_t resend = kNoRequest;   // a request resent after a stale keep-alive: this fresh connection's own
   bool served = false;          // completed an exchange before (a reused keep-alive connection)
   bool timed_out = false;
   bool closed = false;
@@ -230,10 +231,12 @@ class LoadRun {
     c->timer.cancel();
   }
 
-  void open_connection() {
+  // A connection for the queue, or (`resend`) for one request only.
+  void open_connection(size_t resend = kNoRequest) {
     auto c = std::make_shared<Connection>(io_);
+    c->resend = resend;
     live_.push_back(c);
-    ++connecting_;
+    if (resend == kNoRequest) ++connecting_;
     ++out_.stats.connections_opened;
     out_.stats.peak_connections = std::max<uint64_t>(out_.stats.peak_connections, live_.size());
     arm_deadline(c, now_ns() + timeout_ns_);
@@ -241,10 +244,12 @@ class LoadRun {
   }
 
   void on_connect(const ConnectionPtr& c, error_code ec) {
-    --connecting_;
+    const size_t resend = std::exchange(c->resend, kNoRequest);
+    if (resend == kNoRequest) --connecting_;
     disarm_deadline(c);
     if (stopping_) {
       drop(c);
+      if (resend != kNoRequest) finish(resend, 0, Failure::kInterrupted, "the run was interrupted");
       return;
     }
     if (ec) {
@@ -253,6 +258,11 @@ class LoadRun {
                                                           : Failure::kConnectFailed;
       std::string why = c->timed_out ? "connect timed out" : ec.message();
       drop(c);
+      if (resend != kNoRequest) {
+        finish(resend, 0, f, why);
+        dispatch();
+        return;
+      }
       // The connection was opened for the queue; its oldest request takes the failure, so a dead
       // server fails requests one by one instead of spinning on reconnects.
       if (!pending_.empty()) {
@@ -266,6 +276,10 @@ class LoadRun {
     if (!options_.endpoint.is_unix()) {
       error_code ignored;
       c->socket.set_option(asio::ip::tcp::no_delay(true), ignored);
+    }
+    if (resend != kNoRequest) {
+      send(c, resend);
+      return;
     }
     idle_.push_back(c);
     dispatch();
@@ -350,11 +364,11 @@ class LoadRun {
     }
     bool closed_by_peer = ec == asio::error::eof || ec == bhttp::error::end_of_stream ||
                           ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
-    // A keep-alive connection the server closed while it sat idle: resend once on a new one.
+    // A keep-alive connection the server closed while it sat idle: resend once on a new one
+    // (another idle connection may be just as stale: the server closes idle ones together).
     if (closed_by_peer && reused && !read_some && !timed_out && out_.outcomes[idx].attempts < 2) {
       ++out_.stats.resends;
-      pending_.push_front(idx);
-      dispatch();
+      open_connection(idx);
       return;
     }
     // Other Beast HTTP errors mean the bytes were not valid HTTP; anything else is the transport.

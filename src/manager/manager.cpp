@@ -127,9 +127,21 @@ ModelState* Manager::model_state(const std::string& model) const {
   return it == by_name_.end() ? nullptr : it->second;
 }
 
+std::optional<Status> Manager::refusal(const std::string& model) const {
+  for (const RefusedModel& r : options_.refused)
+    if (r.name == model)
+      return make_error(Code::kUnavailable, "model '{}' is not served: its bundle {} was refused: {}", model, r.bundle,
+                        r.error);
+  return std::nullopt;
+}
+
 WaitTicket Manager::acquire(const std::string& model, Tier tier, std::optional<Nanos> deadline, AcquireDone done) {
   ModelState* m = model_state(model);
   if (m == nullptr) {
+    if (auto refused = refusal(model)) {
+      done(*refused);
+      return {};
+    }
     done(make_error(Code::kNotFound, "unknown model '{}'; POST /v2/repository/index lists the models", model));
     return {};
   }

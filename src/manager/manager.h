@@ -56,6 +56,9 @@ struct ManagerOptions {
   std::function<ModelLoadInfo(const ModelConfig&)> load_info;
   // Called when the policy revised an idle model's plan (the simulator reschedules the model).
   std::function<void(ModelState&)> replanned;
+  // Models given but not served (bad bundles): listed by describe(), and a request for one gets
+  // kUnavailable naming the error.
+  std::vector<RefusedModel> refused;
 };
 
 class Manager {
@@ -97,6 +100,8 @@ class Manager {
   void shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(10'000));
 
   bool has_model(const std::string& model) const;
+  // For a model whose bundle was refused at start (options().refused): kUnavailable naming why.
+  std::optional<Status> refusal(const std::string& model) const;
   std::vector<std::string> model_names() const;
   const ModelConfig* model_config(const std::string& model) const;
   std::vector<ModelStats> stats() const;

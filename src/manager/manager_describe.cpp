@@ -86,7 +86,11 @@ json Manager::describe() const {
                       {"idle_plan", plan},
                       {"last_error", m->last_error.is_ok() ? json(nullptr) : json(m->last_error.to_string())}});
   }
+  json refused = json::array();
+  for (const RefusedModel& r : options_.refused)
+    refused.push_back({{"name", r.name}, {"bundle", r.bundle}, {"error", r.error}});
   return {{"models", models},
+          {"refused", refused},
           {"memory_bytes", controller_->memory_bytes()},
           {"memory_budget_bytes", options_.memory_budget_bytes},
           {"waiting", pool_->waiting_total()},

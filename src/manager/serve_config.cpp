@@ -101,7 +101,7 @@ Result<ServeConfig> parse_node(const YAML::Node& root, const std::string& base_d
     THAW_TRY(check_keys(s, "server",
                         {"host", "port", "grpc_port", "threads", "max_body_mb", "memory_budget_mb", "policy", "profile",
                          "ping_interval_ms", "tick_interval_ms", "runtime_dir", "max_waiting",
-                         "batch_shed_fraction", "max_connections"}));
+                         "batch_shed_fraction", "max_connections", "strict"}));
     read(s, "host", c.host);
     read(s, "port", c.port);
     read(s, "grpc_port", c.grpc_port);
@@ -117,6 +117,7 @@ Result<ServeConfig> parse_node(const YAML::Node& root, const std::string& base_d
     read(s, "max_waiting", c.max_waiting);
     read(s, "batch_shed_fraction", c.batch_shed_fraction);
     read(s, "max_connections", c.max_connections);
+    read(s, "strict", c.strict);
   }
   read(root, "models_dir", c.models_dir);
   c.models_dir = resolve(base_dir, c.models_dir);
@@ -186,6 +187,30 @@ Status add_models_from_dir(ServeConfig& config) {
   if (config.models.empty())
     return make_error(Code::kNotFound, "no models: '{}' holds no *.thaw bundle; pack one with "
                       "`thaw pack MODEL_FILE -o {}/NAME.thaw`", config.models_dir, config.models_dir);
+  return Status::ok();
+}
+
+Status set_aside_bad_models(ServeConfig& config, const std::function<Status(ModelConfig&)>& check) {
+  std::vector<ModelConfig> good;
+  for (ModelConfig& m : config.models) {
+    Status s = check(m);
+    if (s.is_ok()) good.push_back(std::move(m));
+    else config.refused.push_back({m.name, m.bundle, s.to_string()});
+  }
+  config.models = std::move(good);
+  for (ModelConfig& m : config.models) {
+    if (m.student.empty()) continue;
+    for (const RefusedModel& r : config.refused)
+      if (r.name == m.student) m.student.clear();
+  }
+  if (config.refused.empty()) return Status::ok();
+  std::string list;
+  for (const RefusedModel& r : config.refused)
+    list += fmt::format("\n  model '{}' ({}): {}; check it with `thaw verify {}`", r.name, r.bundle, r.error, r.bundle);
+  if (config.strict)
+    return make_error(Code::kInvalidArgument, "{} bad model(s) and server.strict is set:{}", config.refused.size(), list);
+  if (config.models.empty())
+    return make_error(Code::kNotFound, "no model can be served; {} bad model(s):{}", config.refused.size(), list);
   return Status::ok();
 }
 

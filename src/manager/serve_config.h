@@ -3,7 +3,7 @@
 //
 //   server:   {host, port, grpc_port, threads, max_body_mb, memory_budget_mb, policy, profile,
 //              ping_interval_ms, tick_interval_ms, runtime_dir, max_waiting, batch_shed_fraction,
-//              max_connections}
+//              max_connections, strict}
 //   models_dir: ./models          # every *.thaw here joins `models` with the defaults
 //   defaults: {min_instances, reserved_instances, max_instances, concurrency, queue_limit,
 //              queue_timeout_ms, request_timeout_ms, start_timeout_ms, worker_args}
@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,13 @@ struct ModelConfig {
   std::string version = "1";
 };
 
+// A model `thaw serve` was given but does not serve: its bundle failed the start-up check.
+struct RefusedModel {
+  std::string name;
+  std::string bundle;
+  std::string error;
+};
+
 struct ServeConfig {
   std::string host = "127.0.0.1";
   int port = 8000;
@@ -57,8 +65,12 @@ struct ServeConfig {
   size_t max_connections = 16'384;   // open client connections; beyond, 503 and close
   double batch_shed_fraction = 0.5;  // batch is shed once a model's queue is this full
   std::string models_dir = "./models";
+  // Refuse to start when any model's bundle is bad; else the good ones are served and the bad
+  // ones listed (refused).
+  bool strict = false;
   ModelConfig defaults;
   std::vector<ModelConfig> models;
+  std::vector<RefusedModel> refused;
 };
 
 // Parses YAML text; relative bundle paths and models_dir resolve against `base_dir`.
@@ -68,6 +80,12 @@ Result<ServeConfig> load_serve_config(const std::string& path);
 // Adds every *.thaw file in config.models_dir that no model already uses, named by its stem, with
 // the defaults. A missing directory is an error only when no model is configured at all.
 Status add_models_from_dir(ServeConfig& config);
+
+// Runs `check` on every model (it may fill in the model from its bundle, e.g. the version); a
+// model it fails moves to config.refused, and a student that was refused is dropped from the
+// models that named it. Errors, listing every refused model: any refused in strict mode, or none
+// left to serve.
+Status set_aside_bad_models(ServeConfig& config, const std::function<Status(ModelConfig&)>& check);
 
 // Names are used in URLs and file names: letters, digits, '-', '_', '.'; unique; 1..128 bytes.
 Status validate(const ServeConfig& config);

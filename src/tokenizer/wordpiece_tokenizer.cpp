@@ -134,6 +134,8 @@ Result<WordPieceTokenizer> WordPieceTokenizer::from_json(std::string_view tokeni
             at.value("single_word", false))
           return unsupported("added_tokens['" + content + "']", "uses normalized/lstrip/rstrip/single_word");
         t.added_tokens_.push_back({decode_utf8(content), at.at("id").get<int64_t>()});
+        // A token spanning a space could straddle two pieces of a long text: read such texts whole.
+        if (content.find_first_of(" \t\n\r") != std::string::npos) t.split_at_spaces_ = false;
       }
       std::stable_sort(t.added_tokens_.begin(), t.added_tokens_.end(),
                        [](const AddedToken& a, const AddedToken& b) { return a.content.size() > b.content.size(); });
@@ -236,9 +238,8 @@ void WordPieceTokenizer::encode_segment(std::u32string_view text, std::vector<in
   }
 }
 
-Encoding WordPieceTokenizer::encode(std::string_view text, size_t max_length) const {
+void WordPieceTokenizer::encode_piece(std::string_view text, std::vector<int64_t>& ids) const {
   std::u32string raw = decode_utf8(text);
-  std::vector<int64_t> ids;
   size_t seg_start = 0;
   for (size_t i = 0; i < raw.size();) {
     const AddedToken* match = nullptr;
@@ -258,12 +259,32 @@ Encoding WordPieceTokenizer::encode(std::string_view text, size_t max_length) co
     seg_start = i;
   }
   if (seg_start < raw.size()) encode_segment(std::u32string_view(raw).substr(seg_start), ids);
+}
 
+size_t WordPieceTokenizer::piece_end(std::string_view text, size_t from) const {
+  auto ascii_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  if (!split_at_spaces_ || text.size() - from <= kPieceBytes) return text.size();
+  // Just after the last ASCII space in the window: a word boundary that no step moves or crosses.
+  for (size_t i = from + kPieceBytes; i > from; --i)
+    if (ascii_space(text[i - 1])) return i;
+  // No space in the window: cut at a character boundary (see the header).
+  size_t i = from + kPieceBytes;
+  while (i > from + 1 && (static_cast<unsigned char>(text[i]) & 0xC0) == 0x80) --i;
+  return i;
+}
+
+Encoding WordPieceTokenizer::encode(std::string_view text, size_t max_length) const {
   size_t limit = max_length == 0 ? truncation_max_length_ : max_length;
-  if (limit != 0) {
-    size_t room = limit > 2 ? limit - 2 : 0;
-    if (ids.size() > room) ids.resize(room);
+  const size_t room = limit == 0 ? SIZE_MAX : (limit > 2 ? limit - 2 : 0);
+  std::vector<int64_t> ids;
+  // Piece by piece, stopping once the tokens kept are out: the work follows the tokens kept, not
+  // the length of the text.
+  for (size_t at = 0; at < text.size() && ids.size() < room;) {
+    const size_t end = piece_end(text, at);
+    encode_piece(text.substr(at, end - at), ids);
+    at = end;
   }
+  if (ids.size() > room) ids.resize(room);
   Encoding e;
   e.input_ids.reserve(ids.size() + 2);
   e.input_ids.push_back(cls_id_);

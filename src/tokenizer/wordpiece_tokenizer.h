@@ -42,6 +42,10 @@ class WordPieceTokenizer {
 
   // Tokenises one text. `max_length` counts [CLS] and [SEP]; 0 means the file's truncation setting
   // (or none). Invalid UTF-8 bytes are read as U+FFFD, which normalisation then drops.
+  // A long text is read in pieces of at most 64 KiB cut after an ASCII space, and reading stops
+  // once max_length is reached, so a truncated text costs what its kept tokens cost. The ids equal
+  // those of reading it whole, except for a run of 64 KiB without an ASCII space, which is cut at a
+  // character boundary (a word that long is [UNK] either way, in pieces or not).
   Encoding encode(std::string_view text, size_t max_length = 0) const;
   BatchEncoding encode_batch(std::span<const std::string_view> texts, size_t max_length = 0) const;
 
@@ -59,6 +63,11 @@ class WordPieceTokenizer {
     int64_t id;
   };
 
+  static constexpr size_t kPieceBytes = 64 << 10;
+  // Appends the ids of a piece of raw text (added tokens, then segments).
+  void encode_piece(std::string_view text, std::vector<int64_t>& ids) const;
+  // Where the piece of `text` starting at `from` ends (see encode()).
+  size_t piece_end(std::string_view text, size_t from) const;
   // Appends ids for a stretch of text that holds no added token.
   void encode_segment(std::u32string_view text, std::vector<int64_t>& ids) const;
   void encode_word(std::u32string_view word, std::vector<int64_t>& ids) const;
@@ -74,6 +83,7 @@ class WordPieceTokenizer {
   int64_t cls_id_ = -1;
   int64_t sep_id_ = -1;
   int64_t pad_id_ = 0;
+  bool split_at_spaces_ = true;  // false when an added token holds a space
 };
 
 }  // namespace thaw::tokenizer

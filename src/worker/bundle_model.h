@@ -15,6 +15,13 @@
 
 namespace thaw::worker {
 
+// When a bundle's data is checked completely (bundle::Reader::verify) before the model answers.
+enum class VerifyMode {
+  kFirstStart,  // on the first start of the file, remembered in a VerifiedCache
+  kAlways,
+  kNever,
+};
+
 struct BundleModelOptions {
   size_t max_text_tokens = 0;  // 0: the bundle's max_seq_length metadata, else 512
   // "key=value" items for the plugin's create(), checked against its create_options().
@@ -22,9 +29,13 @@ struct BundleModelOptions {
   // The model will be a zygote's template: refused when the plugin's load plan says forking a
   // loaded instance is unsafe.
   bool zygote = false;
+  VerifyMode verify = VerifyMode::kNever;
+  std::string verify_cache_dir;  // for kFirstStart; empty: verify every start
 };
 
-// Marks "bundle_open", "session_create" and (with a tokenizer) "tokenizer_load" on the timeline.
+// Marks "bundle_open", "session_create" and (with a tokenizer) "tokenizer_load" on the timeline,
+// and "verify" when the check outlasts the load: it runs on its own thread beside the load.
+// A bundle that fails the check is kCorrupt naming the tensor or file (whatever else failed).
 // Errors name the bundle: kNotFound for a backend `backends` does not have (listing those it has),
 // kInvalidArgument for bad backend options, kUnsupported for route families this worker does not
 // serve or an unsafe zygote.

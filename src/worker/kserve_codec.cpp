@@ -249,8 +249,7 @@ Result<InferRequest> decode_infer_request(std::string_view body, std::optional<u
     header = body.substr(0, *header_length);
     binary = body.substr(*header_length);
   }
-  json doc = json::parse(header.begin(), header.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return make_error(Code::kInvalidArgument, "request body is not valid JSON");
+  THAW_ASSIGN_OR_RETURN(json doc, parse_json_bounded(header, limits.json));
   if (!doc.is_object()) return make_error(Code::kInvalidArgument, "request body must be a JSON object");
 
   InferRequest req;
@@ -268,7 +267,7 @@ Result<InferRequest> decode_infer_request(std::string_view body, std::optional<u
   const json& inputs = doc["inputs"];
   if (inputs.empty()) return make_error(Code::kInvalidArgument, "'inputs' is empty");
   if (inputs.size() > limits.max_inputs)
-    return make_error(Code::kInvalidArgument, "{} inputs is more than the limit of {}", inputs.size(),
+    return make_error(Code::kResourceExhausted, "{} inputs is more than max_inputs={}", inputs.size(),
                       limits.max_inputs);
 
   size_t binary_at = 0;
@@ -362,6 +361,9 @@ Result<InferRequest> decode_infer_request(std::string_view body, std::optional<u
   if (doc.contains("outputs")) {
     const json& outs = doc["outputs"];
     if (!outs.is_array()) return make_error(Code::kInvalidArgument, "'outputs' must be an array");
+    if (outs.size() > limits.max_outputs)
+      return make_error(Code::kResourceExhausted, "{} outputs is more than max_outputs={}", outs.size(),
+                        limits.max_outputs);
     for (size_t i = 0; i < outs.size(); ++i) {
       const json& o = outs[i];
       if (!o.is_object() || !o.contains("name") || !o["name"].is_string())
@@ -413,6 +415,27 @@ json numeric_to_json(const OutputTensorView& t) {
 }
 
 }  // namespace
+
+uint64_t encoded_size_bound(std::span<const OutputTensorView> outputs) {
+  uint64_t n = 256;  // the envelope: model name, version, id
+  for (const OutputTensorView& t : outputs) {
+    n += 128 + t.name.size() + 21 * t.shape.size();
+    if (t.type.bytes) {
+      // Binary: a 4-byte length each; JSON: each byte escaped at worst (\u00XX), quotes, comma.
+      for (const std::string& s : t.strings) n += t.binary ? 4 + s.size() : 3 + 6 * s.size();
+    } else if (t.binary) {
+      n += t.data.size();
+    } else {
+      // The longest JSON numbers: a double's "-2.2250738585072014e-308", a 64-bit integer, "false".
+      const DType d = t.type.dtype;
+      const bool floating = d == DType::kF32 || d == DType::kF64 || d == DType::kF16 || d == DType::kBF16;
+      const uint64_t each = d == DType::kBool ? 6 : floating ? 25 : 21;
+      const size_t size = dtype_size(d);
+      n += (size ? t.data.size() / size : 0) * each;
+    }
+  }
+  return n;
+}
 
 EncodedResponse encode_infer_response(std::string_view model_name, std::string_view model_version,
                                       std::string_view id, std::span<const OutputTensorView> outputs) {

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/dtype.h"
+#include "common/json_limits.h"
 #include "common/status.h"
 
 namespace thaw::worker {
@@ -53,15 +54,19 @@ struct InferRequest {
   bool binary_output_default = false;    // parameters.binary_data_output
 };
 
+// Bounds on what a request body may hold, checked while decoding; errors name the bound.
 struct DecodeLimits {
+  JsonLimits json;           // nesting and values anywhere in the JSON (parameters included)
   size_t max_inputs = 64;
+  size_t max_outputs = 64;   // entries in "outputs"
   size_t max_rank = 16;
   uint64_t max_elements = uint64_t{1} << 32;
 };
 
 // Decodes an /infer body. `header_length` is the Inference-Header-Content-Length header, if any:
 // the JSON is then the first `header_length` bytes and binary tensors follow. Errors are
-// kInvalidArgument (or kUnsupported) with a message naming the offending field or tensor.
+// kInvalidArgument (or kUnsupported) with a message naming the offending field or tensor, and
+// kResourceExhausted naming the bound for a body over `limits`.
 // Binary tensors point into `body`.
 Result<InferRequest> decode_infer_request(std::string_view body,
                                           std::optional<uint64_t> header_length,
@@ -86,6 +91,10 @@ struct EncodedResponse {
   std::string body;
   std::optional<uint64_t> header_length;  // set when binary outputs follow the JSON header
 };
+
+// The most bytes encode_infer_response() can produce for `outputs` (JSON numbers at their
+// longest), so an answer over a bound is refused before it is built.
+uint64_t encoded_size_bound(std::span<const OutputTensorView> outputs);
 
 // Encodes {"model_name", "model_version", "id", "outputs": [...]}; JSON outputs carry "data"
 // as a flat row-major array, binary ones carry parameters.binary_data_size and their bytes follow

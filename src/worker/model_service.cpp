@@ -60,7 +60,9 @@ std::vector<engine::InputTensor> views(const std::vector<OwnedTensor>& tensors) 
 
 ModelService::ModelService(LoadedModel model, ServiceOptions options, const Clock& clock,
                            ColdStartTimeline* timeline)
-    : model_(std::move(model)), options_(std::move(options)), clock_(clock), timeline_(timeline) {}
+    : model_(std::move(model)), options_(std::move(options)), clock_(clock), timeline_(timeline) {
+  if (options_.work.max_positions == 0) options_.work.max_positions = model_.max_positions;
+}
 
 bool ModelService::accepts_text() const {
   return model_.text_encoder != nullptr && takes_token_inputs(model_.backend->signature());
@@ -137,11 +139,9 @@ Status ModelService::validate(std::span<const engine::InputTensor> inputs) const
 http::Response ModelService::infer(const http::Request& request) {
   Nanos start = clock_.now();
   http::InferenceStats::Phases phases;
-  Result<http::Response> r = infer_or_error(request, phases);
-  http::Response response = r.is_ok() ? std::move(r).value()
-                            : r.status().code() == Code::kUnsupported || r.status().code() == Code::kResourceExhausted
-                                ? http::content_coding_error(r.status())
-                                : http::Response::from_status(r.status());
+  Size size{request.body.size(), 0};
+  Result<http::Response> r = infer_or_error(request, phases, size);
+  http::Response response = r.is_ok() ? std::move(r).value() : http::Response::from_status(r.status());
   if (response.status < 400) ok_++;
   else if (response.status < 500) client_errors_++;
   else server_errors_++;
@@ -151,6 +151,9 @@ http::Response ModelService::infer(const http::Request& request) {
     stats_.success(static_cast<uint64_t>(took.count()), phases);
   else
     stats_.failure(static_cast<uint64_t>(took.count()));
+  // A large request's buffers (body, JSON, tensors, answer) are freed by now, but glibc keeps the
+  // pages: give them back, so one large request does not raise the worker's RSS for good.
+  if (is_large_request(size.body_bytes, size.tokens, response.body.size(), options_.work)) return_free_memory();
   if (response.status < 400 && !first_done_.exchange(true)) {
     if (timeline_) timeline_->mark("first_request");
     if (first_response_) first_response_();
@@ -159,21 +162,29 @@ http::Response ModelService::infer(const http::Request& request) {
 }
 
 Result<http::Response> ModelService::infer_or_error(const http::Request& request,
-                                                    http::InferenceStats::Phases& phases) {
+                                                    http::InferenceStats::Phases& phases, Size& size) {
   if (!ready_.load()) return make_error(Code::kUnavailable, "model '{}' is not ready yet", model_.name);
   const Nanos t_input = clock_.now();
   // A compressed body is decoded here, under a limit on its decoded size.
   std::string decoded;
   std::string_view body = request.body;
   if (auto enc = request.header("content-encoding")) {
-    THAW_ASSIGN_OR_RETURN(decoded, http::decode_content(*enc, request.body, options_.max_decoded_body));
+    auto content = http::decode_content(*enc, request.body, options_.max_decoded_body);
+    // 415 for a coding this worker does not decode; other errors of the request keep their status.
+    if (!content.is_ok()) {
+      size.body_bytes = options_.max_decoded_body;  // it may have decoded that much before refusing
+      return http::content_coding_error(content.status());
+    }
+    decoded = std::move(content).value();
     body = decoded;
+    size.body_bytes = std::max<uint64_t>(size.body_bytes, decoded.size());
   }
   std::optional<uint64_t> header_length;
   if (auto h = request.header("inference-header-content-length")) {
     THAW_ASSIGN_OR_RETURN(header_length, parse_header_length(*h));
   }
   THAW_ASSIGN_OR_RETURN(InferRequest req, decode_infer_request(body, header_length, options_.limits));
+  THAW_TRY(check_batch(req.inputs, options_.work));
 
   const auto& sig = model_.backend->signature();
   std::vector<OwnedTensor> tokenized;
@@ -201,6 +212,11 @@ Result<http::Response> ModelService::infer_or_error(const http::Request& request
     inputs = views(tokenized);
   }
   THAW_TRY(validate(inputs));
+  if (takes_token_inputs(sig)) {
+    THAW_TRY(check_tokens(inputs, options_.work));
+    if (!inputs.empty() && inputs.front().shape.size() == 2)
+      size.tokens = static_cast<uint64_t>(inputs.front().shape[0]) * static_cast<uint64_t>(inputs.front().shape[1]);
+  }
 
   std::vector<std::string> wanted;
   for (const auto& o : req.outputs) {
@@ -229,6 +245,7 @@ Result<http::Response> ModelService::infer_or_error(const http::Request& request
       if (o.name == out.name) binary = o.binary;
     views_out.push_back({out.name, WireType{false, out.dtype}, out.shape, out.data, {}, binary});
   }
+  THAW_TRY(check_response_size(encoded_size_bound(views_out), options_.work));
   EncodedResponse enc = encode_infer_response(model_.name, model_.version, req.id, views_out);
   phases.compute_output_ns = static_cast<uint64_t>((clock_.now() - t_output).count());
   http::Response response;

@@ -19,6 +19,7 @@
 #include "worker/cold_start.h"
 #include "worker/kserve_codec.h"
 #include "worker/text_input.h"
+#include "worker/work_limits.h"
 
 namespace thaw::worker {
 
@@ -32,11 +33,13 @@ struct LoadedModel {
   std::unique_ptr<engine::Backend> backend;
   std::unique_ptr<TextEncoder> text_encoder;  // null: the model takes no text
   size_t max_text_tokens = 512;
+  size_t max_positions = 0;  // longest token sequence the model holds; 0: unknown
   std::vector<std::vector<OwnedTensor>> warmup;  // warm-up requests carried by the bundle
 };
 
 struct ServiceOptions {
   DecodeLimits limits;
+  WorkLimits work;  // max_positions 0: the model's (LoadedModel::max_positions)
   std::string text_input = "text";  // the BYTES input name that carries raw text
   uint64_t max_decoded_body = 64 << 20;  // a compressed request body may decode to this much
 };
@@ -73,7 +76,13 @@ class ModelService {
   void write_metrics(http::PrometheusText& out) const;
 
  private:
-  Result<http::Response> infer_or_error(const http::Request& request, http::InferenceStats::Phases& phases);
+  // What a request asked for, whether it ran or not: decides whether its memory goes back.
+  struct Size {
+    uint64_t body_bytes = 0;  // decoded
+    uint64_t tokens = 0;
+  };
+  Result<http::Response> infer_or_error(const http::Request& request, http::InferenceStats::Phases& phases,
+                                        Size& size);
   Status validate(std::span<const engine::InputTensor> inputs) const;
 
   LoadedModel model_;

@@ -19,6 +19,8 @@ using json = nlohmann::json;
 namespace event = protocol::event;
 }  // namespace
 
+int load_failure_exit_code(const Status& s) { return s.code() == Code::kCorrupt ? 3 : 1; }
+
 void emit(std::FILE* out, const json& event) {
   if (out == nullptr) return;
   std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
@@ -125,7 +127,7 @@ int run_worker(const WorkerOptions& options, const ModelLoader& loader, ColdStar
   auto model = loader(options.bundle_path, timeline);
   if (!model.is_ok()) {
     report_start_failure(events, ready, "load", model.status());
-    return 1;
+    return load_failure_exit_code(model.status());
   }
   SteadyClock steady;
   ModelService service(std::move(model).value(), options.service, steady, &timeline);

@@ -47,10 +47,13 @@ struct WorkerOptions {
 using ModelLoader = std::function<Result<LoadedModel>(const std::string& bundle_path, ColdStartTimeline&)>;
 
 // Runs until SIGINT or SIGTERM (blocked in the calling thread and every thread it starts).
-// Returns a process exit code: 0 after a clean stop, 1 when loading or warm-up failed.
+// Returns a process exit code: 0 after a clean stop, 1 when loading or warm-up failed, 3 when the
+// bundle is corrupt.
 int run_worker(const WorkerOptions& options, const ModelLoader& loader, ColdStartTimeline& timeline,
                std::FILE* events);
 
+// The exit code of a start whose load failed: 3 for a corrupt bundle, else 1.
+int load_failure_exit_code(const Status& s);
 // Writes one event as a JSON line and flushes (a no-op when `out` is null).
 void emit(std::FILE* out, const nlohmann::json& event);
 // An "error" event and a line on stderr.

@@ -142,7 +142,7 @@ int run_zygote(const WorkerOptions& options, const ModelLoader& loader, ColdStar
   auto model = loader(options.bundle_path, timeline);
   if (!model.is_ok()) {
     report_start_failure(events, ready, "load", model.status());
-    return 1;
+    return load_failure_exit_code(model.status());
   }
   SteadyClock steady;
   ModelService service(std::move(model).value(), options.service, steady, nullptr);

@@ -242,6 +242,24 @@ TEST(RunLoad, StaleKeepAliveConnectionIsResentOnce) {
   EXPECT_EQ(server.connections(), 4);
 }
 
+TEST(RunLoad, StaleResendGoesOutOnAFreshConnectionNotAnotherIdleOne) {
+  // Two connections serve the first two requests and are both closed by the server. The third
+  // request finds its idle connection dead; its resend must not take the other dead one.
+  OneShotServer server("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  auto s = parse_schedule("0\n0\n0.2\n");
+  ASSERT_TRUE(s.is_ok());
+  LoadOptions o;
+  o.endpoint = http::Endpoint::tcp("127.0.0.1", server.port());
+  o.max_connections = 2;
+  auto out = run_load(*s, o);
+  ASSERT_TRUE(out.is_ok());
+  expect_every_request_ended(*out);
+  LoadReport r = summarize_run(*s, out->outcomes, 0, out->stats);
+  EXPECT_EQ(r.status_counts[200], 3u) << to_text(r);
+  EXPECT_EQ(out->stats.resends, 1u);
+  EXPECT_EQ(server.connections(), 3);
+}
+
 TEST(RunLoad, GarbageAndTruncatedResponsesAreNamedErrors) {
   {
     OneShotServer server("garbage\r\n\r\n");

@@ -51,6 +51,7 @@ class ManagerUnitTest : public ::testing::Test {
     o.ping_interval = seconds(10);
     o.memory_budget_bytes = budget;
     o.max_waiting = max_waiting_;
+    o.refused = refused_;
     o.load_info = [this](const ModelConfig& m) {
       asked_.push_back(m.bundle);
       return ModelLoadInfo{64u << 20, zygote_safe_};
@@ -104,6 +105,7 @@ class ManagerUnitTest : public ::testing::Test {
   bool zygote_safe_ = true;
   std::vector<std::string> asked_;
   std::unique_ptr<Manager> manager_;
+  std::vector<RefusedModel> refused_;
 };
 
 TEST_F(ManagerUnitTest, ColdRequestWaitsForItsStartThenKeepAliveScalesToZero) {
@@ -208,6 +210,23 @@ TEST_F(ManagerUnitTest, UnknownModelIsNotFound) {
   Status held;
   manager_->hold("nope", Rung::kWarm, [&](Status s) { held = s; });
   EXPECT_EQ(held.code(), Code::kNotFound);
+}
+
+TEST_F(ManagerUnitTest, ARefusedModelIsUnavailableNamingItsBundleAndIsListed) {
+  refused_ = {{"bad", "/models/bad.thaw", "corrupt: not a bundle"}};
+  start({model("m")});
+  auto r = acquire("bad");
+  ASSERT_TRUE(r->done());
+  EXPECT_EQ(r->code(), Code::kUnavailable);
+  const std::string message = r->result->status().message();
+  EXPECT_NE(message.find("/models/bad.thaw"), std::string::npos) << message;
+  EXPECT_NE(message.find("not a bundle"), std::string::npos) << message;
+  EXPECT_FALSE(manager_->has_model("bad"));
+  const auto described = manager_->describe();
+  ASSERT_EQ(described["refused"].size(), 1u);
+  EXPECT_EQ(described["refused"][0]["name"], "bad");
+  EXPECT_EQ(described["refused"][0]["error"], "corrupt: not a bundle");
+  EXPECT_EQ(acquire("nope")->code(), Code::kNotFound);
 }
 
 TEST_F(ManagerUnitTest, FullQueueRefusesBatchIsShedFirstAndPremiumGoesFirst) {

@@ -116,6 +116,60 @@ TEST_F(ServeConfigTest, NoModelsAnywhereSaysHowToMakeOne) {
   EXPECT_NE(s.message().find("thaw pack"), std::string::npos);
 }
 
+// Accepts a bundle whose file holds "x" and refuses any other, as a bundle check would.
+Status check_bundle(ModelConfig& m) {
+  std::ifstream in(m.bundle);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text == "x") return Status::ok();
+  return make_error(Code::kCorrupt, "not a bundle ({} bytes)", text.size());
+}
+
+TEST_F(ServeConfigTest, BadBundlesAreSetAsideAndTheGoodOnesServed) {
+  std::ofstream(dir_ / "models" / "empty.thaw");
+  std::ofstream(dir_ / "models" / "junk.thaw") << "junk";
+  auto c = parse_serve_config("models:\n  - {name: teacher, bundle: models/a.thaw, student: junk}\n", dir_.string());
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  ASSERT_TRUE(add_models_from_dir(*c).is_ok());
+  ASSERT_TRUE(validate(*c).is_ok());
+  ASSERT_TRUE(set_aside_bad_models(*c, check_bundle).is_ok());
+  std::vector<std::string> served;
+  for (const auto& m : c->models) served.push_back(m.name);
+  EXPECT_EQ(served, (std::vector<std::string>{"teacher", "b"}));
+  EXPECT_TRUE(c->models[0].student.empty());  // its student was refused
+  ASSERT_EQ(c->refused.size(), 2u);
+  EXPECT_EQ(c->refused[0].name, "empty");
+  EXPECT_NE(c->refused[0].error.find("0 bytes"), std::string::npos) << c->refused[0].error;
+  EXPECT_EQ(c->refused[1].name, "junk");
+  EXPECT_NE(c->refused[1].bundle.find("junk.thaw"), std::string::npos);
+}
+
+TEST_F(ServeConfigTest, StrictModeRefusesToStartListingEveryBadBundle) {
+  std::ofstream(dir_ / "models" / "empty.thaw");
+  std::ofstream(dir_ / "models" / "junk.thaw") << "junk";
+  auto c = parse_serve_config("server: {strict: true}\n", dir_.string());
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_TRUE(c->strict);
+  ASSERT_TRUE(add_models_from_dir(*c).is_ok());
+  Status s = set_aside_bad_models(*c, check_bundle);
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find("empty.thaw"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("junk.thaw"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("strict"), std::string::npos) << s.message();
+}
+
+TEST_F(ServeConfigTest, NoGoodBundleLeftIsAnError) {
+  fs::remove(dir_ / "models" / "a.thaw");
+  fs::remove(dir_ / "models" / "b.thaw");
+  std::ofstream(dir_ / "models" / "empty.thaw").close();
+  auto c = parse_serve_config("models_dir: models\n", dir_.string());
+  ASSERT_TRUE(c.is_ok());
+  Status added = add_models_from_dir(*c);
+  ASSERT_TRUE(added.is_ok()) << added.to_string();
+  Status s = set_aside_bad_models(*c, check_bundle);
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find("empty.thaw"), std::string::npos) << s.message();
+}
+
 TEST(TierTest, ParsesTheHeader) {
   EXPECT_EQ(*parse_tier(std::nullopt), Tier::kStandard);
   EXPECT_EQ(*parse_tier(std::string_view("")), Tier::kStandard);

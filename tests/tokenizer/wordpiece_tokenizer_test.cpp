@@ -117,3 +117,35 @@ TEST(WordPieceTokenizer, ReadsTheRealMiniLmTokenizer) {
 
 }  // namespace
 }  // namespace thaw::tokenizer
+
+namespace thaw::tokenizer {
+namespace {
+
+TEST(WordPieceLongText, PiecesGiveTheIdsOfTheWholeTextAndTruncationStopsEarly) {
+  auto t = WordPieceTokenizer::from_json(tiny_tokenizer_json());
+  ASSERT_TRUE(t.is_ok()) << t.status().to_string();
+  // 300 KB: several 64 KiB pieces, cut after spaces, with [MASK] (an added token) across them.
+  std::string text;
+  std::vector<int64_t> expected = {2};
+  while (text.size() < 300'000) {
+    text += "hello, unaffable [MASK] cafe! ";
+    for (int64_t id : {8, 9, 5, 6, 7, 4, 11, 10}) expected.push_back(id);
+  }
+  expected.push_back(3);
+  Encoding whole = t->encode(text, 0);
+  EXPECT_EQ(whole.input_ids, expected);
+  Encoding cut = t->encode(text, 6);
+  EXPECT_EQ(cut.input_ids, (std::vector<int64_t>{2, 8, 9, 5, 6, 3}));
+}
+
+TEST(WordPieceLongText, AWordLongerThanAPieceIsUnknownEitherWay) {
+  auto t = WordPieceTokenizer::from_json(tiny_tokenizer_json());
+  ASSERT_TRUE(t.is_ok());
+  Encoding e = t->encode(std::string(200'000, 'a') + " hello", 0);
+  ASSERT_GE(e.input_ids.size(), 4u);
+  EXPECT_EQ(e.input_ids[1], 1);                         // [UNK]
+  EXPECT_EQ(e.input_ids[e.input_ids.size() - 2], 8);  // hello
+}
+
+}  // namespace
+}  // namespace thaw::tokenizer

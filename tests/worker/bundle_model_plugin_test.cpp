@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include "bundle/bundle.h"
@@ -59,8 +61,9 @@ engine::ProtocolIdentity rowsum_identity() {
   return {"rowsum_platform", {engine::RouteFamily::kOpenInference}};
 }
 
+// `stem` names the file; tests that change the file (ctest runs tests in parallel) pass their own.
 std::string write_bundle(const std::string& backend,
-                         bundle::Compression compression = bundle::Compression::kNone) {
+                         bundle::Compression compression = bundle::Compression::kNone, const std::string& stem = "") {
   static const float weights[4] = {1, 2, 3, 4};
   static const float x[3] = {1, 2, 3};
   bundle::BundleContents c;
@@ -70,7 +73,7 @@ std::string write_bundle(const std::string& backend,
   c.files.push_back({"weights.bin", std::string(8192, 'w')});
   c.files.push_back({"warmup/0/x", std::string(reinterpret_cast<const char*>(x), sizeof(x))});
   c.warmup.push_back({{{"x", DType::kF32, {1, 3}, "warmup/0/x"}}});
-  const std::string path = ::testing::TempDir() + "/" + backend +
+  const std::string path = ::testing::TempDir() + "/" + (stem.empty() ? backend : stem) +
                            (compression == bundle::Compression::kZstd ? "-zstd" : "") + ".thaw";
   bundle::WriteOptions o;
   o.threads = 1;
@@ -117,6 +120,49 @@ TEST_F(BundleModelPlugin, LoadsThroughThePluginWithItsOptionsAndIdentity) {
 
   ASSERT_TRUE(load(write_bundle("rowsum")).is_ok());
   EXPECT_EQ(seen_->scale, "1") << "the spec's default applies when the option is not given";
+}
+
+// Flips one byte of the file "weights.bin" inside the bundle: the header and manifest stay valid.
+std::string flip_weights_file(const std::string& path) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const size_t at = bytes.find(std::string(8192, 'w'));
+  EXPECT_NE(at, std::string::npos);
+  f.seekp(static_cast<std::streamoff>(at + 100));
+  f.put('x');
+  return path;
+}
+
+TEST_F(BundleModelPlugin, ACorruptDataSectionIsRefusedBeforeTheModelAnswers) {
+  use_plugin();
+  const std::string path = flip_weights_file(write_bundle("rowsum", bundle::Compression::kNone, "corrupt"));
+  ASSERT_TRUE(load(path, {.verify = VerifyMode::kNever}).is_ok()) << "only the check sees it";
+  auto r = load(path, {.verify = VerifyMode::kAlways});
+  expect_error(r, Code::kCorrupt, "failed the check");
+  expect_error(r, Code::kCorrupt, "weights.bin");
+  expect_error(r, Code::kCorrupt, path);
+}
+
+TEST_F(BundleModelPlugin, TheFirstStartChecksAndIsRememberedUntilTheFileChanges) {
+  use_plugin();
+  const std::string path = write_bundle("rowsum", bundle::Compression::kNone, "first-start");
+  const std::string cache = ::testing::TempDir() + "/verified-plugin-test";
+  std::filesystem::remove_all(cache);
+  BundleModelOptions o{.verify = VerifyMode::kFirstStart, .verify_cache_dir = cache};
+  ASSERT_TRUE(load(path, o).is_ok());
+  EXPECT_TRUE(timeline_.has("verify"));
+  EXPECT_FALSE(std::filesystem::is_empty(cache));
+  // A later start finds the file in the cache: no check (a fresh timeline shows no "verify").
+  ColdStartTimeline later{clock_, ExecTime{}};
+  ASSERT_TRUE(load_bundle_model(backends_, path, o, later).is_ok());
+  EXPECT_FALSE(later.has("verify"));
+  // A rewritten file is a new one: corrupt now, and refused.
+  flip_weights_file(path);
+  // The clock the kernel stamps files with may be coarser than this test: make the change visible.
+  std::filesystem::last_write_time(path, std::filesystem::last_write_time(path) + std::chrono::seconds(2));
+  ColdStartTimeline after{clock_, ExecTime{}};
+  auto r = load_bundle_model(backends_, path, o, after);
+  expect_error(r, Code::kCorrupt, "failed the check");
 }
 
 TEST_F(BundleModelPlugin, UnknownBackendIsRefusedNamingItAndTheKnownOnes) {

@@ -21,6 +21,9 @@ struct OnnxBackend::Impl {
   OrtPtr<OrtMemoryInfo> cpu;
   // Failed runs come back as Status; ORT's own log line for them would only duplicate it.
   OrtPtr<OrtRunOptions> quiet_run;
+  // quiet_run that also shrinks the CPU arena at the end of the run; null without an arena.
+  OrtPtr<OrtRunOptions> shrinking_run;
+  uint64_t shrink_above_bytes = 0;
 };
 
 namespace {
@@ -169,6 +172,15 @@ Result<std::unique_ptr<Backend>> OnnxBackend::open(const OrtEnvironment& env, st
   impl->quiet_run = OrtPtr<OrtRunOptions>(run, OrtDeleter{&api});
   THAW_ORT_TRY(api, api.RunOptionsSetRunLogSeverityLevel(run, ORT_LOGGING_LEVEL_FATAL),
                "setting the run log level");
+  if (impl->shrink_above_bytes != 0) {
+    OrtRunOptions* shrink = nullptr;
+    THAW_ORT_TRY(api, api.CreateRunOptions(&shrink), "creating run options");
+    impl->shrinking_run = OrtPtr<OrtRunOptions>(shrink, OrtDeleter{&api});
+    THAW_ORT_TRY(api, api.RunOptionsSetRunLogSeverityLevel(shrink, ORT_LOGGING_LEVEL_FATAL),
+                 "setting the run log level");
+    THAW_ORT_TRY(api, api.AddRunConfigEntry(shrink, "memory.enable_memory_arena_shrinkage", "cpu:0"),
+                 "enabling arena shrinkage");
+  }
   THAW_ASSIGN_OR_RETURN(ModelSignature sig, read_signature(api, session));
   std::unique_ptr<OnnxBackend> backend(new OnnxBackend(std::move(impl)));
   backend->signature_ = std::move(sig);
@@ -183,6 +195,7 @@ Result<std::unique_ptr<Backend>> OnnxBackend::create(const OrtEnvironment& env,
   if (graph_bytes.empty()) return make_error(Code::kInvalidArgument, "the ONNX graph is empty");
   auto impl = std::make_unique<Impl>();
   impl->api = &api;
+  impl->shrink_above_bytes = options.cpu_arena ? options.arena_shrink_above_bytes : 0;
   THAW_ASSIGN_OR_RETURN(OrtPtr<OrtSessionOptions> so, make_session_options(api, options));
   THAW_TRY(attach_weights(api, so.get(), options.weights, graph_bytes, data_section,
                           impl->weight_values));
@@ -197,6 +210,7 @@ Result<std::unique_ptr<Backend>> OnnxBackend::create_from_ort_format(const OrtEn
   if (ort_bytes.empty()) return make_error(Code::kInvalidArgument, "the ORT-format model is empty");
   auto impl = std::make_unique<Impl>();
   impl->api = &api;
+  impl->shrink_above_bytes = options.cpu_arena ? options.arena_shrink_above_bytes : 0;
   THAW_ASSIGN_OR_RETURN(OrtPtr<OrtSessionOptions> so, make_session_options(api, options));
   THAW_ORT_TRY(api, api.AddSessionConfigEntry(so.get(), "session.load_model_format", "ORT"),
                "selecting the ORT format");
@@ -260,7 +274,10 @@ Result<std::vector<OutputTensor>> OnnxBackend::infer(std::span<const InputTensor
     }
   }
   std::vector<OrtValue*> results(output_names.size(), nullptr);
-  OrtStatus* run = api.Run(impl_->session.get(), impl_->quiet_run.get(), input_names.data(), value_ptrs.data(),
+  uint64_t input_bytes = 0;
+  for (const InputTensor& in : inputs) input_bytes += in.data.size();
+  const bool shrink = impl_->shrinking_run && input_bytes > impl_->shrink_above_bytes;
+  OrtStatus* run = api.Run(impl_->session.get(), shrink ? impl_->shrinking_run.get() : impl_->quiet_run.get(), input_names.data(), value_ptrs.data(),
                            value_ptrs.size(), output_names.data(), output_names.size(), results.data());
   std::vector<OrtPtr<OrtValue>> owned;
   for (OrtValue* r : results) owned.emplace_back(r, OrtDeleter{&api});

@@ -43,6 +43,9 @@ struct OnnxOptions {
   bool allow_spinning = false;
   // ORT's CPU arena keeps freed activation buffers for reuse; off means malloc per run.
   bool cpu_arena = true;
+  // A run whose inputs pass this many bytes gives the arena's grown regions back afterwards, so a
+  // large request does not keep its activations' memory; smaller runs reuse the arena as before.
+  uint64_t arena_shrink_above_bytes = 48 << 10;  // 2048 tokens of a BERT's three INT64 inputs
 };
 
 class OnnxBackend final : public Backend {

@@ -256,7 +256,13 @@ Result<std::unique_ptr<PackedModel>> pack_onnx(const std::string& path) {
 
   json inputs = json::array(), outputs = json::array();
   std::unordered_set<std::string> initializer_names;
-  for (const auto& t : graph->initializer()) initializer_names.insert(t.name());
+  for (const auto& t : graph->initializer()) {
+    initializer_names.insert(t.name());
+    // A transformer's position table ([positions, hidden]) bounds its token sequences: recorded so
+    // the worker refuses a longer sequence with 400 instead of failing inside the run.
+    if (t.name().find("position_embeddings") != std::string::npos && t.dims_size() == 2 && t.dims(0) > 0)
+      model->contents.metadata["max_positions"] = t.dims(0);
+  }
   for (const auto& v : graph->input())
     if (!initializer_names.count(v.name())) inputs.push_back(value_info_json(v));
   for (const auto& v : graph->output()) outputs.push_back(value_info_json(v));
