@@ -38,7 +38,28 @@ void LadderController::apply_revisions(Nanos now) {
   }
 }
 
-void LadderController::need_capacity(ModelState& m, Deferred& later) { scale_up(m, later); }
+void LadderController::need_capacity(ModelState& m, Deferred& later) {
+  if (m.live() == 0 && m.waiting > 0) publish_active(m, DemandEvent::kWaitingAtZero, later);
+  scale_up(m, later);
+}
+
+void LadderController::publish_active(ModelState& m, DemandEvent event, Deferred& later) {
+  m.demand_active = true;
+  if (options_.demand == nullptr) return;
+  later.add([hub = options_.demand, name = m.config.name, event] { hub->publish(name, event); });
+}
+
+void LadderController::note_activity(ModelState& m) {
+  if (options_.demand == nullptr) return;
+  bool changed, active;
+  {
+    std::lock_guard lock(m.mu);
+    active = !m.idle() || m.live() + m.starting() > 0;
+    changed = active != m.demand_active;
+    m.demand_active = active;
+  }
+  if (changed) options_.demand->publish(m.config.name, active ? DemandEvent::kBecameActive : DemandEvent::kFellToZero);
+}
 
 void LadderController::went_idle(ModelState& m, Nanos now) {
   // A start that completes while the model is idle (a pre-warm, a floor) does not begin a new
@@ -230,6 +251,7 @@ void LadderController::tick_model(ModelState& m, Nanos now) {
   }
   stop_instances(victims, m, "idle");
   if (target) apply_rung(m, *target, nullptr);
+  note_activity(m);
 }
 
 std::optional<Nanos> LadderController::next_wakeup(const ModelState& m, Nanos now) const {

@@ -24,6 +24,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "manager/demand.h"
 #include "manager/instance_pool.h"
 #include "manager/ladder_controller.h"
 #include "manager/launcher.h"
@@ -96,6 +97,10 @@ class Manager {
   // Stops every instance and zygote (they finish requests in flight within `grace`).
   void shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(10'000));
 
+  // A model's demand now (kNotFound for an unknown model), and its events (for the KEDA scaler).
+  Result<ModelDemand> demand(const std::string& model) const;
+  DemandHub& demand_hub() { return demand_hub_; }
+
   bool has_model(const std::string& model) const;
   std::vector<std::string> model_names() const;
   const ModelConfig* model_config(const std::string& model) const;
@@ -123,6 +128,7 @@ class Manager {
   const Clock& clock_;
   std::vector<std::unique_ptr<ModelState>> models_;
   std::map<std::string, ModelState*, std::less<>> by_name_;
+  DemandHub demand_hub_;
   std::unique_ptr<PolicyGate> policy_;
   std::unique_ptr<Launcher> launcher_;
   std::unique_ptr<InstancePool> pool_;
