@@ -44,6 +44,23 @@ class ActiveStream final : public ::grpc::ServerWriteReactor<externalscaler::IsA
   ActiveStream(std::string model, std::function<void(ActiveStream*)> done) : model_(std::move(model)), done_(std::move(done)) {}
   const std::string& model() const { return model_; }
 
+  // The first answer: `snapshot`, or what an event pushed since. Until this, writing_ stands as
+  // though a write were in flight, so the stream can neither write nor finish before it.
+  void start(bool snapshot) {
+    std::unique_lock lock(mu_);
+    if (closing_) {
+      writing_ = false;
+      finishing_ = true;
+      lock.unlock();
+      Finish(Status::OK);
+      return;
+    }
+    if (!pending_) pending_ = snapshot;
+    take_pending();
+    lock.unlock();
+    StartWrite(&out_);
+  }
+
   // Any thread, never blocks.
   void push(bool active) {
     std::unique_lock lock(mu_);
@@ -99,7 +116,7 @@ class ActiveStream final : public ::grpc::ServerWriteReactor<externalscaler::IsA
   std::function<void(ActiveStream*)> done_;
   std::mutex mu_;
   std::optional<bool> pending_;
-  bool writing_ = false, closing_ = false, finishing_ = false;
+  bool writing_ = true, closing_ = false, finishing_ = false;  // see start()
   externalscaler::IsActiveResponse out_;
 };
 
@@ -135,17 +152,18 @@ class ScalerService final : public externalscaler::ExternalScaler::CallbackServi
       streams_.erase(done);
     });
     if (!s.ok()) {
-      stream->Finish(s);
+      stream->Finish(s);  // before start(): nothing else may finish it
       return stream;
     }
-    // The state now, then events: under mu_, so an event that follows the snapshot is pushed after it.
-    std::lock_guard lock(mu_);
-    streams_.insert(stream);
-    if (closed_) {
-      stream->close();
-      return stream;
+    {
+      std::lock_guard lock(mu_);
+      streams_.insert(stream);
+      if (closed_) stream->close();
     }
-    if (Status now = lookup(*in, nullptr, &d); now.ok()) stream->push(d.active());
+    // Events reach the stream from here on; the state read after that is the first answer unless
+    // an event already says newer. Not under mu_: events come with a model's mutex held.
+    (void)lookup(*in, nullptr, &d);
+    stream->start(d.active());
     return stream;
   }
 

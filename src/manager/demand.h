@@ -34,8 +34,9 @@ const char* demand_event_name(DemandEvent e);
 
 using DemandListener = std::function<void(const std::string& model, DemandEvent event)>;
 
-// Fans events out to subscribers. Listeners run on the manager's threads, with no model mutex
-// held: they must return at once (record and wake, never wait). Thread-safe.
+// Fans events out to subscribers. Listeners run on the manager's threads, kWaitingAtZero with the
+// model's mutex held (the others without): they must return at once (record and wake, never wait)
+// and never call back into the manager. Thread-safe.
 class DemandHub {
  public:
   // Until unsubscribe(id) returns, which waits out a call in progress.

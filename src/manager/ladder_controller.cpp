@@ -38,9 +38,13 @@ void LadderController::apply_revisions(Nanos now) {
   }
 }
 
-void LadderController::need_capacity(ModelState& m, Deferred& later) {
-  if (m.live() == 0 && m.waiting > 0) publish_active(m, DemandEvent::kWaitingAtZero, later);
-  scale_up(m, later);
+void LadderController::need_capacity(ModelState& m, Deferred& later) { scale_up(m, later); }
+
+// Published under the model mutex, the one event that is: the request's own residency check and
+// launch take milliseconds, and KEDA should not wait for them. Listeners return at once.
+void LadderController::waiting_at_zero(ModelState& m) {
+  m.demand_active = true;
+  if (options_.demand != nullptr) options_.demand->publish(m.config.name, DemandEvent::kWaitingAtZero);
 }
 
 void LadderController::publish_active(ModelState& m, DemandEvent event, Deferred& later) {

@@ -85,6 +85,7 @@ class LadderController final : public PoolEvents {
   void went_idle(ModelState& m, Nanos now) override;
   policy::Rung start_rung(const ModelState& m) override;
   void deadline_added(Nanos at) override;
+  void waiting_at_zero(ModelState& m) override;
 
  private:
   std::optional<policy::Rung> planned_rung(const ModelState& m, Nanos now) const;
