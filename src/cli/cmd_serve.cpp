@@ -238,8 +238,9 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
   gateway.set_draining();
   // gRPC first: its calls in flight are answered through the HTTP server's loops.
   if (grpc) grpc->stop(std::chrono::milliseconds(f.stop_grace_ms));
-  // The scaler's calls never wait on requests; it goes before the manager it asks.
-  if (scaler) scaler->stop(std::chrono::milliseconds(0));
+  // The scaler's calls never wait on requests; it goes before the manager it asks. Its streams end
+  // once their latest answer is written; a client that stopped reading gets a second.
+  if (scaler) scaler->stop(std::chrono::milliseconds(1000));
   (*server)->stop(std::chrono::milliseconds(f.stop_grace_ms));
   gateway.close_upstreams();
   (*manager)->shutdown(std::chrono::milliseconds(f.stop_grace_ms));

@@ -72,7 +72,7 @@ class ActiveStream final : public ::grpc::ServerWriteReactor<externalscaler::IsA
     lock.unlock();
     StartWrite(&out_);
   }
-  // Ends the stream (the server stops): after the write in flight, if any.
+  // Ends the stream (the server stops) once the latest answer is written.
   void close() {
     std::unique_lock lock(mu_);
     closing_ = true;
@@ -84,7 +84,7 @@ class ActiveStream final : public ::grpc::ServerWriteReactor<externalscaler::IsA
 
   void OnWriteDone(bool ok) override {
     std::unique_lock lock(mu_);
-    if (!ok || closing_) {
+    if (!ok || (closing_ && !pending_)) {
       writing_ = false;
       if (finishing_) return;
       finishing_ = true;
