@@ -17,6 +17,10 @@ if [ -d tests/e2e ]; then
   echo "== end-to-end tests (pytest)"
   THAW_BIN="$root/build/thaw" .venv/bin/python -m pytest -q tests/e2e
 fi
+if [ -d tests/deploy ]; then
+  echo "== Kubernetes manifests in deploy/ (pytest)"
+  THAW_BIN="$root/build/thaw" .venv/bin/python -m pytest -q tests/deploy
+fi
 if [ -x scripts/fuzz.sh ]; then
   echo "== fuzzing the parsers briefly"
   scripts/fuzz.sh --seconds "${THAW_FUZZ_SECONDS:-20}"

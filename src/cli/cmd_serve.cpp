@@ -39,6 +39,7 @@ struct ServeFlags {
   std::string host;
   int port = -1;
   int grpc_port = -2;  // unset: the file's, else off
+  int keda_scaler_port = -2;
   int threads = 0;
   int64_t memory_budget_mb = -1;
   std::string policy;
@@ -88,6 +89,7 @@ Result<manager::ServeConfig> build_config(const ServeFlags& f) {
   if (!f.host.empty()) c.host = f.host;
   if (f.port >= 0) c.port = f.port;
   if (f.grpc_port >= -1) c.grpc_port = f.grpc_port;
+  if (f.keda_scaler_port >= -1) c.keda_scaler_port = f.keda_scaler_port;
   if (f.threads > 0) c.threads = f.threads;
   if (f.memory_budget_mb >= 0) c.memory_budget_bytes = static_cast<uint64_t>(f.memory_budget_mb) << 20;
   if (!f.policy.empty()) c.policy = f.policy;
@@ -203,6 +205,22 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
     }
     grpc = std::move(started).value();
   }
+  std::unique_ptr<grpc_front::GrpcFront> scaler;
+  if (c.keda_scaler_port >= 0) {
+    manager::Manager& mgr = **manager;
+    grpc_front::DemandSource source{
+        [&mgr](const std::string& model) { return mgr.demand(model); },
+        [&mgr](manager::DemandListener l) { return mgr.demand_hub().subscribe(std::move(l)); },
+        [&mgr](uint64_t id) { mgr.demand_hub().unsubscribe(id); }};
+    auto started = grpc_front::start_keda_scaler({c.host, c.keda_scaler_port, 1 << 20}, std::move(source));
+    if (!started.is_ok()) {
+      spdlog::error("{}", started.status().to_string());
+      if (grpc) grpc->stop(std::chrono::milliseconds(0));
+      (*server)->stop(std::chrono::milliseconds(0));
+      return 1;
+    }
+    scaler = std::move(started).value();
+  }
   const auto& ep = (*server)->endpoint();
   nlohmann::json models = nlohmann::json::array();
   for (const auto& m : c.models) models.push_back({{"name", m.name}, {"bundle", m.bundle}});
@@ -212,9 +230,12 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
                             {"models", models}, {"refused", refused}, {"policy", c.policy},
                             {"runtime_dir", runtime.path}};
   if (grpc) serving["grpc_port"] = grpc->port();
+  if (scaler) serving["keda_scaler_port"] = scaler->port();
   worker::emit(stdout, serving);
   spdlog::info("serving {} model(s) on http://{}{} (policy {}, memory budget {})", c.models.size(), ep.to_string(),
-               grpc ? fmt::format(" and gRPC port {}", grpc->port()) : "", c.policy,
+               (grpc ? fmt::format(" and gRPC port {}", grpc->port()) : "") +
+                   (scaler ? fmt::format(", KEDA scaler on port {}", scaler->port()) : ""),
+               c.policy,
                c.memory_budget_bytes ? fmt::format("{} MiB", c.memory_budget_bytes >> 20) : "none");
   if (f.ready_fd >= 0) {
     std::string line = "ready " + ep.to_string() + "\n";
@@ -226,6 +247,9 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
   gateway.set_draining();
   // gRPC first: its calls in flight are answered through the HTTP server's loops.
   if (grpc) grpc->stop(std::chrono::milliseconds(f.stop_grace_ms));
+  // The scaler's calls never wait on requests; it goes before the manager it asks. Its streams end
+  // once their latest answer is written; a client that stopped reading gets a second.
+  if (scaler) scaler->stop(std::chrono::milliseconds(1000));
   (*server)->stop(std::chrono::milliseconds(f.stop_grace_ms));
   gateway.close_upstreams();
   (*manager)->shutdown(std::chrono::milliseconds(f.stop_grace_ms));
@@ -257,6 +281,9 @@ void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backe
       "SIGTERM/SIGINT: stop accepting, finish requests in flight, stop every instance, exit 0.\n"
       "--grpc-port adds the same API over gRPC (inference.GRPCInferenceService); metadata\n"
       "x-latency-tier picks the tier.\n"
+      "--keda-scaler-port serves KEDA's external scaler (externalscaler.ExternalScaler) for the\n"
+      "`external-push` trigger: metadata `model` names the model, `targetDemand` the requests per\n"
+      "replica (default: its concurrency); the metric thaw-<model>-demand is waiting + in flight.\n"
       "Example: thaw serve --models ./models --port 8000\n"
       "         curl -X POST localhost:8000/v2/models/minilm/infer -d @request.json");
   cmd->add_option("--config", flags->config, "thaw.yaml to read (every key has a default)");
@@ -266,6 +293,10 @@ void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backe
   cmd->add_option("--grpc-port", flags->grpc_port,
                   "Also serve the KServe v2 / Triton gRPC inference service on this port (0 picks a free one; "
                   "default: off)")
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--keda-scaler-port", flags->keda_scaler_port,
+                  "Serve KEDA's external scaler (gRPC) on this port, reported as keda_scaler_port in the serving "
+                  "event (0 picks a free one; default: off)")
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--threads", flags->threads, "HTTP event loops, one thread each (default: cores + 1)")
       ->check(CLI::Range(2, 1024));

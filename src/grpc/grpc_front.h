@@ -43,7 +43,7 @@ std::unique_ptr<GrpcFront> start_front(const GrpcOptions& options, RouteLocal ro
 
 }  // namespace thaw::grpc_front
 
-// The module's one entry point, found with dlsym (grpc_module.cpp). Owns nothing it is given.
+// The module's entry point for this service, found with dlsym (grpc_module.cpp). Owns nothing it is given.
 extern "C" thaw::grpc_front::GrpcFront* thaw_grpc_front_start(const thaw::grpc_front::GrpcOptions* options,
                                                                const thaw::grpc_front::RouteLocal* route,
                                                                std::string* error);

@@ -199,6 +199,7 @@ void LadderController::apply_rung(ModelState& m, Rung target, std::function<void
       if (pending == m.starts.end()) {
         start_instance(m, false, later);
         pending = std::prev(m.starts.end());
+        if (m.idle()) publish_active(m, DemandEvent::kPrewarmPlanned, later);
       }
       if (done) {
         pending->done = [first = std::move(pending->done), second = std::move(done)](Status s) {

@@ -138,6 +138,7 @@ WaitTicket InstancePool::acquire(ModelState& m, Tier tier, std::optional<Nanos> 
                     m.last_error.to_string(), to_seconds(m.start_backoff_until - now)));
     return {};
   }
+  if (m.live() == 0) events_->waiting_at_zero(m);
   auto w = std::make_shared<Waiter>();
   w->tier = tier;
   w->enqueued = now;
@@ -261,7 +262,10 @@ void InstancePool::release(Lease& lease) {
       // Its template is gone, so its siblings are stopping too: the retry must not pick one.
       m.drain_forked();
     }
-    if (m.waiting > 0) events_->need_capacity(m, later);
+    if (m.waiting > 0) {
+      if (m.live() == 0) events_->waiting_at_zero(m);
+      events_->need_capacity(m, later);
+    }
   }
   dispatch(m, later);
   if (m.idle()) events_->went_idle(m, now);

@@ -55,6 +55,9 @@ class PoolEvents {
   virtual policy::Rung start_rung(const ModelState& m) = 0;
   // A queue deadline at `at` was added: wake the timer if it sleeps past it (no lock held).
   virtual void deadline_added(Nanos at) = 0;
+  // A request is about to wait and the model has no live instance. Model mutex held: called before
+  // anything slow (the start's residency check, the launch), so that outside scalers hear at once.
+  virtual void waiting_at_zero(ModelState& m) = 0;
 };
 
 // A queued request, for cancel().

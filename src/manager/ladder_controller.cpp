@@ -40,6 +40,31 @@ void LadderController::apply_revisions(Nanos now) {
 
 void LadderController::need_capacity(ModelState& m, Deferred& later) { scale_up(m, later); }
 
+// Published under the model mutex, the one event that is: the request's own residency check and
+// launch take milliseconds, and KEDA should not wait for them. Listeners return at once.
+void LadderController::waiting_at_zero(ModelState& m) {
+  m.demand_active = true;
+  if (options_.demand != nullptr) options_.demand->publish(m.config.name, DemandEvent::kWaitingAtZero);
+}
+
+void LadderController::publish_active(ModelState& m, DemandEvent event, Deferred& later) {
+  m.demand_active = true;
+  if (options_.demand == nullptr) return;
+  later.add([hub = options_.demand, name = m.config.name, event] { hub->publish(name, event); });
+}
+
+void LadderController::note_activity(ModelState& m) {
+  if (options_.demand == nullptr) return;
+  bool changed, active;
+  {
+    std::lock_guard lock(m.mu);
+    active = !m.idle() || m.live() + m.starting() > 0;
+    changed = active != m.demand_active;
+    m.demand_active = active;
+  }
+  if (changed) options_.demand->publish(m.config.name, active ? DemandEvent::kBecameActive : DemandEvent::kFellToZero);
+}
+
 void LadderController::went_idle(ModelState& m, Nanos now) {
   // A start that completes while the model is idle (a pre-warm, a floor) does not begin a new
   // idle period: the policy is told only when requests end one.
@@ -230,6 +255,7 @@ void LadderController::tick_model(ModelState& m, Nanos now) {
   }
   stop_instances(victims, m, "idle");
   if (target) apply_rung(m, *target, nullptr);
+  note_activity(m);
 }
 
 std::optional<Nanos> LadderController::next_wakeup(const ModelState& m, Nanos now) const {

@@ -22,6 +22,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "common/clock.h"
+#include "manager/demand.h"
 #include "manager/instance_pool.h"
 #include "manager/launcher.h"
 #include "manager/model_state.h"
@@ -44,6 +45,8 @@ struct ControllerOptions {
   std::function<void(ModelState&)> replanned;
   // Filled in by the manager: wakes its timer when a wait ends sooner than it sleeps.
   std::function<void(Nanos)> wake;
+  // Filled in by the manager: where demand events go (none: not published).
+  const DemandHub* demand = nullptr;
 };
 
 class LadderController final : public PoolEvents {
@@ -82,6 +85,7 @@ class LadderController final : public PoolEvents {
   void went_idle(ModelState& m, Nanos now) override;
   policy::Rung start_rung(const ModelState& m) override;
   void deadline_added(Nanos at) override;
+  void waiting_at_zero(ModelState& m) override;
 
  private:
   std::optional<policy::Rung> planned_rung(const ModelState& m, Nanos now) const;
@@ -98,6 +102,11 @@ class LadderController final : public PoolEvents {
   void stop_instances(const std::vector<std::shared_ptr<Instance>>& victims, const ModelState& m, const char* why,
                       std::function<void()> stopped = nullptr);
   StartSpec spec_for(const ModelState& m, uint64_t id) const;
+
+  // Publishes `event` once `later` runs (model mutex held) and records the model active.
+  void publish_active(ModelState& m, DemandEvent event, Deferred& later);
+  // Publishes the move between active and zero that no event announced (model mutex not held).
+  void note_activity(ModelState& m);
 
   void measure_memory();
   // Gives the policy each model's measured costs when they have moved (see measured_profile.h).

@@ -67,6 +67,7 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, std::ve
   co.replanned = o.replanned;
   Manager* raw = m.get();
   co.wake = [raw](Nanos at) { raw->wake(at); };
+  co.demand = &m->demand_hub_;
   m->controller_ = std::make_unique<LadderController>(std::move(states), *m->pool_, *m->launcher_, *m->policy_, clock, co);
   m->pool_->set_events(*m->controller_);
   if (o.tick_interval.count() > 0) m->timer_ = std::thread([raw] { raw->timer_loop(); });
@@ -219,5 +220,18 @@ const ModelConfig* Manager::model_config(const std::string& model) const {
 }
 
 uint64_t Manager::memory_bytes() const { return controller_->memory_bytes(); }
+
+Result<ModelDemand> Manager::demand(const std::string& model) const {
+  const ModelState* m = model_state(model);
+  if (m == nullptr) return make_error(Code::kNotFound, "unknown model '{}'", model);
+  std::lock_guard lock(m->mu);
+  ModelDemand d;
+  d.waiting = m->waiting;
+  d.in_flight = static_cast<uint64_t>(m->in_flight);
+  d.instances = m->live();
+  d.starting = m->starting();
+  d.concurrency = m->config.concurrency;
+  return d;
+}
 
 }  // namespace thaw::manager

@@ -24,6 +24,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "manager/demand.h"
 #include "manager/instance_pool.h"
 #include "manager/ladder_controller.h"
 #include "manager/launcher.h"
@@ -99,6 +100,10 @@ class Manager {
   // Stops every instance and zygote (they finish requests in flight within `grace`).
   void shutdown(std::chrono::milliseconds grace = std::chrono::milliseconds(10'000));
 
+  // A model's demand now (kNotFound for an unknown model), and its events (for the KEDA scaler).
+  Result<ModelDemand> demand(const std::string& model) const;
+  DemandHub& demand_hub() { return demand_hub_; }
+
   bool has_model(const std::string& model) const;
   // For a model whose bundle was refused at start (options().refused): kUnavailable naming why.
   std::optional<Status> refusal(const std::string& model) const;
@@ -128,6 +133,7 @@ class Manager {
   const Clock& clock_;
   std::vector<std::unique_ptr<ModelState>> models_;
   std::map<std::string, ModelState*, std::less<>> by_name_;
+  DemandHub demand_hub_;
   std::unique_ptr<PolicyGate> policy_;
   std::unique_ptr<Launcher> launcher_;
   std::unique_ptr<InstancePool> pool_;

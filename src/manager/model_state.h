@@ -111,6 +111,7 @@ struct ModelState {
   // Where the start in progress began (requests joining it climb from there): asking the OS again
   // for each waiting request would cost the event loop a residency check of the bundle each.
   policy::Rung start_rung = policy::Rung::kDisk;
+  bool demand_active = false;  // as last published to the DemandHub
   ModelStats counters;  // totals only; the live fields are filled by stats()
   MeasuredMemory measured;
   // The measured costs last given to the policy, and what they rested on.

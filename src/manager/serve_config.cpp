@@ -99,12 +99,13 @@ Result<ServeConfig> parse_node(const YAML::Node& root, const std::string& base_d
   THAW_TRY(check_keys(root, "thaw.yaml", {"server", "models_dir", "defaults", "models"}));
   if (auto s = root["server"]) {
     THAW_TRY(check_keys(s, "server",
-                        {"host", "port", "grpc_port", "threads", "max_body_mb", "memory_budget_mb", "policy", "profile",
+                        {"host", "port", "grpc_port", "keda_scaler_port", "threads", "max_body_mb", "memory_budget_mb", "policy", "profile",
                          "ping_interval_ms", "tick_interval_ms", "runtime_dir", "max_waiting",
                          "batch_shed_fraction", "max_connections", "strict"}));
     read(s, "host", c.host);
     read(s, "port", c.port);
     read(s, "grpc_port", c.grpc_port);
+    read(s, "keda_scaler_port", c.keda_scaler_port);
     read(s, "threads", c.threads);
     if (s["max_body_mb"]) c.max_body_bytes = read_mb(s, "max_body_mb");
     if (s["memory_budget_mb"]) c.memory_budget_bytes = read_mb(s, "memory_budget_mb");
@@ -219,6 +220,9 @@ Status validate(const ServeConfig& c) {
   if (c.grpc_port < -1 || c.grpc_port > 65535)
     return make_error(Code::kInvalidArgument, "server.grpc_port {} is out of range (-1: off, 0: a free port)",
                       c.grpc_port);
+  if (c.keda_scaler_port < -1 || c.keda_scaler_port > 65535)
+    return make_error(Code::kInvalidArgument, "server.keda_scaler_port {} is out of range (-1: off, 0: a free port)",
+                      c.keda_scaler_port);
   if (c.threads != 0 && (c.threads < 2 || c.threads > 1024))
     return make_error(Code::kInvalidArgument, "server.threads must be 2..1024 (or 0: one per core, plus one), not {}",
                       c.threads);

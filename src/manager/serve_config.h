@@ -1,7 +1,7 @@
 // `thaw serve` configuration: one YAML file (thaw.yaml) where every key has a default, or none at
 // all: then every bundle in ./models is served under its file name.
 //
-//   server:   {host, port, grpc_port, threads, max_body_mb, memory_budget_mb, policy, profile,
+//   server:   {host, port, grpc_port, keda_scaler_port, threads, max_body_mb, memory_budget_mb, policy, profile,
 //              ping_interval_ms, tick_interval_ms, runtime_dir, max_waiting, batch_shed_fraction,
 //              max_connections, strict}
 //   models_dir: ./models          # every *.thaw here joins `models` with the defaults
@@ -53,6 +53,7 @@ struct ServeConfig {
   std::string host = "127.0.0.1";
   int port = 8000;
   int grpc_port = -1;                // the gRPC inference service: -1 off, 0 a free port
+  int keda_scaler_port = -1;         // KEDA's external scaler service (gRPC): -1 off, 0 a free port
   int threads = 0;                   // HTTP event loops (one thread each, one accepts); 0: cores + 1
   uint64_t max_body_bytes = 64 << 20;
   uint64_t memory_budget_bytes = 0;  // PSS of all instances and zygotes; 0: no budget

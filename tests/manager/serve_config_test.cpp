@@ -108,6 +108,17 @@ TEST_F(ServeConfigTest, ValidationNamesTheProblem) {
   EXPECT_FALSE(validate(c).is_ok());  // duplicate name
 }
 
+TEST_F(ServeConfigTest, TheKedaScalerPortIsReadAndRangeChecked) {
+  auto c = parse_serve_config("server: {keda_scaler_port: 9100}", dir_.string());
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ(c->keda_scaler_port, 9100);
+  EXPECT_EQ(parse_serve_config("", dir_.string())->keda_scaler_port, -1) << "off unless asked for";
+  c->keda_scaler_port = 70000;
+  auto s = validate(*c);
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find("keda_scaler_port"), std::string::npos) << s.message();
+}
+
 TEST_F(ServeConfigTest, NoModelsAnywhereSaysHowToMakeOne) {
   ServeConfig c;
   c.models_dir = (dir_ / "nothing").string();
