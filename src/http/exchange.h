@@ -35,6 +35,7 @@ class ExchangeSink {
   virtual void ex_write(uint64_t id, BodyPiece piece) = 0;
   virtual void ex_finish(uint64_t id, WriteDone done) = 0;
   virtual void ex_abort(uint64_t id) = 0;
+  virtual void ex_set_user(uint64_t id, std::string user) = 0;
 };
 
 class Exchange {

@@ -68,6 +68,7 @@ class LocalSink final : public ExchangeSink, public LocalCall, public std::enabl
   }
 
   void ex_abort(uint64_t) override { deliver(Response::error(502, "the response was cut off before its end")); }
+  void ex_set_user(uint64_t, std::string) override {}  // a local call has no request log
 
  private:
   Status append(const BodyPiece& piece) {

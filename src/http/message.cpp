@@ -13,6 +13,13 @@ std::optional<std::string_view> find_header(const Headers& headers, std::string_
   return std::nullopt;
 }
 
+size_t count_header(const Headers& headers, std::string_view name) {
+  size_t n = 0;
+  for (const auto& [k, v] : headers)
+    if (k.size() == name.size() && ::strncasecmp(k.data(), name.data(), name.size()) == 0) ++n;
+  return n;
+}
+
 const std::string& Request::param(const std::string& name) const {
   static const std::string kEmpty;
   auto it = params.find(name);

@@ -19,6 +19,8 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // Case-insensitive header lookup; the first match wins.
 std::optional<std::string_view> find_header(const Headers& headers, std::string_view name);
+// How many fields are named `name` (case-insensitive): a field that must appear once is refused twice.
+size_t count_header(const Headers& headers, std::string_view name);
 
 struct Request {
   std::string method;   // "GET", "POST", ...
@@ -27,6 +29,8 @@ struct Request {
   std::string query;    // after '?', not decoded
   Headers headers;
   std::string body;
+  // The client, as the server saw it: "203.0.113.7:50412", "[::1]:4000", "unix"; "" when unknown.
+  std::string remote;
   // Path parameters captured by the router ("{name}" segments), percent-decoded.
   std::unordered_map<std::string, std::string> params;
 

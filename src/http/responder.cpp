@@ -114,6 +114,12 @@ void Responder::on_cancel(std::function<void()> fn) const {
 
 bool Responder::cancelled() const { return exchange_->cancelled(); }
 
+void Responder::set_user(std::string user) const {
+  exchange_->with_sink([id = exchange_->id(), u = std::move(user)](ExchangeSink& s) mutable {
+    s.ex_set_user(id, std::move(u));
+  });
+}
+
 const Loop& Responder::loop() const { return exchange_->loop(); }
 
 }  // namespace thaw::http

@@ -57,6 +57,8 @@ class Responder {
   // before the answer is complete; at once if that already happened.
   void on_cancel(std::function<void()> fn) const;
   bool cancelled() const;
+  // Names the caller in the server's request log (an API key's name, "admin"); optional.
+  void set_user(std::string user) const;
   // The connection's loop: post continuations there, run asynchronous clients on it.
   const Loop& loop() const;
 

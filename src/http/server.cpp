@@ -1,7 +1,11 @@
 #include "http/server.h"
 
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <spdlog/spdlog.h>
 
 #include "http/server_impl.h"
 
@@ -13,7 +17,8 @@ using unix_proto = asio::local::stream_protocol;
 
 Server::Impl::Impl(ServerOptions o, Router r)
     : options(std::move(o)), router(std::move(r)),
-      io(options.loop_per_thread ? 1 : (options.threads > 0 ? options.threads : 1)) {
+      io(options.loop_per_thread ? 1 : (options.threads > 0 ? options.threads : 1)),
+      peers(options.max_connections_per_client) {
   if (options.loop_per_thread) loop_count = std::max(1, options.threads);
   loop_sessions = std::make_unique<std::atomic<int>[]>(loop_count);
   loop_busy = std::make_unique<std::atomic<int>[]>(loop_count);
@@ -67,23 +72,63 @@ void Server::Impl::close_acceptors() {
   if (unix_acceptor) unix_acceptor->close(ec);
 }
 
+namespace {
+// The canned answer to a connection shed for want of descriptors: no allocation, no parsing.
+constexpr std::string_view kOutOfDescriptors =
+    "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 61\r\n"
+    "Retry-After: 1\r\nConnection: close\r\n\r\n{\"error\":\"server overloaded: out of file descriptors; retry\"}";
+}  // namespace
+
+template <class Acceptor>
+void Server::Impl::on_out_of_descriptors(Acceptor& acceptor) {
+  counters.exhausted++;
+  const auto now = std::chrono::steady_clock::now();
+  if (now - exhausted_logged > std::chrono::seconds(10)) {
+    exhausted_logged = now;
+    rlimit lim{};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    spdlog::warn("{}: out of file descriptors (limit {}, {} connections open): answering new connections 503; raise "
+                 "`ulimit -n` or lower max_connections ({} shed so far)",
+                 bound.to_string(), lim.rlim_cur, sessions_open(), counters.exhausted.load());
+  }
+  // A TLS client cannot read a plain answer: it only sees the connection close.
+  const bool shed = reserve.shed(acceptor.native_handle(), options.tls ? std::string_view() : kOutOfDescriptors);
+  if (shed || stopping) {
+    if (!stopping) accept_loop(acceptor);
+    return;
+  }
+  // No spare to be had: pause, or the failing accept would spin.
+  if (!accept_pause) accept_pause.emplace(io);
+  accept_pause->expires_after(std::chrono::milliseconds(50));
+  accept_pause->async_wait([this, &acceptor](error_code ec) {
+    if (!ec && !stopping && acceptor.is_open()) accept_loop(acceptor);
+  });
+}
+
+size_t Server::Impl::sessions_open() {
+  std::lock_guard lock(mu);
+  return sessions.size();
+}
+
 template <class Acceptor>
 void Server::Impl::accept_loop(Acceptor& acceptor) {
   using Protocol = typename Acceptor::protocol_type;
   const int index = pick_loop();
   auto accepted = [this, &acceptor, index](error_code ec, auto socket) {
     if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+    if (ec && out_of_descriptors(ec)) return on_out_of_descriptors(acceptor);
     if (!ec) {
-      size_t active;
-      {
-        std::lock_guard lock(mu);
-        active = sessions.size();
+      Admission a;
+      if (sessions_open() >= options.max_connections) {
+        a.reject = "too many connections";
+      } else if constexpr (std::is_same_v<Protocol, tcp>) {
+        error_code pec;
+        auto peer = socket.remote_endpoint(pec);
+        if (!pec && !peers.acquire(peer.address(), &a.slot)) a.reject = "too many connections from your address";
       }
-      const bool reject = active >= options.max_connections;
-      (reject ? counters.rejected : counters.accepted)++;
-      start_session(std::move(socket), *this, index, reject);
+      (a.reject ? counters.rejected : counters.accepted)++;
+      start_session(std::move(socket), *this, index, std::move(a));
     }
-    // EMFILE and friends: keep accepting; the connection cap keeps this rare.
     if (!stopping) accept_loop(acceptor);
   };
   // A connection on its own loop runs on that loop's single thread; on the shared loop it gets a
@@ -106,7 +151,19 @@ const Endpoint& Server::endpoint() const { return impl_->bound; }
 
 int Server::loop_count() const { return impl_->loop_count; }
 
+void ignore_sigpipe() {
+  // sendfile() has no MSG_NOSIGNAL: writing to a socket the client closed raises SIGPIPE.
+  static const bool done = [] {
+    ::signal(SIGPIPE, SIG_IGN);
+    return true;
+  }();
+  (void)done;
+}
+
 Result<std::unique_ptr<Server>> Server::listen(ServerOptions options, Router router) {
+  ignore_sigpipe();
+  if (options.tls && options.listen.is_unix())
+    return make_error(Code::kInvalidArgument, "TLS is for TCP listeners, not the Unix socket {}", options.listen.unix_path);
   auto impl = std::make_unique<Impl>(std::move(options), std::move(router));
   const Endpoint& ep = impl->options.listen;
   error_code ec;
@@ -121,6 +178,8 @@ Result<std::unique_ptr<Server>> Server::listen(ServerOptions options, Router rou
     unix_proto::endpoint uep(ep.unix_path);
     acc.open(uep.protocol(), ec);
     if (!ec) acc.bind(uep, ec);
+    if (!ec && impl->options.unix_socket_mode != 0 && ::chmod(ep.unix_path.c_str(), impl->options.unix_socket_mode) != 0)
+      ec = error_code(errno, boost::system::system_category());
     if (!ec) acc.listen(impl->options.backlog, ec);
     if (ec) return make_error(Code::kIo, "listening on {}: {}", ep.to_string(), ec.message());
     impl->bound = ep;
@@ -201,6 +260,8 @@ ServerStats Server::stats() const {
   ServerStats st;
   st.connections_accepted = s.counters.accepted;
   st.connections_rejected = s.counters.rejected;
+  st.descriptors_exhausted = s.counters.exhausted;
+  st.tls_handshake_failures = s.counters.tls_failures;
   st.requests = s.counters.requests;
   st.bad_requests = s.counters.bad;
   st.timeouts = s.counters.timeouts;

@@ -13,7 +13,9 @@
 
 #include <boost/asio.hpp>
 
+#include "http/fd_reserve.h"
 #include "http/loop_impl.h"
+#include "http/peer_limit.h"
 #include "http/server.h"
 
 namespace thaw::http {
@@ -33,6 +35,7 @@ struct Server::Impl {
 
   struct Counters {
     std::atomic<uint64_t> accepted{0}, rejected{0}, requests{0}, bad{0}, timeouts{0}, cancelled{0};
+    std::atomic<uint64_t> exhausted{0}, tls_failures{0};
     std::atomic<uint64_t> pending{0};  // requests answered later (asynchronous), not yet answered
   } counters;
 
@@ -57,6 +60,10 @@ struct Server::Impl {
   std::optional<boost::asio::ip::tcp::acceptor> tcp_acceptor;
   std::optional<boost::asio::local::stream_protocol::acceptor> unix_acceptor;
   std::vector<std::thread> threads;
+  PeerLimit peers;                      // connections per client address
+  DescriptorReserve reserve;            // loop 0 only
+  std::optional<boost::asio::steady_timer> accept_pause;  // loop 0 only: out of descriptors, no spare
+  std::chrono::steady_clock::time_point exhausted_logged{};  // loop 0 only
 
   Impl(ServerOptions o, Router r);
   boost::asio::io_context& loop(int i) { return i == 0 ? io : *extra_loops[static_cast<size_t>(i - 1)]; }
@@ -67,10 +74,14 @@ struct Server::Impl {
   uint64_t add_session(std::weak_ptr<SessionBase> s);
   void remove_session(uint64_t id);
   std::vector<std::shared_ptr<SessionBase>> live_sessions();
+  size_t sessions_open();
   bool wait_drained(std::chrono::milliseconds d);
 
   template <class Acceptor>
   void accept_loop(Acceptor& acceptor);
+  // accept() failed for want of descriptors: answer one waiting client 503, then accept again.
+  template <class Acceptor>
+  void on_out_of_descriptors(Acceptor& acceptor);
   void close_acceptors();
 };
 
@@ -81,13 +92,18 @@ using StrandExecutor = boost::asio::strand<IoExecutor>;
 template <class Protocol, class Executor>
 using SocketOn = boost::asio::basic_stream_socket<Protocol, Executor>;
 
-// Starts serving an accepted socket on loop `index` (server_session.cpp). Over the connection
-// cap (`reject`), the client gets 503 and the connection closes.
-void start_session(SocketOn<boost::asio::ip::tcp, IoExecutor> socket, Server::Impl& server, int index, bool reject);
-void start_session(SocketOn<boost::asio::ip::tcp, StrandExecutor> socket, Server::Impl& server, int index, bool reject);
+// How an accepted connection is let in.
+struct Admission {
+  const char* reject = nullptr;  // set: the client gets 503 with this message and the connection closes
+  PeerLimit::Slot slot;          // its place in its address's count
+};
+
+// Starts serving an accepted socket on loop `index` (server_session.cpp); TLS when the server has it.
+void start_session(SocketOn<boost::asio::ip::tcp, IoExecutor> socket, Server::Impl& server, int index, Admission a);
+void start_session(SocketOn<boost::asio::ip::tcp, StrandExecutor> socket, Server::Impl& server, int index, Admission a);
 void start_session(SocketOn<boost::asio::local::stream_protocol, IoExecutor> socket, Server::Impl& server, int index,
-                   bool reject);
+                   Admission a);
 void start_session(SocketOn<boost::asio::local::stream_protocol, StrandExecutor> socket, Server::Impl& server,
-                   int index, bool reject);
+                   int index, Admission a);
 
 }  // namespace thaw::http
