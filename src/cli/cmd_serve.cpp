@@ -1,5 +1,7 @@
 // `thaw serve`: the platform on one machine. A KServe v2 gateway in front of every model in
 // ./models (or a thaw.yaml), scaling each between zero and its limit along the cold-start ladder.
+#include <pthread.h>
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 
 #include "bundle/bundle.h"
 #include "cli/commands.h"
+#include "cli/serve_security.h"
 #include "cli/write_file.h"
 #include "common/clock.h"
 #include "engine/registry.h"
@@ -49,6 +52,12 @@ struct ServeFlags {
   int stop_grace_ms = 10'000;
   std::string log_level = "info";
   bool strict = false;
+  // Security (docs/security.md); each overrides its key under `security:` in thaw.yaml.
+  std::string admin_token_file;
+  std::string admin_listen;
+  std::string access_log;
+  std::string audit_log;
+  std::string tls_cert, tls_key, tls_client_ca, tls_client_cert;
 };
 
 // A temporary runtime directory, removed with everything in it when the server stops.
@@ -94,6 +103,12 @@ Result<manager::ServeConfig> build_config(const ServeFlags& f) {
   if (f.memory_budget_mb >= 0) c.memory_budget_bytes = static_cast<uint64_t>(f.memory_budget_mb) << 20;
   if (!f.policy.empty()) c.policy = f.policy;
   if (!f.runtime_dir.empty()) c.runtime_dir = f.runtime_dir;
+  auto& sec = c.security;
+  for (auto [flag, key] : {std::pair{&f.admin_token_file, &sec.admin_token_file}, {&f.admin_listen, &sec.admin_listen},
+                           {&f.access_log, &sec.access_log}, {&f.audit_log, &sec.audit_log},
+                           {&f.tls_cert, &sec.tls_cert_file}, {&f.tls_key, &sec.tls_key_file},
+                           {&f.tls_client_ca, &sec.tls_client_ca_file}, {&f.tls_client_cert, &sec.tls_client_cert}})
+    if (!flag->empty()) *key = *flag;
   THAW_TRY(manager::add_models_from_dir(c));
   if (f.strict) c.strict = true;
   THAW_TRY(manager::validate(c));
@@ -169,15 +184,24 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
   mo.refused = c.refused;
   mo.load_info = [&backends](const manager::ModelConfig& m) { return load_info(backends, m.bundle); };
 
-  // Threads started from here on inherit the blocked stop signals.
+  // Threads started from here on inherit the blocked stop signals, and SIGHUP (reload) too.
   sigset_t stop_signals = worker::block_stop_signals();
+  sigset_t wait_signals = stop_signals;
+  sigaddset(&wait_signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &wait_signals, nullptr);
   SteadyClock clock;
+  auto security = build_serve_security(c.security, clock);
+  if (!security.is_ok()) {
+    spdlog::error("{}", security.status().to_string());
+    return 2;
+  }
+  warn_if_exposed(c);
   auto manager = manager::Manager::create(mo, c.models, clock);
   if (!manager.is_ok()) {
     spdlog::error("{}", manager.status().to_string());
     return 2;
   }
-  gateway::Gateway gateway(**manager);
+  gateway::Gateway gateway(**manager, std::move(security->access));
   http::ServerOptions so;
   so.listen = http::Endpoint::tcp(c.host, static_cast<uint16_t>(c.port));
   // One event loop per thread, each connection pinned to one: no hand-off between threads per
@@ -187,11 +211,42 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
   so.max_body_bytes = c.max_body_bytes;
   so.max_connections = c.max_connections;
   so.request_timeout = std::chrono::milliseconds(120'000);
+  so.header_timeout = c.header_timeout;
+  so.body_timeout = c.body_timeout;
+  so.max_connections_per_client = c.max_connections_per_client;
+  so.tls = security->tls;
+  so.request_log = security->logs;
   raise_descriptor_limit(c.max_connections);
-  auto server = http::Server::listen(so, gateway.router());
+  const bool admin_apart = !c.security.admin_listen.empty();
+  auto server = http::Server::listen(so, gateway.router(admin_apart ? gateway::Gateway::Routes::kPublic
+                                                                    : gateway::Gateway::Routes::kAll));
   if (!server.is_ok()) {
     spdlog::error("cannot listen on {}:{}: {}", c.host, c.port, server.status().to_string());
     return 1;
+  }
+  // Admin routes on a listener of their own (a loopback port or a Unix socket only its owner may
+  // use), as Triton's restricted APIs: one loop, plain HTTP, the same access rules.
+  std::unique_ptr<http::Server> admin_server;
+  if (admin_apart) {
+    auto ep = http::Endpoint::parse(c.security.admin_listen);
+    if (!ep.is_ok()) {
+      spdlog::error("--admin-listen: {}", ep.status().to_string());
+      return 2;
+    }
+    http::ServerOptions ao;
+    ao.listen = *ep;
+    ao.threads = 1;
+    ao.max_connections = 64;
+    ao.header_timeout = c.header_timeout;
+    ao.body_timeout = c.body_timeout;
+    ao.request_log = security->logs;
+    ao.unix_socket_mode = 0600;
+    auto admin = http::Server::listen(ao, gateway.router(gateway::Gateway::Routes::kAdmin));
+    if (!admin.is_ok()) {
+      spdlog::error("cannot listen for admin routes on {}: {}", c.security.admin_listen, admin.status().to_string());
+      return 1;
+    }
+    admin_server = std::move(admin).value();
   }
   gateway.set_server(server->get());
   (*server)->start();
@@ -221,6 +276,7 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
     }
     scaler = std::move(started).value();
   }
+  if (admin_server) admin_server->start();
   const auto& ep = (*server)->endpoint();
   nlohmann::json models = nlohmann::json::array();
   for (const auto& m : c.models) models.push_back({{"name", m.name}, {"bundle", m.bundle}});
@@ -228,21 +284,27 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
   for (const auto& r : c.refused) refused.push_back({{"name", r.name}, {"bundle", r.bundle}, {"error", r.error}});
   nlohmann::json serving = {{"event", "serving"}, {"endpoint", ep.to_string()}, {"port", ep.port},
                             {"models", models}, {"refused", refused}, {"policy", c.policy},
-                            {"runtime_dir", runtime.path}};
+                            {"runtime_dir", runtime.path}, {"tls", so.tls != nullptr}};
   if (grpc) serving["grpc_port"] = grpc->port();
   if (scaler) serving["keda_scaler_port"] = scaler->port();
+  if (admin_server) {
+    serving["admin_endpoint"] = admin_server->endpoint().to_string();
+    serving["admin_port"] = admin_server->endpoint().port;
+  }
   worker::emit(stdout, serving);
-  spdlog::info("serving {} model(s) on http://{}{} (policy {}, memory budget {})", c.models.size(), ep.to_string(),
+  spdlog::info("serving {} model(s) on {}://{}{} (policy {}, memory budget {})", c.models.size(),
+               so.tls ? "https" : "http", ep.to_string(),
                (grpc ? fmt::format(" and gRPC port {}", grpc->port()) : "") +
                    (scaler ? fmt::format(", KEDA scaler on port {}", scaler->port()) : ""),
-               c.policy,
-               c.memory_budget_bytes ? fmt::format("{} MiB", c.memory_budget_bytes >> 20) : "none");
+               c.policy, c.memory_budget_bytes ? fmt::format("{} MiB", c.memory_budget_bytes >> 20) : "none");
+  if (admin_server) spdlog::info("admin routes on {} only", admin_server->endpoint().to_string());
   if (f.ready_fd >= 0) {
     std::string line = "ready " + ep.to_string() + "\n";
     (void)!::write(f.ready_fd, line.data(), line.size());
     ::close(f.ready_fd);
   }
-  int signal = worker::wait_for_stop_signal(stop_signals);
+  int signal = 0;
+  while ((signal = worker::wait_for_stop_signal(wait_signals)) == SIGHUP) reload_serve_security(*security);
   spdlog::info("signal {}: finishing requests in flight, then stopping instances", signal);
   gateway.set_draining();
   // gRPC first: its calls in flight are answered through the HTTP server's loops.
@@ -250,6 +312,7 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
   // The scaler's calls never wait on requests; it goes before the manager it asks. Its streams end
   // once their latest answer is written; a client that stopped reading gets a second.
   if (scaler) scaler->stop(std::chrono::milliseconds(1000));
+  if (admin_server) admin_server->stop(std::chrono::milliseconds(0));
   (*server)->stop(std::chrono::milliseconds(f.stop_grace_ms));
   gateway.close_upstreams();
   (*manager)->shutdown(std::chrono::milliseconds(f.stop_grace_ms));
@@ -280,10 +343,14 @@ void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backe
       "Stdout: one JSON line per event ({\"event\":\"serving\",\"port\":N,...}); logs go to stderr.\n"
       "SIGTERM/SIGINT: stop accepting, finish requests in flight, stop every instance, exit 0.\n"
       "--grpc-port adds the same API over gRPC (inference.GRPCInferenceService); metadata\n"
-      "x-latency-tier picks the tier.\n"
+      "x-latency-tier picks the tier; authorization and x-api-key metadata authenticate.\n"
       "--keda-scaler-port serves KEDA's external scaler (externalscaler.ExternalScaler) for the\n"
       "`external-push` trigger: metadata `model` names the model, `targetDemand` the requests per\n"
       "replica (default: its concurrency); the metric thaw-<model>-demand is waiting + in flight.\n"
+      "SIGHUP: reload the TLS certificate and key, reopen the access and audit logs.\n"
+      "Security (docs/security.md): with --admin-token-file, admin and repository routes need\n"
+      "\"Authorization: Bearer <token>\"; API keys for inference, allowed origins and more are set\n"
+      "under `security:` in thaw.yaml.\n"
       "Example: thaw serve --models ./models --port 8000\n"
       "         curl -X POST localhost:8000/v2/models/minilm/infer -d @request.json");
   cmd->add_option("--config", flags->config, "thaw.yaml to read (every key has a default)");
@@ -318,6 +385,18 @@ void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backe
                 "bad ones listed under \"refused\" in /admin/models and the log (thaw.yaml: server.strict)");
   cmd->add_option("--log-level", flags->log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))->capture_default_str();
+  cmd->add_option("--admin-token-file", flags->admin_token_file,
+                  "File whose first line is the admin token (mode 600): admin and repository routes then need "
+                  "\"Authorization: Bearer <token>\"");
+  cmd->add_option("--admin-listen", flags->admin_listen,
+                  "Serve admin and repository routes only here (HOST:PORT or unix:PATH), not on --port");
+  cmd->add_option("--access-log", flags->access_log, "Append a line per request here (\"-\": stderr)");
+  cmd->add_option("--audit-log", flags->audit_log, "Append a JSON line per admin action here (\"-\": stderr)");
+  cmd->add_option("--tls-cert", flags->tls_cert, "PEM certificate chain: serve HTTPS (with --tls-key)");
+  cmd->add_option("--tls-key", flags->tls_key, "PEM private key of --tls-cert");
+  cmd->add_option("--tls-client-ca", flags->tls_client_ca, "PEM CAs that client certificates must chain to");
+  cmd->add_option("--tls-client-cert", flags->tls_client_cert, "Client certificates: none, optional or require")
+      ->check(CLI::IsMember({"none", "optional", "require"}));
   cmd->callback([flags, exit_code, &backends] { *exit_code = serve(*flags, backends); });
 }
 

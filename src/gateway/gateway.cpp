@@ -47,8 +47,11 @@ Response unknown_model(const std::string& model) {
 
 }  // namespace
 
-Gateway::Gateway(manager::Manager& manager, std::string version)
-    : manager_(manager), version_(std::move(version)), metrics_(manager.model_names()) {
+Gateway::Gateway(manager::Manager& manager, std::unique_ptr<Access> access, std::string version)
+    : manager_(manager),
+      access_(access ? std::move(access) : std::make_unique<Access>(AccessOptions{}, own_clock_)),
+      version_(std::move(version)),
+      metrics_(manager.model_names()) {
   for (const auto& name : manager.model_names()) stats_[name] = std::make_unique<http::InferenceStats>();
 }
 
@@ -92,11 +95,33 @@ void Gateway::cache_info(const std::string& key, const Response& response) {
   info_cache_[key] = response;
 }
 
-void Gateway::infer(Request& r, Responder responder) {
+void Gateway::add(http::Router& router, std::string method, std::string_view pattern, RouteKind kind,
+                  Guarded handler) {
+  if ((building_ == Routes::kPublic && kind == RouteKind::kAdmin) || (building_ == Routes::kAdmin && kind != RouteKind::kAdmin))
+    return;
+  router.add_async(std::move(method), pattern,
+                   [this, kind, handler = std::move(handler)](Request& r, Responder responder) {
+                     Access::Decision d = access_->admit(kind, r);
+                     if (d.refusal) {
+                       responder.send(std::move(*d.refusal));
+                       return;
+                     }
+                     if (std::string_view name = d.caller.name(); !name.empty()) responder.set_user(std::string(name));
+                     handler(r, std::move(responder), d.caller);
+                   });
+}
+
+void Gateway::add_sync(http::Router& router, std::string method, std::string_view pattern, RouteKind kind,
+                       std::function<Response(Request&)> handler) {
+  add(router, std::move(method), pattern, kind,
+      [handler = std::move(handler)](Request& r, Responder responder, const Caller&) { responder.send(handler(r)); });
+}
+
+void Gateway::infer(Request& r, Responder responder, const Caller& caller) {
   const std::string& model = r.param("model");
-  auto tier = manager::parse_tier(r.header(manager::kTierHeader));
-  if (!tier.is_ok()) {
-    responder.send(Response::from_status(tier.status()));
+  Tier tier = Tier::kStandard;
+  if (auto refused = access_->tier_for(caller, r, &tier)) {
+    responder.send(std::move(*refused));
     return;
   }
   if (auto err = check_model(r)) {
@@ -108,13 +133,14 @@ void Gateway::infer(Request& r, Responder responder) {
   call->gateway = this;
   call->model = model;
   call->serving = model;
-  call->tier = *tier;
+  call->tier = tier;
+  call->show_internals = caller.admin;
   call->upstream.method = "POST";
   call->upstream.target = r.target;
   for (const char* name : {"Content-Type", "Inference-Header-Content-Length", "Accept", "Content-Encoding"})
     if (auto v = r.header(name)) call->upstream.headers.emplace_back(name, std::string(*v));
   // A cold model with a student: the student answers while the model starts.
-  if (!config->student.empty() && !manager_.has_instance(model, *tier)) {
+  if (!config->student.empty() && !manager_.has_instance(model, tier)) {
     manager_.start_in_background(model);
     call->serving = config->student;
     call->upstream.target = protocol::infer_path(config->student);
@@ -124,7 +150,7 @@ void Gateway::infer(Request& r, Responder responder) {
   call->start();
 }
 
-void Gateway::model_info(Request& r, Responder responder, const std::string& suffix) {
+void Gateway::model_info(Request& r, Responder responder, const std::string& suffix, const Caller& caller) {
   const std::string& model = r.param("model");
   if (auto err = check_model(r)) {
     responder.send(std::move(*err));
@@ -146,6 +172,7 @@ void Gateway::model_info(Request& r, Responder responder, const std::string& suf
   call->upstream.target = r.path;
   call->cache_key = key;
   call->count_metrics = false;
+  call->show_internals = caller.admin;
   call->start();
 }
 
@@ -219,7 +246,8 @@ void Gateway::repository_load(Request& r, Responder responder, bool load) {
     manager_.unload(r.param("model"), done);
 }
 
-http::Router Gateway::router() {
+http::Router Gateway::router(Routes which) {
+  building_ = which;
   http::Router router;
   router.get("/v2", [this](const Request&) {
     return Response::json(200, {{"name", "thaw"}, {"version", version_},
@@ -233,14 +261,13 @@ http::Router Gateway::router() {
   router.get("/metrics", [this](const Request&) {
     return Response::text(200, metrics_.render(manager_, server_), std::string(http::kPrometheusContentType));
   });
-  router.get("/v2/models/stats", [this](const Request&) {
+  add_sync(router, "GET", "/v2/models/stats", RouteKind::kInference, [this](Request&) {
     json all = json::array();
     for (const auto& [name, stats] : stats_) all.push_back(stats->to_json(name, manager_.model_config(name)->version));
     return Response::json(200, {{"model_stats", all}});
   });
-  router.post("/v2/repository/index", [this](const Request& request) {
+  add_sync(router, "POST", "/v2/repository/index", RouteKind::kAdmin, [this](Request& r) {
     // Triton's index takes {"ready": bool}: true lists only the models that can serve now.
-    Request r = request;
     if (auto err = decode_body(r)) return *err;
     bool ready_only = false;
     if (!r.body.empty()) {
@@ -266,15 +293,16 @@ http::Router Gateway::router() {
         out.push_back({{"name", m["name"]}, {"state", "UNAVAILABLE"}, {"reason", m["error"]}});
     return Response::json(200, out);
   });
-  router.add_async("POST", "/v2/repository/models/{model}/load",
-                   [this](Request& r, Responder resp) { repository_load(r, std::move(resp), true); });
-  router.add_async("POST", "/v2/repository/models/{model}/unload",
-                   [this](Request& r, Responder resp) { repository_load(r, std::move(resp), false); });
+  add(router, "POST", "/v2/repository/models/{model}/load", RouteKind::kAdmin,
+      [this](Request& r, Responder resp, const Caller&) { repository_load(r, std::move(resp), true); });
+  add(router, "POST", "/v2/repository/models/{model}/unload", RouteKind::kAdmin,
+      [this](Request& r, Responder resp, const Caller&) { repository_load(r, std::move(resp), false); });
   for (std::string prefix : {"/v2/models/{model}", "/v2/models/{model}/versions/{version}"}) {
-    router.add_async("GET", prefix, [this](Request& r, Responder resp) { model_info(r, std::move(resp), ""); });
-    router.add_async("GET", prefix + "/config",
-                     [this](Request& r, Responder resp) { model_info(r, std::move(resp), "config"); });
-    router.get(prefix + "/ready", [this](const Request& r) {
+    add(router, "GET", prefix, RouteKind::kInference,
+        [this](Request& r, Responder resp, const Caller& c) { model_info(r, std::move(resp), "", c); });
+    add(router, "GET", prefix + "/config", RouteKind::kInference,
+        [this](Request& r, Responder resp, const Caller& c) { model_info(r, std::move(resp), "config", c); });
+    add_sync(router, "GET", prefix + "/ready", RouteKind::kInference, [this](Request& r) {
       if (auto err = check_model(r)) return *err;
       const std::string& model = r.param("model");
       if (manager_.unloaded(model))
@@ -282,22 +310,23 @@ http::Router Gateway::router() {
       // A cold model is ready too: its first request starts it.
       return Response::json(200, {{"name", model}, {"ready", true}});
     });
-    router.get(prefix + "/stats", [this](const Request& r) {
+    add_sync(router, "GET", prefix + "/stats", RouteKind::kInference, [this](Request& r) {
       if (auto err = check_model(r)) return *err;
       const std::string& model = r.param("model");
       return Response::json(200, {{"model_stats", json::array({stats_for(model)->to_json(model, manager_.model_config(model)->version)})}});
     });
-    router.add_async("POST", prefix + "/infer", [this](Request& r, Responder resp) { infer(r, std::move(resp)); });
+    add(router, "POST", prefix + "/infer", RouteKind::kInference,
+        [this](Request& r, Responder resp, const Caller& c) { infer(r, std::move(resp), c); });
   }
-  router.get("/admin/models", [this](const Request&) { return Response::json(200, manager_.describe()); });
+  add_sync(router, "GET", "/admin/models", RouteKind::kAdmin,
+           [this](Request&) { return Response::json(200, manager_.describe()); });
   // The rung costs measured so far, as a profile `thaw sim --profile` reads.
-  router.get("/admin/profile", [this](const Request&) {
-    return Response::text(200, manager_.profile_yaml(), "application/yaml");
-  });
-  router.add_async("POST", "/admin/models/{model}/prewarm",
-                   [this](Request& r, Responder resp) { admin_move(r, std::move(resp), true); });
-  router.add_async("POST", "/admin/models/{model}/drain",
-                   [this](Request& r, Responder resp) { admin_move(r, std::move(resp), false); });
+  add_sync(router, "GET", "/admin/profile", RouteKind::kAdmin,
+           [this](Request&) { return Response::text(200, manager_.profile_yaml(), "application/yaml"); });
+  add(router, "POST", "/admin/models/{model}/prewarm", RouteKind::kAdmin,
+      [this](Request& r, Responder resp, const Caller&) { admin_move(r, std::move(resp), true); });
+  add(router, "POST", "/admin/models/{model}/drain", RouteKind::kAdmin,
+      [this](Request& r, Responder resp, const Caller&) { admin_move(r, std::move(resp), false); });
   return router;
 }
 

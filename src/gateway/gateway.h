@@ -18,8 +18,12 @@
 //   POST /admin/models/{m}/prewarm                {"rung": "warm"|"zygote"|"page_cache"} (default warm)
 //   POST /admin/models/{m}/drain                  {"rung": "zygote"|"page_cache"|"disk"} (default disk)
 //   GET  /metrics                                 Prometheus text
-// Errors are {"error": "..."}: 400 bad tier or body, 404 unknown model, 429 shed (Retry-After),
-// 502 instance failed twice, 503 cannot start or queue full (Retry-After), 504 timed out.
+// Errors are {"error": "..."}: 400 bad tier or body, 401 no or a wrong credential, 403 refused
+// (foreign Origin, tier above the key's, an API key on an admin route), 404 unknown model, 429
+// shed or over a key's rate limit (Retry-After), 502 instance failed twice, 503 cannot start or
+// queue full (Retry-After), 504 timed out. Who may call what: access.h. A 5xx names internal
+// details (worker logs, sockets, PIDs) only to a caller with the admin token; others read them in
+// the server's log.
 #pragma once
 
 #include <atomic>
@@ -29,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/access.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/upstream_pool.h"
 #include "http/inference_stats.h"
@@ -40,10 +45,15 @@ namespace thaw::gateway {
 
 class Gateway {
  public:
-  explicit Gateway(manager::Manager& manager, std::string version = "0.1.0");
+  // `access` decides who may call which route (access.h); null: every route open.
+  explicit Gateway(manager::Manager& manager, std::unique_ptr<Access> access = nullptr,
+                   std::string version = "0.1.0");
 
+  // Which routes a listener serves: all, all but the admin ones (the main listener when admin
+  // routes have a listener of their own), or the admin ones (with health and /metrics).
+  enum class Routes { kAll, kPublic, kAdmin };
   // The router for http::Server; the gateway must outlive the server.
-  http::Router router();
+  http::Router router(Routes which = Routes::kAll);
   // Before the server starts: its counters for /metrics and its loops for upstream pools.
   void set_server(const http::Server* server);
   // After this, /v2/health/ready answers 503 (load balancers stop sending first).
@@ -54,8 +64,15 @@ class Gateway {
 
  private:
   friend struct ProxyCall;
-  void infer(http::Request& request, http::Responder responder);
-  void model_info(http::Request& request, http::Responder responder, const std::string& suffix);
+  // A route's handler, called once its caller was admitted.
+  using Guarded = std::function<void(http::Request&, http::Responder, const Caller&)>;
+  // Adds a route that admits its caller first (access.h) and names it in the request log.
+  void add(http::Router& router, std::string method, std::string_view pattern, RouteKind kind, Guarded handler);
+  void add_sync(http::Router& router, std::string method, std::string_view pattern, RouteKind kind,
+                std::function<http::Response(http::Request&)> handler);
+  Routes building_ = Routes::kAll;  // the listener router() is building for
+  void infer(http::Request& request, http::Responder responder, const Caller& caller);
+  void model_info(http::Request& request, http::Responder responder, const std::string& suffix, const Caller& caller);
   void admin_move(http::Request& request, http::Responder responder, bool prewarm);
   void repository_load(http::Request& request, http::Responder responder, bool load);
   // Decodes a compressed JSON body of an admin or repository route; the error response if it cannot.
@@ -68,6 +85,8 @@ class Gateway {
   void cache_info(const std::string& key, const http::Response& response);
 
   manager::Manager& manager_;
+  SteadyClock own_clock_;  // for the default Access
+  std::unique_ptr<Access> access_;
   std::string version_;
   GatewayMetrics metrics_;
   const http::Server* server_ = nullptr;

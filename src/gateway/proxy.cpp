@@ -1,5 +1,6 @@
 #include "gateway/proxy.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "gateway/gateway.h"
@@ -18,7 +19,27 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 constexpr std::string_view kForwardedHeaders[] = {"Inference-Header-Content-Length", "Content-Encoding", "Cache-Control"};
 }  // namespace
 
-Response refusal(const Status& s, Tier tier) {
+namespace {
+// A refusal's message as any client may read it: the manager's own words where they are about
+// the request (queue full, unknown model), a plain sentence where they may carry internals.
+std::string public_message(const Status& s, std::string_view model) {
+  switch (s.code()) {
+    case Code::kResourceExhausted:
+    case Code::kNotFound:
+    case Code::kInvalidArgument:
+      return s.message();
+    case Code::kUnavailable:
+      return fmt::format("model '{}' cannot serve now; retry later (the server's log has the details)", model);
+    case Code::kDeadlineExceeded:
+      return fmt::format("model '{}' had no instance ready in time; retry later", model);
+    default:
+      return fmt::format("model '{}' failed (the server's log has the details)", model);
+  }
+}
+}  // namespace
+
+Response refusal(const Status& full, Tier tier, bool show_internals, std::string_view model) {
+  const Status s = show_internals ? full : Status(full.code(), public_message(full, model));
   switch (s.code()) {
     case Code::kResourceExhausted: {
       // Shedding says "later"; a full queue for premium or standard is the server's problem.
@@ -61,7 +82,7 @@ void ProxyCall::acquire() {
 void ProxyCall::on_lease(Result<manager::Lease> lease) {
   ticket_ = {};
   if (cancelled_ || finished_) return;  // the lease goes straight back
-  if (!lease.is_ok()) return answer(refusal(lease.status(), tier));
+  if (!lease.is_ok()) return answer(refusal(lease.status(), tier, show_internals, model));
   lease_.emplace(std::move(lease).value());
   queue_s_ = to_seconds(lease_->queued());
   if (auto from = lease_->cold_from(); from && count_metrics) gateway->metrics_.cold_request(serving, *from);
@@ -172,10 +193,9 @@ void ProxyCall::on_done(Status status) {
     return;
   }
   if (broke && attempt_ == 0 && retry(status.message())) return;
-  answer(broke ? Response::error(502, "model '" + model + "': the instance failed mid-request twice (" +
-                                          status.message() + ")")
-               : Response::error(504, "model '" + model + "': no answer within the request timeout (" +
-                                          status.message() + ")"));
+  const std::string detail = show_internals ? " (" + status.message() + ")" : std::string();
+  answer(broke ? Response::error(502, "model '" + model + "': the instance failed mid-request twice" + detail)
+               : Response::error(504, "model '" + model + "': no answer within the request timeout" + detail));
 }
 
 bool ProxyCall::retry(const std::string& why) {

@@ -21,8 +21,10 @@ namespace thaw::gateway {
 class Gateway;
 
 // Maps a manager refusal to the status a client should see: 429 batch shed, 503 queue full or
-// cannot start (Retry-After), 504 no slot in time, 404 unknown model.
-http::Response refusal(const Status& status, manager::Tier tier);
+// cannot start (Retry-After), 504 no slot in time, 404 unknown model. Without `show_internals`,
+// a message that may name worker logs, sockets or PIDs is replaced by a plain one about `model`.
+http::Response refusal(const Status& status, manager::Tier tier, bool show_internals = true,
+                       std::string_view model = {});
 
 struct ProxyCall : std::enable_shared_from_this<ProxyCall> {
   Gateway* gateway = nullptr;
@@ -34,6 +36,7 @@ struct ProxyCall : std::enable_shared_from_this<ProxyCall> {
   // For metadata: cache a 200 under this key ("" for inference).
   std::string cache_key;
   bool count_metrics = true;
+  bool show_internals = false;  // the caller holds the admin token: errors keep their details
 
   explicit ProxyCall(http::Responder r) : responder(std::move(r)) {}
   // Starts the call; the responder answers it in every case.

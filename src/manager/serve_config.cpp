@@ -93,15 +93,56 @@ Status read_model_keys(const YAML::Node& node, std::string_view where, ModelConf
   return Status::ok();
 }
 
+Status read_security(const YAML::Node& s, const std::string& base_dir, SecurityConfig& out) {
+  THAW_TRY(check_keys(s, "security",
+                      {"admin_token_file", "api_keys", "allowed_origins", "allowed_hosts", "access_log", "audit_log",
+                       "admin_listen", "tls_cert_file", "tls_key_file", "tls_client_ca_file", "tls_client_cert"}));
+  read(s, "admin_token_file", out.admin_token_file);
+  read(s, "allowed_origins", out.allowed_origins);
+  read(s, "allowed_hosts", out.allowed_hosts);
+  read(s, "access_log", out.access_log);
+  read(s, "audit_log", out.audit_log);
+  read(s, "admin_listen", out.admin_listen);
+  read(s, "tls_cert_file", out.tls_cert_file);
+  read(s, "tls_key_file", out.tls_key_file);
+  read(s, "tls_client_ca_file", out.tls_client_ca_file);
+  read(s, "tls_client_cert", out.tls_client_cert);
+  for (std::string* path : {&out.admin_token_file, &out.tls_cert_file, &out.tls_key_file, &out.tls_client_ca_file})
+    *path = resolve(base_dir, *path);
+  for (std::string* path : {&out.access_log, &out.audit_log})
+    if (*path != "-") *path = resolve(base_dir, *path);
+  if (auto keys = s["api_keys"]) {
+    if (!keys.IsSequence()) return make_error(Code::kInvalidArgument, "security.api_keys: expected a list");
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const std::string where = fmt::format("security.api_keys[{}]", i);
+      THAW_TRY(check_keys(keys[i], where, {"name", "key_file", "tier", "rate_per_second", "burst"}));
+      ApiKeyConfig k;
+      read(keys[i], "name", k.name);
+      read(keys[i], "key_file", k.key_file);
+      read(keys[i], "tier", k.tier);
+      read(keys[i], "rate_per_second", k.rate_per_second);
+      read(keys[i], "burst", k.burst);
+      if (k.name.empty() || k.key_file.empty())
+        return make_error(Code::kInvalidArgument, "{}: 'name' and 'key_file' are required", where);
+      if (k.rate_per_second < 0 || k.burst < 0)
+        return make_error(Code::kInvalidArgument, "{}: rate_per_second and burst must be >= 0", where);
+      k.key_file = resolve(base_dir, k.key_file);
+      out.api_keys.push_back(std::move(k));
+    }
+  }
+  return Status::ok();
+}
+
 Result<ServeConfig> parse_node(const YAML::Node& root, const std::string& base_dir) {
   ServeConfig c;
   if (!root || root.IsNull()) return c;
-  THAW_TRY(check_keys(root, "thaw.yaml", {"server", "models_dir", "defaults", "models"}));
+  THAW_TRY(check_keys(root, "thaw.yaml", {"server", "security", "models_dir", "defaults", "models"}));
   if (auto s = root["server"]) {
     THAW_TRY(check_keys(s, "server",
                         {"host", "port", "grpc_port", "keda_scaler_port", "threads", "max_body_mb", "memory_budget_mb", "policy", "profile",
                          "ping_interval_ms", "tick_interval_ms", "runtime_dir", "max_waiting",
-                         "batch_shed_fraction", "max_connections", "strict"}));
+                         "batch_shed_fraction", "max_connections", "strict", "max_connections_per_client",
+                         "header_timeout_ms", "body_timeout_ms"}));
     read(s, "host", c.host);
     read(s, "port", c.port);
     read(s, "grpc_port", c.grpc_port);
@@ -119,7 +160,11 @@ Result<ServeConfig> parse_node(const YAML::Node& root, const std::string& base_d
     read(s, "batch_shed_fraction", c.batch_shed_fraction);
     read(s, "max_connections", c.max_connections);
     read(s, "strict", c.strict);
+    read(s, "max_connections_per_client", c.max_connections_per_client);
+    read_ms(s, "header_timeout_ms", c.header_timeout);
+    read_ms(s, "body_timeout_ms", c.body_timeout);
   }
+  if (auto s = root["security"]) THAW_TRY(read_security(s, base_dir, c.security));
   read(root, "models_dir", c.models_dir);
   c.models_dir = resolve(base_dir, c.models_dir);
   if (auto d = root["defaults"]) THAW_TRY(read_model_keys(d, "defaults", c.defaults, false));
@@ -229,6 +274,8 @@ Status validate(const ServeConfig& c) {
   if (c.max_waiting < 1) return make_error(Code::kInvalidArgument, "server.max_waiting must be >= 1");
   if (c.max_connections < 1 || c.max_connections > (size_t{1} << 22))
     return make_error(Code::kInvalidArgument, "server.max_connections must be 1..4194304, not {}", c.max_connections);
+  if (c.header_timeout.count() <= 0 || c.body_timeout.count() <= 0)
+    return make_error(Code::kInvalidArgument, "server.header_timeout_ms and server.body_timeout_ms must be > 0");
   if (c.batch_shed_fraction <= 0 || c.batch_shed_fraction > 1)
     return make_error(Code::kInvalidArgument, "server.batch_shed_fraction must be in (0, 1]");
   std::set<std::string> names;

@@ -3,7 +3,11 @@
 //
 //   server:   {host, port, grpc_port, keda_scaler_port, threads, max_body_mb, memory_budget_mb, policy, profile,
 //              ping_interval_ms, tick_interval_ms, runtime_dir, max_waiting, batch_shed_fraction,
-//              max_connections, strict}
+//              max_connections, strict, max_connections_per_client, header_timeout_ms,
+//              body_timeout_ms}
+//   security: {admin_token_file, api_keys: [{name, key_file, tier, rate_per_second, burst}],
+//              allowed_origins, allowed_hosts, access_log, audit_log, admin_listen,
+//              tls_cert_file, tls_key_file, tls_client_ca_file, tls_client_cert}
 //   models_dir: ./models          # every *.thaw here joins `models` with the defaults
 //   defaults: {min_instances, reserved_instances, max_instances, concurrency, queue_limit,
 //              queue_timeout_ms, request_timeout_ms, start_timeout_ms, worker_args}
@@ -49,6 +53,28 @@ struct RefusedModel {
   std::string error;
 };
 
+// An API key for inference routes (docs/security.md).
+struct ApiKeyConfig {
+  std::string name;
+  std::string key_file;            // the secret, first line of a file only its owner may read
+  std::string tier = "standard";   // the best tier its requests may ask for
+  double rate_per_second = 0;      // 0: no limit
+  double burst = 0;                // 0: the rate
+};
+
+struct SecurityConfig {
+  std::string admin_token_file;    // set: admin and repository routes need its token
+  std::vector<ApiKeyConfig> api_keys;
+  std::vector<std::string> allowed_origins;  // browser origins allowed on state-changing routes
+  std::vector<std::string> allowed_hosts;    // Host names admin routes accept without a token
+  std::string access_log;          // a line per request; "-": standard error; "": none
+  std::string audit_log;           // a JSON line per admin action; "-": standard error; "": none
+  std::string admin_listen;        // "HOST:PORT" or "unix:PATH": admin routes there only; "": main listener
+  std::string tls_cert_file, tls_key_file;  // both set: HTTPS on the main listener
+  std::string tls_client_ca_file;
+  std::string tls_client_cert = "none";     // none | optional | require
+};
+
 struct ServeConfig {
   std::string host = "127.0.0.1";
   int port = 8000;
@@ -64,6 +90,10 @@ struct ServeConfig {
   std::string runtime_dir;           // worker sockets and logs; "": a fresh temporary directory
   size_t max_waiting = 10'000;       // requests waiting over all models (each costs a few KiB)
   size_t max_connections = 16'384;   // open client connections; beyond, 503 and close
+  size_t max_connections_per_client = 1'024;  // from one client address; beyond, 503 and close
+  std::chrono::milliseconds header_timeout{10'000};  // a request head must arrive within this
+  std::chrono::milliseconds body_timeout{10'000};    // a request body may pause at most this long
+  SecurityConfig security;
   double batch_shed_fraction = 0.5;  // batch is shed once a model's queue is this full
   std::string models_dir = "./models";
   // Refuse to start when any model's bundle is bad; else the good ones are served and the bad
