@@ -22,8 +22,8 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
     -DTHAW_BUILD_FUZZERS=ON -DTHAW_BUILD_TESTS=OFF -DTHAW_BUILD_BENCH=OFF -DTHAW_SANITIZE=address,undefined \
     -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
 fi
-targets=(bundle_reader_fuzz safetensors_fuzz fuzz_kserve_request fuzz_json_bounded fuzz_http_router tokenizer_fuzz
-         serve_config_fuzz fuzz_grpc_infer)
+targets=(bundle_reader_fuzz safetensors_fuzz fuzz_kserve_request fuzz_json_bounded fuzz_http_router
+         fuzz_http_request_parser tokenizer_fuzz serve_config_fuzz fuzz_grpc_infer)
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" bundle_fuzz_seeds
 "$build/fuzz/bundle_fuzz_seeds" "$build/seeds"
 status=0
@@ -34,6 +34,7 @@ for t in "${targets[@]}"; do
     tokenizer_fuzz) seeds="$root/fuzz/tokenizer/corpus" ;;
     serve_config_fuzz) seeds="$root/fuzz/manager/corpus" ;;
     fuzz_grpc_infer) seeds="$root/fuzz/grpc/corpus" ;;
+    fuzz_http_request_parser) seeds="$root/fuzz/http/corpus" ;;
     *) seeds="$build/seeds/${t%_fuzz}" ;;
   esac
   mkdir -p "$corpus"
