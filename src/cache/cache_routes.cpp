@@ -122,6 +122,16 @@ void CacheRoutes::answer_model(std::shared_ptr<const VersionLease> lease, const 
                                const http::Responder& r) {
   const Recipe& recipe = lease->recipe();
   const bool hit = service_.complete(recipe);
+  // A miss stores what it streams: with a directory that takes no writes it would send 200 and
+  // then cut the body, so it is refused before the status line instead.
+  if (!hit) {
+    if (Status w = service_.check_writable(); !w.is_ok()) {
+      http::Response refused = http::Response::error(503, "the cache cannot store this bundle now: " + w.message());
+      refused.headers.emplace_back("Retry-After", "10");
+      r.send(std::move(refused));
+      return;
+    }
+  }
   (hit ? service_.counters().hits : service_.counters().misses).fetch_add(1);
   http::ResponseHead head;
   head.content_type = "application/octet-stream";
@@ -224,7 +234,12 @@ http::Router CacheRoutes::router() {
     return http::Response::text(200, service_.metrics_text() + p.text(),
                                 std::string(http::kPrometheusContentType));
   });
-  router.get("/healthz", [](const http::Request&) { return http::Response::json(200, {{"status", "ok"}}); });
+  router.get("/healthz", [this](const http::Request&) {
+    // Unhealthy while the cache directory takes no writes: every miss would fail.
+    Status w = service_.check_writable();
+    if (!w.is_ok()) return http::Response::json(503, {{"status", "unhealthy"}, {"error", w.message()}});
+    return http::Response::json(200, {{"status", "ok"}});
+  });
   return router;
 }
 

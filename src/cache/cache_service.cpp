@@ -222,6 +222,13 @@ Status CacheService::ensure_chunk(const Recipe& recipe, size_t index) {
           THAW_ASSIGN_OR_RETURN(RangeBytes got, upstream_->read_once(path, c.file_offset, c.stored_length));
           Status s = store_->put(c.id, c.encoding, c.length, std::as_bytes(std::span(got.bytes)));
           if (s.code() == Code::kCorrupt) counters_.corrupt_chunks.fetch_add(1);
+          if (s.code() == Code::kIo) {
+            counters_.store_errors.fetch_add(1);
+            note_store_write(s);
+            // The disk, not the upstream: retrying the read would not help.
+            return make_error(Code::kResourceExhausted, "the cache cannot store chunks: {}", s.message());
+          }
+          if (s.is_ok()) note_store_write(s);
           if (!s.is_ok()) return s;
           return Unit{};
         },
@@ -234,6 +241,29 @@ Status CacheService::ensure_chunk(const Recipe& recipe, size_t index) {
     return Unit{};
   });
   return r.status();
+}
+
+void CacheService::note_store_write(const Status& s) {
+  std::lock_guard lock(health_mu_);
+  if (s.is_ok() == store_error_.is_ok() && s.message() == store_error_.message()) return;
+  if (!s.is_ok())
+    fmt::print(stderr, "thaw cache: ERROR the cache directory {} takes no writes: {}; misses are refused with 503\n",
+               options_.dir, s.message());
+  else
+    fmt::print(stderr, "thaw cache: the cache directory {} takes writes again\n", options_.dir);
+  std::fflush(stderr);
+  store_error_ = s;
+}
+
+Status CacheService::check_writable() {
+  Status s = store_->check_writable();
+  note_store_write(s);
+  return s;
+}
+
+Status CacheService::store_health() const {
+  std::lock_guard lock(health_mu_);
+  return store_error_;
 }
 
 void CacheService::fill_in_background(const VersionLease& lease) {
@@ -322,6 +352,8 @@ nlohmann::json CacheService::stats_json() {
           {"chunk_misses", counters_.chunk_misses.load()},
           {"bytes_served", counters_.bytes_served.load()},
           {"corrupt_chunks", counters_.corrupt_chunks.load()},
+          {"store_errors", counters_.store_errors.load()},
+          {"store_health", store_health().is_ok() ? "ok" : store_health().message()},
           {"prefetches", counters_.prefetches.load()},
           {"evictions",
            {{"versions", counters_.evicted_versions.load()},
@@ -369,6 +401,8 @@ std::string CacheService::metrics_text() {
           u.failures.load());
   counter("thaw_cache_corrupt_chunks_total", "Upstream chunks that failed their hash.",
           counters_.corrupt_chunks.load());
+  counter("thaw_cache_store_errors_total", "Chunks that could not be written to the cache directory.",
+          counters_.store_errors.load());
   counter("thaw_cache_evictions_total", "Versions evicted.", counters_.evicted_versions.load());
   counter("thaw_cache_evicted_bytes_total", "Chunk bytes deleted by eviction.",
           counters_.evicted_bytes.load());

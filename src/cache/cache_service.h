@@ -47,6 +47,7 @@ struct CacheCounters {
   std::atomic<uint64_t> evicted_bytes{0};
   std::atomic<uint64_t> corrupt_chunks{0};  // upstream bytes that failed their hash
   std::atomic<uint64_t> prefetches{0};
+  std::atomic<uint64_t> store_errors{0};  // chunks that could not be written to the cache directory
 };
 
 class CacheService;
@@ -96,6 +97,11 @@ class CacheService {
 
   ChunkStore& store() { return *store_; }
   CacheCounters& counters() { return counters_; }
+  // Whether the cache directory takes writes now (a probe file); a failure is logged on stderr
+  // once per change and kept as the store's health until a write succeeds again.
+  Status check_writable();
+  // The last failure to write the cache directory, or ok.
+  Status store_health() const;
   nlohmann::json stats_json();
   std::string metrics_text();
 
@@ -114,6 +120,11 @@ class CacheService {
   const Clock& clock_;
   std::unique_ptr<ChunkStore> store_;
   std::unique_ptr<Upstream> upstream_;
+  // Records a write to the store that failed (or ok once one succeeds), logging each change.
+  void note_store_write(const Status& s);
+
+  mutable std::mutex health_mu_;
+  Status store_error_;  // guarded by health_mu_
   mutable std::mutex mu_;
   VersionIndex index_;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<const Recipe>> recipes_;

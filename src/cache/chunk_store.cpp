@@ -217,6 +217,15 @@ Status ChunkStore::put(std::string_view id, ChunkEncoding encoding, uint64_t len
   return Status::ok();
 }
 
+Status ChunkStore::check_writable() const {
+  const std::string probe = fmt::format("{}/.probe-{}{}", dir_, ::getpid(), kTempSuffix);
+  UniqueFd fd(::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd.valid()) return errno_error("creating a file in", dir_);
+  fd.reset();
+  ::unlink(probe.c_str());
+  return Status::ok();
+}
+
 bool ChunkStore::contains(const std::string& key) const {
   std::lock_guard lock(mu_);
   return sizes_.count(key) != 0;

@@ -52,6 +52,8 @@ class ChunkStore {
   Status put(std::string_view id, ChunkEncoding encoding, uint64_t length,
              std::span<const std::byte> stored);
   bool contains(const std::string& key) const;
+  // Creates and removes a probe file in the store's directory: whether a chunk could be written now.
+  Status check_writable() const;
   // Stored size of an entry, or kNotFound.
   Result<uint64_t> size(const std::string& key) const;
   // Opens an entry for reading (sendfile/pread); kNotFound if absent.

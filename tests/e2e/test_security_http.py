@@ -478,3 +478,34 @@ def test_access_and_audit_logs(serve, tmp_path):
     assert len(access) == 4, access
     assert access[1].startswith("127.0.0.1:") and " admin " in access[1]
     assert '"POST /v2/models/minilm/infer HTTP/1.1" 200' in access[3]
+
+
+def test_cache_directory_that_takes_no_writes_fails_before_the_status_line(tmp_path):
+    root = tmp_path / "registry"
+    make_bundle(root / "m" / "1.thaw", "m", "1", 8, tensors=4)
+    want2 = make_bundle(root / "m" / "2.thaw", "m", "2", 8, tensors=4, changed=4, seed_base=77).read_bytes()
+    up = Upstream(root)
+    cache = Cache(up.base, tmp_path / "cache")
+    chunks = tmp_path / "cache" / "chunks"
+    try:
+        assert requests.get(cache.base + "/models/m/1", timeout=60).status_code == 200
+        assert requests.get(cache.base + "/healthz", timeout=10).status_code == 200
+        # The directory goes away under the running cache (a file where it was: no write can succeed,
+        # whoever the process runs as).
+        chunks.rename(tmp_path / "chunks.away")
+        chunks.write_text("not a directory")
+        r = requests.get(cache.base + "/models/m/2", timeout=60)
+        assert r.status_code == 503 and "cannot store" in r.json()["error"], (r.status_code, r.content[:200])
+        h = requests.get(cache.base + "/healthz", timeout=10)
+        assert h.status_code == 503 and h.json()["status"] == "unhealthy"
+        # Writable again: healthy, and the miss is served whole.
+        chunks.unlink()
+        (tmp_path / "chunks.away").rename(chunks)
+        assert requests.get(cache.base + "/healthz", timeout=10).status_code == 200
+        r = requests.get(cache.base + "/models/m/2", timeout=60)
+        assert r.status_code == 200 and r.content == want2
+    finally:
+        cache.stop()
+        up.stop()
+    err = cache.proc.stderr.read().decode(errors="replace")
+    assert "takes no writes" in err and "takes writes again" in err, err
