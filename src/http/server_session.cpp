@@ -406,7 +406,8 @@ class Session final : public SessionBase,
   void refuse(const ParseError& error) {
     server_.counters.bad++;
     state_ = State::kHandling;  // write_whole() expects an exchange in progress
-    if (log_ && parser_.head_done() && log_method_.empty()) note_head();
+    // The log names what it can: the request line, when it was read.
+    if (log_ && log_method_.empty() && !parser_.request().method.empty()) note_head();
     write_whole(Response::error(error.status, error.status == 400 ? "malformed HTTP request: " + error.message
                                                                   : error.message),
                 false, parser_.head_done() ? parser_.version() : 11, false);

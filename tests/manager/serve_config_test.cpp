@@ -194,3 +194,53 @@ TEST(TierTest, ParsesTheHeader) {
 
 }  // namespace
 }  // namespace thaw::manager
+
+namespace thaw::manager {
+namespace {
+
+TEST(ServeConfigSecurity, ReadsTheSecuritySectionAndResolvesItsFiles) {
+  auto c = parse_serve_config(R"(
+server: {header_timeout_ms: 2000, body_timeout_ms: 3000, max_connections_per_client: 8}
+security:
+  admin_token_file: secrets/admin
+  api_keys:
+    - {name: alice, key_file: secrets/alice, tier: premium, rate_per_second: 5, burst: 10}
+  allowed_origins: [https://console.example.com]
+  allowed_hosts: [thaw.svc]
+  access_log: "-"
+  audit_log: logs/audit.jsonl
+  admin_listen: unix:/run/thaw/admin.sock
+  tls_cert_file: tls/cert.pem
+  tls_key_file: tls/key.pem
+  tls_client_cert: optional
+)", "/etc/thaw");
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ(c->header_timeout, std::chrono::milliseconds(2000));
+  EXPECT_EQ(c->body_timeout, std::chrono::milliseconds(3000));
+  EXPECT_EQ(c->max_connections_per_client, 8u);
+  const SecurityConfig& s = c->security;
+  EXPECT_EQ(s.admin_token_file, "/etc/thaw/secrets/admin");
+  ASSERT_EQ(s.api_keys.size(), 1u);
+  EXPECT_EQ(s.api_keys[0].key_file, "/etc/thaw/secrets/alice");
+  EXPECT_EQ(s.api_keys[0].tier, "premium");
+  EXPECT_EQ(s.api_keys[0].rate_per_second, 5);
+  EXPECT_EQ(s.api_keys[0].burst, 10);
+  EXPECT_EQ(s.allowed_origins, std::vector<std::string>{"https://console.example.com"});
+  EXPECT_EQ(s.access_log, "-") << "standard error is not a path";
+  EXPECT_EQ(s.audit_log, "/etc/thaw/logs/audit.jsonl");
+  EXPECT_EQ(s.admin_listen, "unix:/run/thaw/admin.sock");
+  EXPECT_EQ(s.tls_cert_file, "/etc/thaw/tls/cert.pem");
+  EXPECT_EQ(s.tls_client_cert, "optional");
+}
+
+TEST(ServeConfigSecurity, RefusesUnknownKeysAndKeysWithoutAFile) {
+  auto typo = parse_serve_config("security: {admin_token: x}", "/");
+  ASSERT_FALSE(typo.is_ok());
+  EXPECT_NE(typo.status().message().find("admin_token"), std::string::npos);
+  auto no_file = parse_serve_config("security: {api_keys: [{name: a}]}", "/");
+  ASSERT_FALSE(no_file.is_ok());
+  EXPECT_NE(no_file.status().message().find("key_file"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace thaw::manager
