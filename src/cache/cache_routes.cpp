@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "cache/version_body.h"
+#include "http/credentials.h"
 #include "http/prometheus.h"
 #include "http/range.h"
 
@@ -36,6 +37,13 @@ http::Response prefetch(CacheService& service, const std::string& body) {
     done.push_back({{"name", name}, {"version", version}, {"cached", true}});
   }
   return http::Response::json(200, {{"models", done}});
+}
+
+// A browser page on another site may POST here without a preflight: its Origin is refused.
+std::optional<http::Response> refuse_cross_site(const http::Request& r) {
+  if (auto origin = http::foreign_origin(r, {}))
+    return http::Response::error(403, fmt::format("a request from the web page origin '{}' is refused", *origin));
+  return std::nullopt;
 }
 
 }  // namespace
@@ -213,13 +221,19 @@ http::Router CacheRoutes::router() {
   router.add_async("GET", "/chunks/{id}",
                    [this](http::Request& req, http::Responder r) { get_chunk(ask_of(req), r); });
   router.add_async("POST", "/prefetch", [this](http::Request& req, http::Responder r) {
+    if (auto refused = refuse_cross_site(req)) {
+      r.send(std::move(*refused));
+      return;
+    }
     on_pool(r, [this, body = std::move(req.body), r] { r.send(prefetch(service_, body)); });
   });
   router.post("/pin/{name}/{version}", [this](const http::Request& r) {
+    if (auto refused = refuse_cross_site(r)) return *refused;
     Status s = service_.set_pinned(r.param("name"), r.param("version"), true);
     return s.is_ok() ? http::Response::json(200, {{"pinned", true}}) : http::Response::from_status(s);
   });
   router.post("/unpin/{name}/{version}", [this](const http::Request& r) {
+    if (auto refused = refuse_cross_site(r)) return *refused;
     Status s = service_.set_pinned(r.param("name"), r.param("version"), false);
     return s.is_ok() ? http::Response::json(200, {{"pinned", false}}) : http::Response::from_status(s);
   });

@@ -5,6 +5,7 @@
 
 #include "gateway/audit_log.h"
 #include "http/credentials.h"
+#include "http/endpoint.h"
 
 namespace thaw::cli {
 
@@ -81,16 +82,22 @@ bool is_loopback_host(const std::string& host) {
 }
 
 void warn_if_exposed(const manager::ServeConfig& c) {
-  if (is_loopback_host(c.host)) return;
   const auto& s = c.security;
-  if (s.admin_token_file.empty() && s.admin_listen.empty()) {
+  // Where admin routes answer: their own listener, or the main one.
+  std::string admin_host = c.host;
+  if (!s.admin_listen.empty()) {
+    auto ep = http::Endpoint::parse(s.admin_listen);
+    admin_host = ep.is_ok() && !ep->is_unix() ? ep->host : "localhost";
+  }
+  if (s.admin_token_file.empty() && !is_loopback_host(admin_host)) {
     spdlog::warn("*****************************************************************************************");
-    spdlog::warn("SECURITY: listening on {} (not loopback) WITHOUT an admin token: anyone who can reach this",
-                 c.host);
-    spdlog::warn("address can drain, load and unload models. Set --admin-token-file (security.admin_token_file)");
+    spdlog::warn("SECURITY: admin routes listen on {} (not loopback) WITHOUT an admin token: anyone who can reach",
+                 admin_host);
+    spdlog::warn("this address can drain, load and unload models. Set --admin-token-file (security.admin_token_file)");
     spdlog::warn("or move admin routes to a loopback address or Unix socket with --admin-listen.");
     spdlog::warn("*****************************************************************************************");
   }
+  if (is_loopback_host(c.host)) return;
   if (s.api_keys.empty())
     spdlog::warn("listening on {} (not loopback) without API keys: inference is open to anyone who can reach it",
                  c.host);

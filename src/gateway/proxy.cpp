@@ -20,23 +20,32 @@ constexpr std::string_view kForwardedHeaders[] = {"Inference-Header-Content-Leng
 }  // namespace
 
 namespace {
-// A refusal's message as any client may read it: the manager's own words where they are about
-// the request (queue full, unknown model), a plain sentence where they may carry internals.
+// True when a message names what only the server's operator should see: a process id, a log
+// file or its lines, a socket, a file path (a route such as /v2/... is not one).
+bool has_internals(std::string_view m) {
+  for (std::string_view marker : {"pid ", "last lines of", "log ", ".log", "unix:", ".sock", "\n"})
+    if (m.find(marker) != std::string_view::npos) return true;
+  for (size_t at = m.find('/'); at != std::string_view::npos; at = m.find('/', at + 1)) {
+    const bool starts_word = at == 0 || m[at - 1] == ' ' || m[at - 1] == '(' || m[at - 1] == '\'';
+    if (starts_word && !m.substr(at).starts_with("/v2/") && !m.substr(at).starts_with("/admin/")) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 std::string public_message(const Status& s, std::string_view model) {
+  if (!has_internals(s.message())) return s.message();
   switch (s.code()) {
-    case Code::kResourceExhausted:
-    case Code::kNotFound:
-    case Code::kInvalidArgument:
-      return s.message();
     case Code::kUnavailable:
       return fmt::format("model '{}' cannot serve now; retry later (the server's log has the details)", model);
     case Code::kDeadlineExceeded:
-      return fmt::format("model '{}' had no instance ready in time; retry later", model);
+      return fmt::format("model '{}' had no instance ready in time; retry later (the server's log has the details)",
+                         model);
     default:
       return fmt::format("model '{}' failed (the server's log has the details)", model);
   }
 }
-}  // namespace
 
 Response refusal(const Status& full, Tier tier, bool show_internals, std::string_view model) {
   const Status s = show_internals ? full : Status(full.code(), public_message(full, model));

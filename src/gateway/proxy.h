@@ -25,6 +25,9 @@ class Gateway;
 // a message that may name worker logs, sockets or PIDs is replaced by a plain one about `model`.
 http::Response refusal(const Status& status, manager::Tier tier, bool show_internals = true,
                        std::string_view model = {});
+// A refusal's message as any client may read it: the manager's own words unless they name a
+// process id, a log or its lines, a socket or a file path; then a plain sentence about `model`.
+std::string public_message(const Status& status, std::string_view model);
 
 struct ProxyCall : std::enable_shared_from_this<ProxyCall> {
   Gateway* gateway = nullptr;

@@ -95,7 +95,7 @@ class Session final : public SessionBase,
                              .max_body_bytes = server.options.max_body_bytes}),
         accepted_at_(Clock::now()),
         log_(server.options.request_log.get()) {
-    server_.loop_sessions[loop_ = loop]++;
+    loop_ = loop;
     remote_ = remote_of(raw());
   }
   ~Session() override { unregister(); }
@@ -103,6 +103,7 @@ class Session final : public SessionBase,
   void start() {
     id_ = server_.add_session(this->weak_from_this());
     registered_ = true;
+    server_.loop_sessions[loop_]++;  // a rejected connection never counts, so never uncounts
     if constexpr (kTls) {
       arm_at(accepted_at_ + server_.options.header_timeout);
       socket_.async_handshake(asio::ssl::stream_base::server, [self = this->shared_from_this()](error_code ec) {

@@ -490,6 +490,11 @@ def test_cache_directory_that_takes_no_writes_fails_before_the_status_line(tmp_p
     try:
         assert requests.get(cache.base + "/models/m/1", timeout=60).status_code == 200
         assert requests.get(cache.base + "/healthz", timeout=10).status_code == 200
+        # A web page cannot make the cache fetch or pin.
+        r = requests.post(cache.base + "/prefetch", data='{"name":"m","version":"2"}',
+                          headers={"Origin": "http://evil.example", "Content-Type": "text/plain"}, timeout=10)
+        assert r.status_code == 403
+        assert requests.post(cache.base + "/pin/m/1", headers={"Origin": "null"}, timeout=10).status_code == 403
         # The directory goes away under the running cache (a file where it was: no write can succeed,
         # whoever the process runs as).
         chunks.rename(tmp_path / "chunks.away")
