@@ -514,3 +514,34 @@ def test_cache_directory_that_takes_no_writes_fails_before_the_status_line(tmp_p
         up.stop()
     err = cache.proc.stderr.read().decode(errors="replace")
     assert "takes no writes" in err and "takes writes again" in err, err
+
+
+def test_grpc_calls_meet_the_same_access_rules(serve, tmp_path):
+    import numpy as np
+    import tritonclient.grpc as tgrpc
+    from tritonclient.utils import InferenceServerException
+
+    g = serve(server={"grpc_port": 0}, security={
+        "admin_token_file": secret(tmp_path / "admin", ADMIN),
+        "api_keys": [{"name": "alice", "key_file": secret(tmp_path / "alice", ALICE), "tier": "batch"}]})
+    c = tgrpc.InferenceServerClient(f"127.0.0.1:{g.events[-1]['grpc_port']}")
+    t = tgrpc.InferInput("text", [1], "BYTES")
+    t.set_data_from_numpy(np.array(["over grpc"], dtype=object))
+    try:
+        with pytest.raises(InferenceServerException) as e:
+            c.infer("minilm", [t])
+        assert e.value.status() == "StatusCode.UNAUTHENTICATED", e.value
+        assert c.infer("minilm", [t], headers={"x-api-key": ALICE}).as_numpy("sentence_embedding").shape == (1, 384)
+        with pytest.raises(InferenceServerException) as e:
+            c.infer("minilm", [t], headers={"x-api-key": ALICE, "x-latency-tier": "premium"})
+        assert e.value.status() == "StatusCode.PERMISSION_DENIED", e.value
+        with pytest.raises(InferenceServerException) as e:
+            c.unload_model("minilm")
+        assert e.value.status() == "StatusCode.UNAUTHENTICATED", e.value
+        with pytest.raises(InferenceServerException) as e:
+            c.unload_model("minilm", headers={"x-api-key": ALICE})
+        assert e.value.status() == "StatusCode.PERMISSION_DENIED", e.value
+        c.unload_model("minilm", headers={"authorization": "Bearer " + ADMIN})
+        c.load_model("minilm", headers={"authorization": "Bearer " + ADMIN})
+    finally:
+        c.close()
