@@ -20,7 +20,7 @@ import requests
 from cache_harness import Cache, Upstream, make_bundle
 from serve_client import infer, json_error, text_body
 from serve_harness import Gateway
-from worker_harness import Worker, pack_minilm
+from worker_harness import THAW_BIN, Worker, pack_minilm
 
 ADMIN = "admin-0123456789abcdef0123456789abcdef"
 ALICE = "alice-0123456789abcdef0123456789abcdef"
@@ -242,7 +242,7 @@ def test_out_of_descriptors_answers_503_instead_of_hanging(tmp_path, bundle):
     config = tmp_path / "thaw.yaml"
     config.write_text(json.dumps({"models": [{"name": "minilm", "bundle": str(bundle)}]}))
     log = tmp_path / "serve.log"
-    proc = subprocess.Popen([os.environ.get("THAW_BIN", "build/thaw"), "serve", "--port", "0", "--config", str(config)],
+    proc = subprocess.Popen([THAW_BIN, "serve", "--port", "0", "--config", str(config)],
                             stdout=subprocess.PIPE, stderr=open(log, "wb"), preexec_fn=low_limit)
     try:
         line = proc.stdout.readline()
