@@ -34,7 +34,33 @@ bool has_internals(std::string_view m) {
 
 }  // namespace
 
-std::string public_message(const Status& s, std::string_view model) {
+// The message without what only the operator should read: a log's tail (the wrapper's own words
+// after it stay), process ids, and directories (a file keeps its name).
+std::string scrub(std::string_view m) {
+  std::string out(m);
+  if (size_t tail = out.find("; last lines of "); tail != std::string::npos) {
+    const size_t resume = out.find("); the next attempt is in ", tail);
+    out = out.substr(0, tail) + (resume == std::string::npos ? std::string() : out.substr(resume));
+  }
+  for (size_t at; (at = out.find(" (pid ")) != std::string::npos;) {
+    const size_t close = out.find(')', at);
+    if (close == std::string::npos) break;
+    out.erase(at, close - at + 1);
+  }
+  for (size_t at = out.find('/'); at != std::string::npos; at = out.find('/', at + 1)) {
+    const bool starts_word = at == 0 || out[at - 1] == ' ' || out[at - 1] == '(' || out[at - 1] == '\'' ||
+                             out[at - 1] == '"';
+    if (!starts_word || out.compare(at, 4, "/v2/") == 0 || out.compare(at, 7, "/admin/") == 0) continue;
+    size_t end = out.find_first_of(" \"'),;:", at);
+    if (end == std::string::npos) end = out.size();
+    const size_t base = out.rfind('/', end - 1);
+    out.erase(at, base + 1 - at);
+  }
+  return out;
+}
+
+std::string public_message(const Status& full, std::string_view model) {
+  const Status s(full.code(), scrub(full.message()));
   if (!has_internals(s.message())) return s.message();
   switch (s.code()) {
     case Code::kUnavailable:

@@ -14,6 +14,15 @@ TEST(Refusal, ClientsReadTheCauseButNoInternals) {
     EXPECT_EQ(shown.find(secret), std::string::npos) << secret << " in " << shown;
   EXPECT_NE(shown.find("'m'"), std::string::npos);
 
+  const Status corrupt(Code::kUnavailable,
+                       "worker for /srv/m/flipped.thaw (pid 26328) reported \"load: corrupt: bundle /srv/m/flipped.thaw: "
+                       "its data failed the check: chunks[52]\" and exited with status 3; last lines of "
+                       "/tmp/thaw-serve-x/flipped.log:\n  {\"error\":\"corrupt\"}\n  thaw run: load: corrupt");
+  EXPECT_EQ(public_message(corrupt, "flipped"),
+            "worker for flipped.thaw reported \"load: corrupt: bundle flipped.thaw: its data failed the check: "
+            "chunks[52]\" and exited with status 3")
+      << "the cause and the bundle's name stay; its directory, the pid and the log go";
+
   const Status unloaded(Code::kUnavailable, "model 'm' is unloaded; POST /v2/repository/models/m/load serves it again");
   EXPECT_EQ(public_message(unloaded, "m"), unloaded.message()) << "a route is not an internal path";
   const Status slow(Code::kDeadlineExceeded, "no instance of 'm' had a free slot within 300 ms (1 running, 0 starting)");
