@@ -2,7 +2,7 @@
 # Policy benchmark on the Azure Functions 2019 sample, one command:
 #   paper comparison (fixed 10 min vs hybrid histogram), thaw's ladder against the published peers
 #   (hybrid histogram, SPES, FaaSCache: each at its default, and the ladder at each one's idle
-#   memory via the ladder's memory budget), GBM vs fixed 4 min, every family's parameter sweep on
+#   memory, its budget bisected to match it: bench/match_memory.py), GBM vs fixed 4 min, every family's parameter sweep on
 #   both cores, single-core speed, and the peers against the ladder with MiniLM's measured rung
 #   profile. Release build. Prints a markdown table and writes
 #   bench/results/sim-latest.json, bench/results/sim-pareto.png and sim-pareto-cdf.png.
@@ -46,21 +46,22 @@ start=$("$python" -c "import time; print(time.time())")
 end=$("$python" -c "import time; print(time.time())")
 echo "sweep $start $end" >> "$raw/speed.txt"
 
-# The ladder under a memory budget equal to each peer's average idle memory (warm + zygote), counting
-# everything the ladder holds (warm + zygote + page cache) against it.
-budgets=$("$python" -c "
+# The ladder at each peer's memory: its budget bisected until everything the ladder holds (warm +
+# zygote + page cache) comes as close as it gets to the peer's idle memory without going over
+# (bench/match_memory.py; a budget equal to the peer's average would leave memory unused).
+targets=$("$python" -c "
 import json
 j=json.load(open('$raw/sim-sweep.json'))
 for name in ('hybrid', 'spes', 'faascache'):
     r=next(r for r in j['results'] if r['requested']==name)
-    print(name, r['idle_gb_s']/(j['trace']['minutes']*60))")
+    print(name, r['idle_gb_s'])")
 budget_args=()
-while read -r name budget; do
-  echo "== Ladder at the $name policy's memory: budget_gb=$budget" >&2
-  "$thaw" sim --trace "$trace" --policy "ladder:budget_gb=$budget,lambda=1e7" --threads 1 --no-progress \
-    --json "$raw/sim-budget-$name.json"
+while read -r name target; do
+  echo "== Ladder at the $name policy's memory ($target GB·s)" >&2
+  "$python" "$root/bench/match_memory.py" --thaw "$thaw" --trace "$trace" --target-gb-s "$target" \
+    --out "$raw/sim-budget-$name.json" >/dev/null
   budget_args+=(--budget "$name=$raw/sim-budget-$name.json")
-done <<< "$budgets"
+done <<< "$targets"
 
 # The same comparison with the rung costs thaw serve measured for MiniLM (profiles/minilm-measured.yaml,
 # bench/profile.sh): defaults of the peers and the ladder, then the ladder at the best peer's memory.
@@ -68,16 +69,16 @@ measured_profile=$root/profiles/minilm-measured.yaml
 echo "== Defaults with the measured profile ($measured_profile)" >&2
 "$thaw" sim --trace "$trace" --profile "$measured_profile" --policy hybrid --policy spes --policy faascache \
   --policy ladder --threads 2 --no-progress --json "$raw/sim-measured.json" >/dev/null
-read -r mname mbudget < <("$python" -c "
+read -r mname mtarget < <("$python" -c "
 import json
 j=json.load(open('$raw/sim-measured.json'))
 rs={r['requested']: r for r in j['results']}
 exp=lambda r: r['starts_by_rung']['page_cache']+r['starts_by_rung']['disk']
 best=min(('hybrid','spes','faascache'), key=lambda k: exp(rs[k]))
-print(best, rs[best]['idle_gb_s']/(j['trace']['minutes']*60))")
-echo "== Ladder at $mname's memory with the measured profile: budget_gb=$mbudget" >&2
-"$thaw" sim --trace "$trace" --profile "$measured_profile" --policy "ladder:budget_gb=$mbudget,lambda=1e7" \
-  --threads 1 --no-progress --json "$raw/sim-measured-budget.json" >/dev/null
+print(best, rs[best]['idle_gb_s'])")
+echo "== Ladder at $mname's memory with the measured profile ($mtarget GB·s)" >&2
+"$python" "$root/bench/match_memory.py" --thaw "$thaw" --trace "$trace" --profile "$measured_profile" \
+  --target-gb-s "$mtarget" --out "$raw/sim-measured-budget.json" >/dev/null
 
 "$python" "$root/bench/sim_summary.py" --sweep "$raw/sim-sweep.json" "${budget_args[@]}" \
   --measured "$raw/sim-measured.json" --measured-budget "$mname=$raw/sim-measured-budget.json" \
