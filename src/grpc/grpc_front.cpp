@@ -6,6 +6,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <nlohmann/json.hpp>
 
+#include "grpc/grpc_server.h"
 #include "grpc/infer_mapping.h"
 #include "grpc/rest_mapping.h"
 #include "inference.grpc.pb.h"
@@ -47,9 +48,12 @@ class CallReactor final : public ServerUnaryReactor {
   std::shared_ptr<http::LocalCall> call_;
 };
 
-bool lower_ascii(std::string_view s) {
-  for (char c : s)
-    if (c >= 'A' && c <= 'Z') return false;
+// gRPC metadata takes keys of [0-9a-z_.-] and printable ASCII values; anything else is not sent.
+bool valid_metadata(std::string_view key, std::string_view value) {
+  for (char c : key)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.')) return false;
+  for (char c : value)
+    if (c < 0x20 || c > 0x7e) return false;
   return true;
 }
 
@@ -184,7 +188,8 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
           for (const auto& [name, value] : r.headers) {
             std::string key = name;
             for (char& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-            if ((key.starts_with("x-") || key == "retry-after") && lower_ascii(key)) ctx->AddInitialMetadata(key, value);
+            if ((key.starts_with("x-") || key == "retry-after") && valid_metadata(key, value))
+              ctx->AddInitialMetadata(key, value);
           }
           const bool ok = r.status >= 200 && r.status < 300;
           reactor->Finish(ok || any_status ? fill(r) : status_of(r));
@@ -198,49 +203,12 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   http::LocalCallOptions call_options_;
 };
 
-class Front final : public GrpcFront {
- public:
-  Front(std::unique_ptr<InferenceService> service, std::unique_ptr<::grpc::Server> server, int port)
-      : service_(std::move(service)), server_(std::move(server)), port_(port) {}
-  ~Front() override { stop(std::chrono::milliseconds(0)); }
-  int port() const override { return port_; }
-  void stop(std::chrono::milliseconds grace) override {
-    if (!server_) return;
-    server_->Shutdown(std::chrono::system_clock::now() + grace);
-    server_->Wait();
-    server_.reset();
-  }
-
- private:
-  std::unique_ptr<InferenceService> service_;
-  std::unique_ptr<::grpc::Server> server_;
-  int port_;
-};
-
 }  // namespace
 
 std::unique_ptr<GrpcFront> start_front(const GrpcOptions& options, RouteLocal route, std::string* error) {
-  auto service = std::make_unique<InferenceService>(std::move(route), options.max_message_bytes);
   ::grpc::EnableDefaultHealthCheckService(true);
-  ::grpc::ServerBuilder builder;
-  const std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
-  int port = 0;
-  builder.AddListeningPort(host + ":" + std::to_string(options.port), ::grpc::InsecureServerCredentials(), &port);
-  const int max = static_cast<int>(std::min<uint64_t>(options.max_message_bytes, INT32_MAX));
-  builder.SetMaxReceiveMessageSize(max);
-  builder.SetMaxSendMessageSize(max);
-  // Without this a second server on a busy port would share it (SO_REUSEPORT) instead of failing.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  // One connection cannot open unbounded calls; idle connections do not hold descriptors forever.
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 1024);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONNECTION_IDLE_MS, 300'000);
-  builder.RegisterService(service.get());
-  auto server = builder.BuildAndStart();
-  if (!server || port == 0) {
-    *error = "cannot listen for gRPC on " + options.host + ":" + std::to_string(options.port) + " (is the port in use?)";
-    return nullptr;
-  }
-  return std::make_unique<Front>(std::move(service), std::move(server), port);
+  return serve_service(options, std::make_shared<InferenceService>(std::move(route), options.max_message_bytes),
+                       options.max_message_bytes, "gRPC", error);
 }
 
 }  // namespace thaw::grpc_front

@@ -6,6 +6,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "grpc/grpc_server.h"
 #include "keda_scaler.grpc.pb.h"
 
 namespace thaw::grpc_front {
@@ -245,45 +246,12 @@ class ScalerService final : public externalscaler::ExternalScaler::CallbackServi
   bool closed_ = false;
 };
 
-class Scaler final : public GrpcFront {
- public:
-  Scaler(std::unique_ptr<ScalerService> service, std::unique_ptr<::grpc::Server> server, int port)
-      : service_(std::move(service)), server_(std::move(server)), port_(port) {}
-  ~Scaler() override { stop(std::chrono::milliseconds(0)); }
-  int port() const override { return port_; }
-  void stop(std::chrono::milliseconds grace) override {
-    if (!server_) return;
-    service_->close_streams();
-    server_->Shutdown(std::chrono::system_clock::now() + grace);
-    server_->Wait();
-    server_.reset();
-  }
-
- private:
-  std::unique_ptr<ScalerService> service_;
-  std::unique_ptr<::grpc::Server> server_;
-  int port_;
-};
-
 }  // namespace
 
 std::unique_ptr<GrpcFront> start_scaler(const GrpcOptions& options, DemandSource source, std::string* error) {
-  auto service = std::make_unique<ScalerService>(std::move(source));
-  ::grpc::ServerBuilder builder;
-  const std::string host = options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
-  int port = 0;
-  builder.AddListeningPort(host + ":" + std::to_string(options.port), ::grpc::InsecureServerCredentials(), &port);
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 1024);
-  builder.SetMaxReceiveMessageSize(1 << 20);  // ScaledObjectRefs are small
-  builder.RegisterService(service.get());
-  auto server = builder.BuildAndStart();
-  if (!server || port == 0) {
-    *error = "cannot listen for the KEDA scaler on " + options.host + ":" + std::to_string(options.port) +
-             " (is the port in use?)";
-    return nullptr;
-  }
-  return std::make_unique<Scaler>(std::move(service), std::move(server), port);
+  auto service = std::make_shared<ScalerService>(std::move(source));
+  // ScaledObjectRefs are small; open streams end first so that the stop does not wait on them.
+  return serve_service(options, service, 1 << 20, "the KEDA scaler", error, [service] { service->close_streams(); });
 }
 
 }  // namespace thaw::grpc_front

@@ -4,22 +4,27 @@
 #include "grpc/grpc_front.h"
 #include "grpc/keda_scaler.h"
 
-extern "C" __attribute__((visibility("default"))) thaw::grpc_front::GrpcFront* thaw_grpc_front_start(
-    const thaw::grpc_front::GrpcOptions* options, const thaw::grpc_front::RouteLocal* route, std::string* error) {
+namespace {
+
+// No exception crosses the module's edge: it becomes `error` and a null server.
+template <class Start>
+thaw::grpc_front::GrpcFront* guarded(const char* what, std::string* error, Start start) {
   try {
-    return thaw::grpc_front::start_front(*options, *route, error).release();
+    return start().release();
   } catch (const std::exception& e) {
-    *error = std::string("starting gRPC failed: ") + e.what();
+    *error = std::string("starting ") + what + " failed: " + e.what();
     return nullptr;
   }
 }
 
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) thaw::grpc_front::GrpcFront* thaw_grpc_front_start(
+    const thaw::grpc_front::GrpcOptions* options, const thaw::grpc_front::RouteLocal* route, std::string* error) {
+  return guarded("gRPC", error, [&] { return thaw::grpc_front::start_front(*options, *route, error); });
+}
+
 extern "C" __attribute__((visibility("default"))) thaw::grpc_front::GrpcFront* thaw_keda_scaler_start(
     const thaw::grpc_front::GrpcOptions* options, const thaw::grpc_front::DemandSource* source, std::string* error) {
-  try {
-    return thaw::grpc_front::start_scaler(*options, *source, error).release();
-  } catch (const std::exception& e) {
-    *error = std::string("starting the KEDA scaler failed: ") + e.what();
-    return nullptr;
-  }
+  return guarded("the KEDA scaler", error, [&] { return thaw::grpc_front::start_scaler(*options, *source, error); });
 }

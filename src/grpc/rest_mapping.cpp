@@ -8,21 +8,6 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string percent_encode(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 ::grpc::Status bad_reply(std::string_view what) {
   return {::grpc::StatusCode::INTERNAL, "the server's answer was malformed: " + std::string(what)};
 }
@@ -104,8 +89,8 @@ bool fill_duration(const json& j, const char* key, inference::StatisticDuration*
 }  // namespace
 
 std::string model_path(std::string_view name, std::string_view version) {
-  std::string p = "/v2/models/" + percent_encode(name);
-  if (!version.empty()) p += "/versions/" + percent_encode(version);
+  std::string p = "/v2/models/" + http::percent_encode(name);
+  if (!version.empty()) p += "/versions/" + http::percent_encode(version);
   return p;
 }
 

@@ -61,5 +61,7 @@ int http_status_for(Code code);
 
 // Decodes %XX escapes; returns nullopt on a malformed escape.
 std::optional<std::string> percent_decode(std::string_view text);
+// Escapes every byte but RFC 3986's unreserved characters, so `text` is one path segment.
+std::string percent_encode(std::string_view text);
 
 }  // namespace thaw::http

@@ -91,6 +91,12 @@ TEST(PercentDecode, DecodesAndRejects) {
   EXPECT_FALSE(percent_decode("%g0").has_value());
 }
 
+TEST(PercentEncode, EscapesAllButUnreservedAndRoundTrips) {
+  EXPECT_EQ(percent_encode("a b/c~d_e.f-g"), "a%20b%2Fc~d_e.f-g");
+  const std::string bytes("\x00\xff%?#", 5);
+  EXPECT_EQ(percent_decode(percent_encode(bytes)).value(), bytes);
+}
+
 TEST(Endpoint, ParsesEveryForm) {
   auto tcp = Endpoint::parse("0.0.0.0:8080");
   ASSERT_TRUE(tcp.is_ok());
