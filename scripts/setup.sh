@@ -10,8 +10,8 @@ mkdir -p "$deps"
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 
 apt_packages=(
-  build-essential cmake ninja-build pkg-config git
-  libboost-dev libboost-system-dev libssl-dev libzstd-dev libxxhash-dev liburing-dev libxgboost-dev
+  build-essential cmake ninja-build pkg-config git ccache
+  libboost-dev libboost-system-dev libssl-dev zlib1g-dev libzstd-dev libxxhash-dev liburing-dev libxgboost-dev
   libonnx-dev libprotobuf-dev protobuf-compiler libgrpc++-dev protobuf-compiler-grpc
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libyaml-cpp-dev libutf8proc-dev
   libgtest-dev libgmock-dev libbenchmark-dev
