@@ -1,5 +1,6 @@
 #include "bundle/pack.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -94,16 +95,37 @@ Status add_warmup_json(const std::string& text, PackedModel* model) {
   }
 }
 
-Status add_extra_file(const std::string& path, PackedModel* model) {
+namespace {
+
+Status add_named_file(const std::string& path, std::string name, PackedModel* model) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return make_error(Code::kNotFound, "cannot read extra file {}", path);
   std::ostringstream ss;
   ss << in.rdbuf();
   if (!in.good() && !in.eof()) return make_error(Code::kIo, "reading {} failed", path);
-  std::string name = std::filesystem::path(path).filename().string();
   for (const auto& f : model->contents.files)
     if (f.name == name) return make_error(Code::kInvalidArgument, "two files named '{}' (extra files are stored by basename)", name);
-  model->contents.files.push_back({name, std::move(ss).str()});
+  model->contents.files.push_back({std::move(name), std::move(ss).str()});
+  return Status::ok();
+}
+
+}  // namespace
+
+Status add_extra_file(const std::string& path, PackedModel* model) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return add_named_file(path, fs::path(path).filename().string(), model);
+  // A folder: every regular file under it, named "<folder>/<relative path>", in name order so the
+  // same folder packs to the same bytes.
+  const fs::path root = fs::path(path).lexically_normal();
+  const fs::path base = root.has_filename() ? root.filename() : root.parent_path().filename();
+  std::vector<fs::path> found;
+  for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_regular_file()) found.push_back(it->path());
+  if (ec) return make_error(Code::kIo, "listing extra folder {}: {}", path, ec.message());
+  std::sort(found.begin(), found.end());
+  for (const auto& f : found)
+    THAW_TRY(add_named_file(f.string(), (base / f.lexically_relative(root)).generic_string(), model));
   return Status::ok();
 }
 

@@ -35,7 +35,8 @@ struct PackedModel {
 // inputs are stored as files "warmup/<r>/<input>".
 Status add_warmup_json(const std::string& json_text, PackedModel* model);
 
-// Adds `path`'s bytes as a file named by its basename (tokenizer.json, config.json, ...).
+// Adds `path`'s bytes as a file named by its basename (tokenizer.json, config.json, ...); a folder
+// adds every file under it as "<folder name>/<path inside it>" (a Hugging Face model folder).
 Status add_extra_file(const std::string& path, PackedModel* model);
 
 }  // namespace thaw::bundle

@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 
 struct PackArgs {
   std::string input;
+  std::string python;
   std::string output;
   std::string compress = "none";
   int level = 3;
@@ -168,8 +169,10 @@ void register_pack(CLI::App& app, int* exit_code, const engine::Registry& backen
       "(weights only). See docs/cli.md, docs/format.md and docs/backends.md.\n"
       "Exit codes: 0 ok, 1 the input could not be packed (malformed or unsupported model, I/O error), "
       "2 bad arguments, 4 input not found.");
-  cmd->add_option("INPUT", a->input, "The model file: " + backends.describe_packers() + "; or *.safetensors")
-      ->required();
+  cmd->add_option("INPUT", a->input, "The model file: " + backends.describe_packers() + "; or *.safetensors");
+  cmd->add_option("--python", a->python,
+                  "A Python handler module (init/predict/warmup) to pack instead of INPUT, with its --extra files "
+                  "and --requirements (docs/python.md)");
   cmd->add_option("-o,--output", a->output, "Bundle to write (atomically: temp file, fsync, rename)")->required();
   cmd->add_option("--compress", a->compress, "none (mmap-able in place) or zstd (independent frames per chunk)")
       ->capture_default_str();
@@ -188,7 +191,22 @@ void register_pack(CLI::App& app, int* exit_code, const engine::Registry& backen
   cmd->add_option("--threads,-t", a->threads, "Threads for hashing and compression (0: all cores)")->capture_default_str();
   cmd->add_flag("--json", a->json, "Print a JSON summary (sizes, ratio, seconds) instead of a line");
   add_backend_opts(cmd, backends, BackendOptKind::kPack, &a->backend_opts);
-  cmd->callback([a, exit_code, &backends] { *exit_code = run_pack(backends, *a); });
+  cmd->callback([a, exit_code, &backends] {
+    if (a->input.empty() == a->python.empty()) {
+      fmt::print(stderr, "thaw pack: give one model: INPUT, or --python HANDLER.py (see thaw pack --help)\n");
+      *exit_code = kExitUsage;
+      return;
+    }
+    if (!a->python.empty()) {
+      if (std::filesystem::path(a->python).extension() != ".py") {
+        fmt::print(stderr, "thaw pack: --python takes a handler module (*.py), not {}\n", a->python);
+        *exit_code = kExitUsage;
+        return;
+      }
+      a->input = a->python;
+    }
+    *exit_code = run_pack(backends, *a);
+  });
 }
 
 }  // namespace thaw::cli

@@ -8,6 +8,7 @@
 #include "bundle/verified_cache.h"
 #include "cli/backend_opts.h"
 #include "cli/commands.h"
+#include "cli/run_external.h"
 #include "engine/registry.h"
 #include "protocol/worker_protocol.h"
 #include "worker/bundle_model.h"
@@ -141,6 +142,8 @@ void register_run(CLI::App& app, int* exit_code, const engine::Registry& backend
                   "line sent to this Unix control socket (the child answers \"ready <pid> <endpoint>\")");
 
   cmd->callback([flags, exit_code, &backends] {
+    // A model served by a worker of its own (a Python handler): that worker takes this process's place.
+    if (exec_external_worker(backends, flags->bundle, flags->backend_opts.all(), flags->ready_fd, exit_code)) return;
     worker::BootClock boot;
     worker::ColdStartTimeline timeline(boot, worker::find_exec_time(std::getenv(protocol::kExecTimeEnv)));
     timeline.mark("main");

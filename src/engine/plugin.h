@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bundle/bundle.h"
@@ -23,6 +24,15 @@
 #include "loader/loader.h"
 
 namespace thaw::engine {
+
+// A worker in another process that serves a plugin's models in `thaw run`'s place (a runtime in
+// another language). `thaw run` execs `argv` followed by its own arguments (the bundle, where to
+// listen, the ready descriptor, ...), with `env` added to its environment: the process keeps its
+// pid, descriptors and parent-death signal, so the supervisor cannot tell it from `thaw run`.
+struct ExternalWorker {
+  std::vector<std::string> argv;                            // argv[0]: a path to execute
+  std::vector<std::pair<std::string, std::string>> env;     // set before exec
+};
 
 // How a fresh (not forked) instance gets a bundle into memory, and what that costs.
 struct LoadPlan {
@@ -79,6 +89,18 @@ class Plugin {
   // outlive it (weights are used in place). `options` were parsed against create_options().
   virtual Result<std::unique_ptr<Backend>> create(const loader::LoadedBundle& bundle,
                                                   const BackendOptions& options) const = 0;
+
+  // --- running in a worker of its own
+  // Set (non-empty argv) for a plugin whose models run in another process (create() then refuses):
+  // what `thaw run` execs instead of serving the bundle itself. May prepare files for that worker
+  // (e.g. unpack the bundle's code into a cache). `options` were parsed against create_options().
+  // The default: empty, the model runs inside `thaw run` through create().
+  virtual Result<ExternalWorker> external_worker(const bundle::Reader& bundle,
+                                                 const BackendOptions& options) const {
+    (void)bundle;
+    (void)options;
+    return ExternalWorker{};
+  }
 };
 
 }  // namespace thaw::engine

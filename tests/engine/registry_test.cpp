@@ -102,7 +102,8 @@ TEST(BuiltinRegistry, HasTheOnnxPluginWithItsIdentityAndOptions) {
   EXPECT_EQ(route_family_name((*onnx)->protocol().routes[0]), "open_inference");
   EXPECT_EQ(r.claim("/models/bert.onnx"), *onnx);
   EXPECT_EQ(r.claim("/models/bert.safetensors"), nullptr);
-  EXPECT_EQ(r.describe_packers(), "onnx: ONNX models (*.onnx)");
+  EXPECT_EQ(r.describe_packers(),
+            "onnx: ONNX models (*.onnx); python: Python handlers (*.py: init/predict/warmup)");
 
   std::vector<std::string> good = {"graph_optimization=all"}, bad = {"graph_optimization=max"};
   auto create = BackendOptions::parse(good, (*onnx)->create_options(), "backend 'onnx'");
