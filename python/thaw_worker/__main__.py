@@ -149,9 +149,7 @@ def main():
             start.stopped_before_ready(signo)
         load()
         warm()
-        import gc
-        gc.collect()
-        gc.freeze()  # the template's objects stay out of the children's collections: fewer copied pages
+        fork_hygiene.prepare_template()
         z = Zygote(a.zygote, make_instance, events, model, opts["threads"], STOP, server_options)
         try:
             z.listen()

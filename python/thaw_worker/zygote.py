@@ -2,7 +2,6 @@
 warmed up the handler once; each `fork [ENDPOINT]` on its control socket forks a child that serves
 at once, sharing the template's memory copy-on-write."""
 import ctypes
-import gc
 import os
 import select
 import signal
@@ -138,24 +137,31 @@ class Zygote:
             _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
             if os.getppid() != self.pid:  # the template died between fork and prctl
                 fork_hygiene.leave(0)
+            forked = time.monotonic()
             fork_hygiene.after_fork(self.threads)
-            gc.unfreeze()
+            hygiene = time.monotonic()
             instance = self.make_instance()
             try:
                 server = http_server.listen(endpoint, instance, self.server_options)
             except (OSError, ValueError) as e:
                 _reply(conn, f"error listening on {endpoint}: {e.strerror if isinstance(e, OSError) else e}")
                 fork_hygiene.leave(1)
+            listening = time.monotonic()
             instance.start()
             instance.ready = True
             http_server.serve_in_background(server)
             me = os.getpid()
+            replied = time.monotonic()
             if not _reply(conn, f"ready {me} {server.endpoint}"):
                 self.events.emit("abandoned", pid=me, endpoint=server.endpoint)
                 fork_hygiene.leave(0)
             conn.close()
             self.events.emit("ready", endpoint=server.endpoint, port=server.port, model=self.model, version=instance.version,
-                             pid=me, forked=True, fork_to_ready_ms=round((time.monotonic() - requested) * 1e3, 3))
+                             pid=me, forked=True, fork_to_ready_ms=round((replied - requested) * 1e3, 3),
+                             fork_phases_ms={"fork": round((forked - requested) * 1e3, 3),
+                                             "after_fork": round((hygiene - forked) * 1e3, 3),
+                                             "listen": round((listening - hygiene) * 1e3, 3),
+                                             "serve": round((replied - listening) * 1e3, 3)})
             signo = signal.sigwait(self.stop_signals)
             server.drain(self.server_options["stop_grace_s"])
             self.events.emit("stopped", signal=int(signo), pid=me)

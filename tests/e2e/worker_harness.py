@@ -30,19 +30,20 @@ class EventLines:
             if ev.get("event") == name:
                 return ev
         fd = self.proc.stdout.fileno()
-        while time.monotonic() < deadline:
-            r, _, _ = select.select([fd], [], [], 0.2)
-            if r:
+        while True:
+            while b"\n" in self._buf:  # lines a previous call read but did not look at come first
+                line, self._buf = self._buf.split(b"\n", 1)
+                ev = json.loads(line)
+                self.events.append(ev)
+                if ev.get("event") == name:
+                    return ev
+            if time.monotonic() >= deadline:
+                break
+            if select.select([fd], [], [], 0.2)[0]:
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     break
                 self._buf += chunk
-                while b"\n" in self._buf:
-                    line, self._buf = self._buf.split(b"\n", 1)
-                    ev = json.loads(line)
-                    self.events.append(ev)
-                    if ev.get("event") == name:
-                        return ev
             elif self.proc.poll() is not None:
                 break
         raise AssertionError(f"{self.what} never reported {name!r}; events={self.events} {self.failure_detail()}")
