@@ -76,9 +76,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if self.server.stopping:
             self.send_header("Connection", "close")
-        self.end_headers()
+        # Head and body in one write: one segment, one wake-up of the gateway's reader.
+        self._headers_buffer.append(b"\r\n")
         if self.command != "HEAD":
-            self.wfile.write(body)
+            self._headers_buffer.append(body)
+        self.flush_headers()
 
     def _json(self, status, obj):
         body = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
