@@ -14,6 +14,10 @@ class HandlerError(Exception):
 
 
 class Handler:
+    # OpenAI-style routes a handler may serve with plain JSON in and out, and the method for each.
+    JSON_ROUTES = {"/v1/embeddings": "embeddings", "/v1/chat/completions": "chat_completions",
+                   "/v1/completions": "completions"}
+
     def __init__(self, directory):
         self.directory = directory
         with open(os.path.join(directory, ".thaw-manifest.json")) as f:
@@ -59,6 +63,15 @@ class Handler:
 
     def predict(self, inputs):
         return self.target.predict(inputs)
+
+    def json_route(self, route):
+        """The handler's method for an OpenAI-style route, or None."""
+        name = self.JSON_ROUTES.get(route)
+        fn = getattr(self.target, name, None) if name else None
+        return fn if callable(fn) else None
+
+    def json_routes(self):
+        return [r for r in self.JSON_ROUTES if self.json_route(r) is not None]
 
     def signature(self, which):
         sig = getattr(self.target, which, None) or getattr(self.module, which, None) or []

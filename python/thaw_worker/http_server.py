@@ -126,6 +126,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._body()
             return self._json(200, [{"name": inst.model, "version": inst.version,
                                      "state": "READY" if inst.serving() else "UNAVAILABLE"}])
+        if path in inst.handler.JSON_ROUTES:
+            if self.command != "POST":
+                return self._json(405, {"error": f"{path} takes POST"})
+            body = self._body()
+            if body is None:
+                return None
+            status, answer = inst.plain_json(path, body)
+            return self._json(status, answer)
         m = MODEL_ROUTE.match(path)
         if not m:
             return self._json(404, {"error": f"no route {path}; see docs/protocol.md"})
@@ -147,7 +155,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if tail == "/config":
             return self._json(200, {"name": inst.model, "platform": "python", "backend": "python",
                                     "max_batch_size": 0, "input": inst.handler.signature("INPUTS"),
-                                    "output": inst.handler.signature("OUTPUTS")})
+                                    "output": inst.handler.signature("OUTPUTS"),
+                                    "openai_routes": inst.handler.json_routes()})
         return self._json(200, inst.metadata())
 
 

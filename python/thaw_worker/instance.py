@@ -3,6 +3,7 @@ predict thread, under a per-request timeout and a memory limit. A handler that r
 the wrong type fails only its request; one that hangs or passes the memory limit fails its request
 and the instance exits (status EXIT_HANDLER_FAILED) so its supervisor replaces it."""
 import concurrent.futures
+import json
 import os
 import sys
 import threading
@@ -74,16 +75,17 @@ class Instance:
             self.events.emit("first_response", model=self.model, timeline=self.timeline.to_json())
         return status, answer
 
-    def _infer(self, body, header_length):
-        if not self.serving():
-            why = "stopping" if self.stopping else ("being replaced" if self.failed else "not ready yet")
-            return 503, {"error": f"model '{self.model}' is {why}; retry"}
-        try:
-            inputs, wanted, rid = kserve.decode_request(body, header_length, self.options.limits)
-        except kserve.RequestError as e:
-            return e.status, {"error": e.message}
+    def _unavailable(self):
+        if self.serving():
+            return None
+        why = "stopping" if self.stopping else ("being replaced" if self.failed else "not ready yet")
+        return 503, {"error": f"model '{self.model}' is {why}; retry"}
+
+    def _run(self, fn, arg, what):
+        """Runs fn(arg) on the predict thread under the timeout and the memory limit.
+        (True, result) or (False, (status, error body))."""
         start = time.monotonic()
-        future = self._executor.submit(self.handler.predict, inputs)
+        future = self._executor.submit(fn, arg)
         limit = self.options.memory_limit_bytes
         while True:
             done, _ = concurrent.futures.wait([future], timeout=0.02)
@@ -91,25 +93,34 @@ class Instance:
                 break
             if time.monotonic() - start > self.options.predict_timeout_s:
                 ms = int(self.options.predict_timeout_s * 1000)
-                msg = (f"model '{self.model}': predict() ran past its {ms} ms timeout (predict_timeout_ms); this "
+                msg = (f"model '{self.model}': {what} ran past its {ms} ms timeout (predict_timeout_ms); this "
                        "instance is being replaced")
                 self._fail("timeout", msg)
-                return 504, {"error": msg}
+                return False, (504, {"error": msg})
             if limit and resident_bytes() > limit:
-                return self._over_memory()
-        elapsed = time.monotonic() - start
+                return False, self._over_memory(what)
         with self._lock:
-            self.predict_seconds += elapsed
+            self.predict_seconds += time.monotonic() - start
             self.predicts += 1
         if limit and resident_bytes() > limit:
-            return self._over_memory()
+            return False, self._over_memory(what)
         try:
-            result = future.result()
-        except Exception as e:  # noqa: BLE001 - the handler's own error, reported to its caller
+            return True, future.result()
+        except BaseException as e:  # noqa: BLE001 - the handler's own error, reported to its caller
             traceback.print_exc(file=sys.stderr)
-            return 500, {"error": f"model '{self.model}': predict() raised {type(e).__name__}: {e}"}
-        except BaseException as e:  # SystemExit, KeyboardInterrupt raised by the handler
-            return 500, {"error": f"model '{self.model}': predict() raised {type(e).__name__}: {e}"}
+            return False, (500, {"error": f"model '{self.model}': {what} raised {type(e).__name__}: {e}"})
+
+    def _infer(self, body, header_length):
+        refused = self._unavailable()
+        if refused:
+            return refused
+        try:
+            inputs, wanted, rid = kserve.decode_request(body, header_length, self.options.limits)
+        except kserve.RequestError as e:
+            return e.status, {"error": e.message}
+        ok, result = self._run(self.handler.predict, inputs, "predict()")
+        if not ok:
+            return result
         try:
             return 200, kserve.encode_outputs(result, wanted, self.model, self.version, rid, self.options.limits)
         except kserve.HandlerOutputError as e:
@@ -117,11 +128,53 @@ class Instance:
         except kserve.RequestError as e:
             return e.status, {"error": e.message}
 
-    def _over_memory(self):
+    def plain_json(self, route, body):
+        """(status, JSON-able answer) for an OpenAI-style route: the handler's method for it gets
+        the request's JSON object and returns the answer's (docs/python.md)."""
+        status, answer = self._plain_json(route, body)
+        self._count(status)
+        return status, answer
+
+    def _plain_json(self, route, body):
+        method = self.handler.json_route(route)
+        if method is None:
+            return 404, {"error": f"model '{self.model}' does not serve {route}: its handler defines no "
+                                  f"{self.handler.JSON_ROUTES[route]}(request)"}
+        refused = self._unavailable()
+        if refused:
+            return refused
+        try:
+            request = json.loads(body)
+        except RecursionError:
+            return 400, {"error": "the request's JSON is nested too deeply"}
+        except (ValueError, UnicodeDecodeError) as e:
+            return 400, {"error": f"the request body is not JSON: {e}"}
+        if not isinstance(request, dict):
+            return 400, {"error": "the request must be a JSON object"}
+        if request.get("stream"):
+            return 400, {"error": "streamed answers (\"stream\": true) are not served by Python handlers; "
+                                  "send the request without it"}
+        what = f"{self.handler.JSON_ROUTES[route]}()"
+        ok, result = self._run(method, request, what)
+        if not ok:
+            return result
+        if not isinstance(result, dict):
+            return 500, {"error": f"model '{self.model}': {what} returned {type(result).__name__}; it must return "
+                                  "a dict (the answer's JSON object)"}
+        try:
+            data = json.dumps(result).encode()
+        except (TypeError, ValueError) as e:
+            return 500, {"error": f"model '{self.model}': {what} returned a dict JSON cannot carry: {e}"}
+        if len(data) > self.options.limits.max_response_bytes:
+            return 413, {"error": f"the answer is {len(data)} bytes, more than --max-response-bytes "
+                                  f"{self.options.limits.max_response_bytes}"}
+        return 200, data
+
+    def _over_memory(self, what):
         mb = self.options.memory_limit_bytes >> 20
         used = resident_bytes() >> 20
         msg = (f"model '{self.model}': the instance passed its memory limit ({used} MiB resident, limit {mb} MiB, "
-               "memory_limit_mb) while running predict(); this instance is being replaced")
+               f"memory_limit_mb) while running {what}; this instance is being replaced")
         self._fail("memory", msg)
         return 507, {"error": msg}
 

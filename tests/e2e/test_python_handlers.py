@@ -72,6 +72,25 @@ def test_thaw_run_serves_a_handler_and_reports_its_start_phases(bundles):
     w.wait_for("stopped")
 
 
+def test_openai_style_routes_take_and_give_plain_json(bundles):
+    w = Worker(bundles["scale"], "--port", "0")
+    try:
+        base = f"http://{w.url}"
+        r = requests.post(f"{base}/v1/embeddings", json={"input": ["ab", "abcd"]}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert [d["embedding"] for d in r.json()["data"]] == [[6.0], [12.0]]
+        r = requests.post(f"{base}/v1/embeddings", json={"input": "x", "stream": True}, timeout=30)
+        assert r.status_code == 400 and "stream" in r.json()["error"]
+        r = requests.post(f"{base}/v1/chat/completions", json={"messages": []}, timeout=30)
+        assert r.status_code == 404 and "chat_completions(request)" in r.json()["error"]
+        r = requests.post(f"{base}/v1/embeddings", data=b"[1, 2", timeout=30)
+        assert r.status_code == 400
+        cfg = requests.get(f"{base}/v2/models/scale/config", timeout=10).json()
+        assert cfg["openai_routes"] == ["/v1/embeddings"]
+    finally:
+        assert w.stop() == 0
+
+
 def test_a_handler_printing_to_stdout_does_not_corrupt_the_events(bundles):
     w = Worker(bundles["misbehave"], "--port", "0")
     try:

@@ -22,3 +22,10 @@ def warmup():
 
 def predict(inputs):
     return {"y": inputs["x"].astype(np.float32) * factor}
+
+
+def embeddings(request):
+    """POST /v1/embeddings: each input string's length, times the factor, as its 'embedding'."""
+    texts = request["input"] if isinstance(request.get("input"), list) else [request.get("input", "")]
+    return {"object": "list", "data": [{"object": "embedding", "index": i, "embedding": [float(len(t) * factor)]}
+                                       for i, t in enumerate(texts)]}
