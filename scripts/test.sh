@@ -12,6 +12,17 @@ ctest --test-dir build --output-on-failure -j "$(nproc)"
 if [ -d tests/conformance ]; then
   echo "== worker protocol conformance of thaw run (pytest)"
   THAW_BIN="$root/build/thaw" .venv/bin/python -m pytest -q tests/conformance
+  echo "== worker protocol conformance of the Python worker (pytest)"
+  pydir=$(mktemp -d)
+  build/thaw pack --python tests/e2e/python_handlers/scale.py --extra tests/e2e/python_handlers/scale \
+    -o "$pydir/scale.thaw" >/dev/null
+  THAW_BIN="$root/build/thaw" THAW_WORKER_BUNDLE="$pydir/scale.thaw" THAW_PYTHON="$root/.venv/bin/python" \
+    THAW_PYTHON_CACHE="$pydir/cache" .venv/bin/python -m pytest -q tests/conformance
+  rm -rf "$pydir"
+fi
+if [ -d tests/python ]; then
+  echo "== the Python worker's own tests (pytest)"
+  .venv/bin/python -m pytest -q tests/python
 fi
 if [ -d tests/e2e ]; then
   echo "== end-to-end tests (pytest)"
