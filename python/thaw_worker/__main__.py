@@ -92,8 +92,12 @@ def main():
     fork_hygiene.before_imports(1 if zygote else opts["threads"])
     start.events = protocol.take_stdout_for_events()
 
-    from . import http_server, instance as inst_mod, kserve
-    from .handler import Handler, HandlerError
+    try:
+        from . import http_server, instance as inst_mod, kserve
+        from .handler import Handler, HandlerError
+    except ImportError as e:
+        start.fail("load", f"the Python worker cannot import {e.name or e} with {sys.executable}: install numpy there, "
+                           "or point THAW_PYTHON (--backend-opt python=PATH) at an interpreter that has it")
     TIMELINE.mark("worker")
     try:
         handler = Handler(a.handler_dir)
