@@ -7,26 +7,12 @@
 #include <fstream>
 
 #include "bundle/hash.h"
+#include "engine/python/handler_path.h"
 
 namespace thaw::engine {
 namespace {
 
 namespace fs = std::filesystem;
-
-// A relative path of plain components: no "", ".", "..", no leading '/', no NUL.
-bool safe_name(std::string_view name) {
-  if (name.empty() || name.front() == '/' || name.find('\0') != std::string_view::npos) return false;
-  if (name.starts_with(".thaw-")) return false;
-  size_t start = 0;
-  while (start <= name.size()) {
-    size_t end = name.find('/', start);
-    if (end == std::string_view::npos) end = name.size();
-    const std::string_view part = name.substr(start, end - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    start = end + 1;
-  }
-  return true;
-}
 
 std::string content_key(const bundle::Manifest& m) {
   bundle::Xxh3Stream128 h;
@@ -58,7 +44,7 @@ Status write_file(const fs::path& path, std::string_view bytes) {
 Status unpack_into(const bundle::Reader& reader, const fs::path& dir) {
   const bundle::Manifest& m = reader.manifest();
   for (const auto& f : m.files) {
-    if (!safe_name(f.name))
+    if (!is_safe_handler_path(f.name))
       return make_error(Code::kCorrupt, "bundle file name '{}' would leave the handler's folder", f.name);
     THAW_ASSIGN_OR_RETURN(std::string bytes, reader.read_file(f.name));
     if (bundle::xxh3_64(std::as_bytes(std::span(bytes.data(), bytes.size()))) != f.checksum)
