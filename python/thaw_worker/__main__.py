@@ -109,7 +109,8 @@ def main():
     instance_options = inst_mod.Options(
         predict_timeout_s=opts["predict_timeout_ms"] / 1000, memory_limit_bytes=opts["memory_limit_mb"] << 20,
         limits=kserve.Limits(max_inputs=a.max_inputs, max_batch=a.max_batch or None,
-                             max_response_bytes=a.max_response_bytes), max_body=a.max_body)
+                             max_response_bytes=a.max_response_bytes, max_values=a.max_json_values),
+        max_body=a.max_body)
     events = start.events
 
     def make_instance():

@@ -7,7 +7,7 @@ import argparse
 # `thaw run` flags this worker takes without using them (token limits of the C++ text models,
 # the bundle check it already did before exec).
 IGNORED = ["--max-tokens", "--max-request-tokens", "--max-attention-cells", "--max-positions", "--max-json-depth",
-           "--max-json-values", "--verify", "--verify-cache", "--max-header", "--request-timeout-ms", "--threads"]
+           "--verify", "--verify-cache", "--max-header", "--request-timeout-ms", "--threads"]
 
 BACKEND_OPTS = {"python": str, "predict_timeout_ms": int, "memory_limit_mb": int, "threads": int}
 
@@ -26,6 +26,7 @@ def parser():
     p.add_argument("--max-body", type=int, default=64 << 20)
     p.add_argument("--max-batch", type=int, default=0)
     p.add_argument("--max-inputs", type=int, default=64)
+    p.add_argument("--max-json-values", type=int, default=1 << 20)
     p.add_argument("--max-response-bytes", type=int, default=64 << 20)
     p.add_argument("--max-connections", type=int, default=1024)
     p.add_argument("--idle-timeout-ms", type=int, default=60_000)

@@ -143,6 +143,9 @@ class Instance:
         refused = self._unavailable()
         if refused:
             return refused
+        if kserve.json_value_bound(body) > self.options.limits.max_values:
+            return 413, {"error": f"the request holds more than --max-json-values {self.options.limits.max_values} "
+                                  "JSON values"}
         try:
             request = json.loads(body)
         except RecursionError:

@@ -4,6 +4,7 @@ predict() gets its inputs from, and the answer built from what it returns (docs/
 JSON tensors both ways; the binary tensor extension (Inference-Header-Content-Length) for inputs.
 Errors are RequestError(status, message): the worker answers {"error": message} with that status."""
 import json
+import re
 import struct
 
 import numpy as np
@@ -23,9 +24,24 @@ class RequestError(Exception):
         self.message = message
 
 
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+
+
+def json_value_bound(text):
+    """An upper bound on the values (scalars, arrays, objects) in a JSON text, counted before it is
+    parsed so that a body's memory stays bounded: each value but the first follows a ',' or an
+    opening bracket outside strings."""
+    def count(b):
+        return b.count(b",") + b.count(b"[") + b.count(b"{") + 1
+    rough = count(text)
+    return rough if rough <= 1024 else count(_STRINGS.sub(b'""', text))
+
+
 class Limits:
-    def __init__(self, max_inputs=64, max_batch=None, max_response_bytes=64 << 20, max_elements=1 << 26):
+    def __init__(self, max_inputs=64, max_batch=None, max_response_bytes=64 << 20, max_elements=1 << 26,
+                 max_values=1 << 20):
         self.max_inputs = max_inputs
+        self.max_values = max_values
         self.max_batch = max_batch
         self.max_response_bytes = max_response_bytes
         self.max_elements = max_elements
@@ -127,6 +143,8 @@ def decode_request(body, header_length, limits):
         head, rest = body[:n], memoryview(body)[n:]
     else:
         head, rest = body, None
+    if json_value_bound(bytes(head)) > limits.max_values:
+        raise RequestError(413, f"the request holds more than --max-json-values {limits.max_values} JSON values")
     try:
         req = json.loads(head)
     except RecursionError:

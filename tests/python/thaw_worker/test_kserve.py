@@ -63,6 +63,18 @@ def test_bad_requests_get_a_status_and_a_message(body, status, words):
     assert e.value.status == status and words in e.value.message, e.value.message
 
 
+def test_json_values_are_bounded_before_parsing():
+    small = kserve.Limits(max_values=100)
+    data = {"name": "t", "datatype": "BYTES", "shape": [1], "data": ["," * 5000]}
+    inputs, _, _ = kserve.decode_request(req(data), None, small)  # commas inside a string are not values
+    assert inputs["t"][0] == "," * 5000
+    many = {"name": "a", "datatype": "FP32", "shape": [200], "data": [0] * 200}
+    with pytest.raises(kserve.RequestError) as e:
+        kserve.decode_request(req(many), None, small)
+    assert e.value.status == 413 and "max-json-values" in e.value.message
+    assert kserve.json_value_bound(b'{"a": [1, 2, {"b": "x,y"}]}') >= 5
+
+
 def test_outputs_are_encoded_or_refused_with_a_message():
     body = kserve.encode_outputs({"y": np.arange(4, dtype=np.float32).reshape(2, 2), "s": ["a", b"b"]}, None,
                                  "m", "1", "r", LIMITS)
