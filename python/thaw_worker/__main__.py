@@ -154,8 +154,13 @@ def main():
             start.stopped_before_ready(signo)
         load()
         warm()
+        try:
+            handler.hook("before_fork")
+        except BaseException as e:  # noqa: BLE001
+            start.fail("load", f"{handler.module_name} before_fork(): {type(e).__name__}: {e}")
         fork_hygiene.prepare_template()
-        z = Zygote(a.zygote, make_instance, events, model, opts["threads"], STOP, server_options)
+        z = Zygote(a.zygote, make_instance, events, model, opts["threads"], STOP, server_options,
+                   after_fork=lambda: handler.hook("after_fork"))
         try:
             z.listen()
         except OSError as e:

@@ -1,5 +1,5 @@
 """The handler contract (docs/python.md): a module with init(), predict(inputs) and optionally
-warmup(), or a class `Handler` in it with the same methods. inputs: {name: numpy array}; predict
+warmup(), before_fork() and after_fork() (zygote hooks), or a class `Handler` in it with the same methods. inputs: {name: numpy array}; predict
 returns {name: array}. Optional INPUTS / OUTPUTS (lists of {"name", "datatype", "shape"}) describe
 the model in its KServe metadata."""
 import importlib
@@ -63,6 +63,14 @@ class Handler:
 
     def predict(self, inputs):
         return self.target.predict(inputs)
+
+    def hook(self, name):
+        """Calls the handler's optional before_fork() / after_fork(); False when it has none."""
+        fn = getattr(self.target, name, None)
+        if not callable(fn):
+            return False
+        fn()
+        return True
 
     def json_route(self, route):
         """The handler's method for an OpenAI-style route, or None."""

@@ -61,7 +61,9 @@ def _reply(conn, line):
 
 
 class Zygote:
-    def __init__(self, control_path, make_instance, events, model, threads, stop_signals, server_options):
+    def __init__(self, control_path, make_instance, events, model, threads, stop_signals, server_options,
+                 after_fork=lambda: None):
+        self.after_fork = after_fork
         self.control_path = control_path
         self.make_instance = make_instance
         self.events = events
@@ -139,6 +141,11 @@ class Zygote:
                 fork_hygiene.leave(0)
             forked = time.monotonic()
             fork_hygiene.after_fork(self.threads)
+            try:
+                self.after_fork()
+            except BaseException as e:  # noqa: BLE001 - the handler's hook failed: this child cannot serve
+                _reply(conn, f"error the handler's after_fork() raised {type(e).__name__}: {e}")
+                fork_hygiene.leave(1)
             hygiene = time.monotonic()
             instance = self.make_instance()
             try:

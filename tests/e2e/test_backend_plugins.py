@@ -82,7 +82,7 @@ def test_a_bundle_of_an_unknown_backend_is_refused_naming_it(tmp_path):
     assert packed.returncode == 0, packed.stderr
     code, error = failed_start(out)
     assert code == 1
-    assert "no backend 'llm' in this build of thaw (known backends: onnx)" in error, error
+    assert "no backend 'llm' in this build of thaw (known backends: onnx, python)" in error, error
 
 
 def test_pack_options_go_to_the_plugin_that_claims_the_input(tmp_path):

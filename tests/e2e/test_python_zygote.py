@@ -85,6 +85,7 @@ def test_twenty_forked_children_answer_right_with_their_own_pools_and_seeds(zygo
         np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-5)
         assert out["threads"]["data"] == [2], "each child sets its own torch thread count"
         assert out["pid"]["data"] == [pid]
+        assert out["hooks"]["data"] == [1, 1], "before_fork() once in the template, after_fork() once in the child"
         pids.append(pid)
         draws.append(tuple(out["rand"]["data"]))
         # a second request on the child's now-started pool

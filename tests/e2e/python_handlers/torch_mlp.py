@@ -1,6 +1,6 @@
 """A torch model for the fork tests: a seeded MLP, big enough that torch runs its matmuls on its
 intra-op thread pool when it has more than one thread. Also answers with a fresh random draw, the
-threads torch uses and its pid, and registers an atexit handler that logs its pid to $THAW_TEST_ATEXIT_LOG."""
+threads torch uses, its pid and how often its fork hooks ran, and registers an atexit handler that logs its pid to $THAW_TEST_ATEXIT_LOG."""
 import atexit
 import os
 
@@ -17,6 +17,7 @@ def build():
 
 
 model = None
+hooks = {"before_fork": 0, "after_fork": 0}
 
 
 def _log_exit(pid=os.getpid()):
@@ -34,6 +35,14 @@ def init():
     model = build()
 
 
+def before_fork():
+    hooks["before_fork"] += 1
+
+
+def after_fork():
+    hooks["after_fork"] += 1
+
+
 def warmup():
     with torch.inference_mode():
         model(torch.ones(64, 256))
@@ -43,4 +52,4 @@ def predict(inputs):
     with torch.inference_mode():
         y = model(torch.from_numpy(np.ascontiguousarray(inputs["x"], dtype=np.float32)))
     return {"y": y, "rand": torch.rand(4, dtype=torch.float64), "threads": np.array([torch.get_num_threads()]),
-            "pid": np.array([os.getpid()])}
+            "pid": np.array([os.getpid()]), "hooks": np.array([hooks["before_fork"], hooks["after_fork"]])}
