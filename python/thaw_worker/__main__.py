@@ -158,9 +158,11 @@ def main():
             handler.hook("before_fork")
         except BaseException as e:  # noqa: BLE001
             start.fail("load", f"{handler.module_name} before_fork(): {type(e).__name__}: {e}")
+        http_server.warm_up_stack(make_instance())
         fork_hygiene.prepare_template()
         z = Zygote(a.zygote, make_instance, events, model, opts["threads"], STOP, server_options,
-                   after_fork=lambda: handler.hook("after_fork"))
+                   after_fork=lambda: handler.hook("after_fork"), spares=opts["spares"],
+                   warm_spare=handler.warmup if a.warmup > 0 else None)
         try:
             z.listen()
         except OSError as e:

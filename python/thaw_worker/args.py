@@ -9,7 +9,7 @@ import argparse
 IGNORED = ["--max-tokens", "--max-request-tokens", "--max-attention-cells", "--max-positions", "--max-json-depth",
            "--verify", "--verify-cache", "--max-header", "--request-timeout-ms", "--threads"]
 
-BACKEND_OPTS = {"python": str, "predict_timeout_ms": int, "memory_limit_mb": int, "threads": int}
+BACKEND_OPTS = {"python": str, "predict_timeout_ms": int, "memory_limit_mb": int, "threads": int, "spares": int}
 
 
 def parser():
@@ -41,7 +41,7 @@ def parser():
 
 def backend_options(items):
     """{key: value} from KEY=VALUE items; ValueError naming a bad one."""
-    out = {"python": "", "predict_timeout_ms": 30_000, "memory_limit_mb": 0, "threads": 1}
+    out = {"python": "", "predict_timeout_ms": 30_000, "memory_limit_mb": 0, "threads": 1, "spares": 1}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or key not in BACKEND_OPTS:

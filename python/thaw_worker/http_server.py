@@ -252,6 +252,47 @@ class TcpServer(_ServerMixin, socketserver.TCPServer):
         super().server_bind()
 
 
+class _WarmServer:
+    """What a request handler needs of its server, for warm_up_stack()."""
+
+    def __init__(self, instance):
+        self.instance = instance
+        self.stopping = False
+
+    def track(self, handler, add):
+        pass
+
+
+def warm_up_stack(instance):
+    """Runs a few requests through the HTTP and KServe code on this thread, over a socket pair, so
+    that a zygote's children find that code already run (CPython 3.11 specialises bytecode in place
+    the first time it runs, which in a child would copy the pages holding it)."""
+    from . import kserve
+    model = instance.model.encode()
+    requests = (b"GET /v2/health/live HTTP/1.1\r\nHost: w\r\n\r\n"
+                b"GET /v2/models/" + model + b" HTTP/1.1\r\nHost: w\r\n\r\n"
+                b"POST /v2/models/" + model + b"/infer HTTP/1.1\r\nHost: w\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+    a, b = socket.socketpair()
+    try:
+        b.sendall(requests)
+        b.shutdown(socket.SHUT_WR)
+        _Handler(a, ("warm-up", 0), _WarmServer(instance))
+        b.settimeout(1)
+        while b.recv(65536):
+            pass
+    except OSError:
+        pass
+    finally:
+        a.close()
+        b.close()
+    limits = kserve.Limits()
+    body = json.dumps({"id": "w", "inputs": [{"name": "x", "datatype": "FP32", "shape": [2], "data": [1, 2]},
+                                             {"name": "t", "datatype": "BYTES", "shape": [1], "data": ["w"]}]}).encode()
+    inputs, _, _ = kserve.decode_request(body, None, limits)
+    kserve.encode_outputs({"y": inputs["x"], "t": ["w"]}, None, "w", "1", "w", limits)
+
+
 def listen(endpoint, instance, options):
     """A server bound to endpoint ("unix:PATH" or "HOST:PORT"); OSError or ValueError when it cannot."""
     kind = parse_endpoint(endpoint)

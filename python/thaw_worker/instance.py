@@ -52,6 +52,11 @@ class Instance:
     def start(self):
         """Starts the predict thread (in the serving process: after the fork, never in a template)."""
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="predict")
+        self._executor.submit(lambda: None)  # the thread starts now, not on the first request
+
+    def on_predict_thread(self, fn):
+        """Runs fn() on the predict thread and returns its result (a spare's warm-up)."""
+        return self._executor.submit(fn).result()
 
     def serving(self):
         return self.ready and not self.stopping and self.failed is None

@@ -62,8 +62,11 @@ def _reply(conn, line):
 
 class Zygote:
     def __init__(self, control_path, make_instance, events, model, threads, stop_signals, server_options,
-                 after_fork=lambda: None):
+                 after_fork=lambda: None, spares=1, warm_spare=None):
         self.after_fork = after_fork
+        self.spares = spares
+        self.warm_spare = warm_spare
+        self.spare = None  # (pid, the template's end of its channel)
         self.control_path = control_path
         self.make_instance = make_instance
         self.events = events
@@ -110,7 +113,12 @@ class Zygote:
             if pending:
                 return pending.pop()
             self._reap()
+            if self.spare is not None and self.spare[0] not in self.children:
+                self.spare[1].close()  # it died (reaped above): make another
+                self.spare = None
             if not select.select([self.sock], [], [], 0.1)[0]:
+                if self.spares and self.spare is None:
+                    self._fork_spare()  # only when idle: never in a requester's way
                 continue
             try:
                 conn, _ = self.sock.accept()
@@ -122,6 +130,8 @@ class Zygote:
                     _reply(conn, f"error {error}")
                     continue
                 requested = time.monotonic()
+                if self._hand_over(conn, endpoint):
+                    continue
                 try:
                     pid = os.fork()
                 except OSError as e:
@@ -132,50 +142,132 @@ class Zygote:
                 self.children.add(pid)
                 self.events.emit("forked", pid=pid)
 
+    # ----- spares: a child forked ahead of its request (Android's zygote keeps such a pool), which
+    # has run the after-fork work and the handler's warmup() and waits for an endpoint and the
+    # requester's connection (passed with SCM_RIGHTS), so a request waits for no fork at all.
+    def _fork_spare(self):
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            pid = os.fork()
+        except OSError:
+            mine.close()
+            theirs.close()
+            return
+        if pid == 0:
+            mine.close()
+            self._spare_main(theirs)  # never returns
+        theirs.close()
+        self.children.add(pid)
+        self.spare = (pid, mine)
+
+    def _hand_over(self, conn, endpoint):
+        if self.spare is None:
+            return False
+        pid, chan = self.spare
+        self.spare = None
+        try:
+            socket.send_fds(chan, [endpoint.encode()], [conn.fileno()])
+        except OSError:
+            return False
+        finally:
+            chan.close()
+        self.events.emit("forked", pid=pid, spare=True)
+        return True
+
+    def _spare_main(self, chan):
+        status = 1
+        try:
+            self._enter_child()
+            forked = time.monotonic()
+            failure = self._after_fork()
+            instance = self.make_instance()
+            instance.start()  # its predict thread waits with the spare
+            if failure is None and self.warm_spare is not None:
+                try:  # on the predict thread, whose thread-local state (torch's) the requests will use
+                    instance.on_predict_thread(self.warm_spare)
+                except BaseException as e:  # noqa: BLE001
+                    failure = f"the handler's warmup() raised {type(e).__name__}: {e}"
+            ready_at = time.monotonic()
+            while not select.select([chan], [], [], 0.1)[0]:
+                if signal.sigpending() & self.stop_signals:
+                    fork_hygiene.leave(0)
+            msg, fds, _, _ = socket.recv_fds(chan, MAX_LINE, 1)
+            chan.close()
+            if not msg or not fds:
+                fork_hygiene.leave(0)  # the template closed its end: never used
+            conn = socket.socket(fileno=fds[0])
+            requested = time.monotonic()
+            if failure is not None:
+                _reply(conn, f"error {failure}")
+                fork_hygiene.leave(1)
+            status = self._serve(conn, msg.decode(), requested,
+                                 {"spare_prepare": round((ready_at - forked) * 1e3, 3)}, spare=True, instance=instance)
+        except BaseException as e:  # noqa: BLE001 - a child never unwinds into the template's loop
+            http_server.log(f"spare child failed: {e!r}")
+        fork_hygiene.leave(status)
+
+    # ----- a child
+    def _enter_child(self):
+        self.sock.close()
+        if self.spare is not None:
+            self.spare[1].close()
+        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != self.pid:  # the template died between fork and prctl
+            fork_hygiene.leave(0)
+
+    def _after_fork(self):
+        """Fork hygiene and the handler's after_fork(); the error message when the hook failed."""
+        fork_hygiene.after_fork(self.threads)
+        try:
+            self.after_fork()
+        except BaseException as e:  # noqa: BLE001 - the handler's hook failed: this child cannot serve
+            return f"the handler's after_fork() raised {type(e).__name__}: {e}"
+        return None
+
     def _child(self, conn, endpoint, requested):
         status = 1
         try:
-            self.sock.close()
-            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-            if os.getppid() != self.pid:  # the template died between fork and prctl
-                fork_hygiene.leave(0)
+            self._enter_child()
             forked = time.monotonic()
-            fork_hygiene.after_fork(self.threads)
-            try:
-                self.after_fork()
-            except BaseException as e:  # noqa: BLE001 - the handler's hook failed: this child cannot serve
-                _reply(conn, f"error the handler's after_fork() raised {type(e).__name__}: {e}")
+            failure = self._after_fork()
+            if failure is not None:
+                _reply(conn, f"error {failure}")
                 fork_hygiene.leave(1)
-            hygiene = time.monotonic()
-            instance = self.make_instance()
-            try:
-                server = http_server.listen(endpoint, instance, self.server_options)
-            except (OSError, ValueError) as e:
-                _reply(conn, f"error listening on {endpoint}: {e.strerror if isinstance(e, OSError) else e}")
-                fork_hygiene.leave(1)
-            listening = time.monotonic()
-            instance.start()
-            instance.ready = True
-            http_server.serve_in_background(server)
-            me = os.getpid()
-            replied = time.monotonic()
-            if not _reply(conn, f"ready {me} {server.endpoint}"):
-                self.events.emit("abandoned", pid=me, endpoint=server.endpoint)
-                fork_hygiene.leave(0)
-            conn.close()
-            self.events.emit("ready", endpoint=server.endpoint, port=server.port, model=self.model, version=instance.version,
-                             pid=me, forked=True, fork_to_ready_ms=round((replied - requested) * 1e3, 3),
-                             fork_phases_ms={"fork": round((forked - requested) * 1e3, 3),
-                                             "after_fork": round((hygiene - forked) * 1e3, 3),
-                                             "listen": round((listening - hygiene) * 1e3, 3),
-                                             "serve": round((replied - listening) * 1e3, 3)})
-            signo = signal.sigwait(self.stop_signals)
-            server.drain(self.server_options["stop_grace_s"])
-            self.events.emit("stopped", signal=int(signo), pid=me)
-            status = 0
+            status = self._serve(conn, endpoint, requested,
+                                 {"fork": round((forked - requested) * 1e3, 3),
+                                  "after_fork": round((time.monotonic() - forked) * 1e3, 3)})
         except BaseException as e:  # noqa: BLE001 - a child never unwinds into the template's loop
             http_server.log(f"forked child failed: {e!r}")
         fork_hygiene.leave(status)
+
+    def _serve(self, conn, endpoint, requested, phases, spare=False, instance=None):
+        """Listens on endpoint, replies on conn, serves until a stop signal; the exit status."""
+        begun = time.monotonic()
+        if instance is None:
+            instance = self.make_instance()
+            instance.start()
+        try:
+            server = http_server.listen(endpoint, instance, self.server_options)
+        except (OSError, ValueError) as e:
+            _reply(conn, f"error listening on {endpoint}: {e.strerror if isinstance(e, OSError) else e}")
+            return 1
+        listening = time.monotonic()
+        instance.ready = True
+        http_server.serve_in_background(server)
+        me = os.getpid()
+        replied = time.monotonic()
+        if not _reply(conn, f"ready {me} {server.endpoint}"):
+            self.events.emit("abandoned", pid=me, endpoint=server.endpoint)
+            return 0
+        conn.close()
+        phases.update({"listen": round((listening - begun) * 1e3, 3), "serve": round((replied - listening) * 1e3, 3)})
+        self.events.emit("ready", endpoint=server.endpoint, port=server.port, model=self.model, version=instance.version,
+                         pid=me, forked=True, spare=spare, fork_to_ready_ms=round((replied - requested) * 1e3, 3),
+                         fork_phases_ms=phases)
+        signo = signal.sigwait(self.stop_signals)
+        server.drain(self.server_options["stop_grace_s"])
+        self.events.emit("stopped", signal=int(signo), pid=me)
+        return 0
 
     def stop(self):
         """W21: SIGTERM every child, SIGKILL after 10 s, remove the control socket."""
@@ -199,6 +291,9 @@ class Zygote:
                 self.children.discard(pid)
             except ChildProcessError:
                 break
+        if self.spare is not None:
+            self.spare[1].close()
+            self.spare = None
         if self.sock is not None:
             self.sock.close()
         try:

@@ -1,5 +1,6 @@
 """End-to-end: the Python zygote of a torch model. The template imports torch, initialises and warms
-up once with no thread pool started; 20 forked children each start their own pool (2 threads),
+up once with no thread pool started; 20 forked children (half of them spares forked ahead of their
+request) each start their own pool (2 threads),
 draw fresh random numbers, answer exactly as torch does in this process, and never run the
 template's atexit handlers."""
 import json
@@ -8,6 +9,7 @@ import signal
 import socket
 import sys
 import tempfile
+import time
 
 import numpy as np
 import pytest
@@ -76,8 +78,12 @@ def test_twenty_forked_children_answer_right_with_their_own_pools_and_seeds(zygo
     want = reference(x)
     body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": list(x.shape), "data": x.ravel().tolist()}]}
     pids, draws = [], []
-    for _ in range(CHILDREN):
-        pid, ep = fork(control, "127.0.0.1:0")
+    forked = []
+    for _ in range(CHILDREN // 2):
+        time.sleep(0.4)  # the template forks a spare when idle: the first of each pair gets it,
+        forked.append(fork(control, "127.0.0.1:0"))  # the second is forked on request
+        forked.append(fork(control, "127.0.0.1:0"))
+    for pid, ep in forked:
         r = requests.post(f"http://{ep}/v2/models/torch_mlp/infer", json=body, timeout=60)
         assert r.status_code == 200, r.text
         out = {o["name"]: o for o in r.json()["outputs"]}
@@ -104,6 +110,8 @@ def test_twenty_forked_children_answer_right_with_their_own_pools_and_seeds(zygo
         exited.add(ev["pid"])
         assert ev["status"] == 0, ev
     assert exited == set(pids)
+    kinds = {e["pid"]: e.get("spare", False) for e in w.events if e["event"] == "forked"}
+    assert any(kinds[p] for p in pids) and not all(kinds[p] for p in pids), kinds
 
 
 def test_only_the_template_runs_its_atexit_handlers(zygote):

@@ -73,6 +73,11 @@ class PythonPlugin final : public Plugin {
        .help = "an instance whose resident memory passes this fails its request with 507 and is replaced (0: no limit)",
        .default_value = "0",
        .range = std::pair<int64_t, int64_t>{0, 1 << 24}},
+      {.key = "spares",
+       .help = "zygote children forked ahead of their request, past fork hygiene, after_fork() and warmup(), "
+               "so a fork request waits for no fork (0: fork on request)",
+       .default_value = "1",
+       .range = std::pair<int64_t, int64_t>{0, 1}},
       {.key = "threads",
        .help = "torch / OpenMP threads per instance (the template itself runs with one)",
        .default_value = "1",
