@@ -6,8 +6,9 @@ One run, one machine, the same files:
   1. Cold: exec -> first correct answer of a plain Python process that imports
      sentence-transformers, loads the model and answers one sentence (what a cold serverless
      function does), --cold-runs times.
-  2. Zygote rung through `thaw serve`: the model held at the zygote rung (admin prewarm / drain),
-     then one request on a fresh connection, timed from send to a complete, correct answer,
+  2. Zygote rung through `thaw serve`: the model held at the zygote rung (admin prewarm / drain)
+     for --settle s (1; a parked model has been idle at least that long, and its template has
+     prepared a spare child), then one request on a fresh connection, timed from send to a complete, correct answer,
      --rung-runs times (the answer must carry X-Thaw-Cold-Start: zygote).
   3. Warm: the same request to a warm instance through `thaw serve`, and directly to the
      instance, against the handler's predict() called in this process on the same input
@@ -154,10 +155,11 @@ def first_request(port, ref):
     return ms, ok, resp.getheader("X-Thaw-Cold-Start") or "warm"
 
 
-def zygote_runs(port, bundle, n, ref):
+def zygote_runs(port, bundle, n, ref, settle_s):
     rows = []
     for i in range(n):
         facts = bring_to_rung(port, MODEL, "zygote", bundle)
+        time.sleep(settle_s)  # a model on the zygote rung has been idle at least this long
         ms, ok, rung = first_request(port, ref)
         rows.append({"ms": ms, "correct": ok, "rung_header": rung, **facts})
         log(f"  zygote rung #{i + 1}: {ms:7.1f} ms ({'correct' if ok else 'WRONG'}, X-Thaw-Cold-Start: {rung})")
@@ -203,17 +205,43 @@ def smaps(pid):
     return out
 
 
+def family(pid):
+    """pid and every descendant (from /proc/PID/task/*/children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def uss(m):
+    return m.get("Private_Clean", 0) + m.get("Private_Dirty", 0)
+
+
 def memory(bundle, n, sockets):
+    """The template's family (template + its waiting spare) before and after n children that have
+    each answered: the PSS each extra instance adds, against the template's own memory (the family's
+    PSS less the spare's private pages: what the template alone would show)."""
     control = os.path.join(sockets, "z.sock")
     z = EventProcess([THAW_BIN, "run", str(bundle), "--zygote", control], "zygote")
     try:
         ready = z.wait_for("zygote_ready", 300)
         tpl = ready["pid"]
-        time.sleep(0.5)
-        before = smaps(tpl)["Pss"]
+        time.sleep(2.0)  # the spare is forked and prepared
+        fam = {p: smaps(p) for p in family(tpl)}
+        before = sum(m["Pss"] for m in fam.values())
+        spare_private = sum(uss(m) for p, m in fam.items() if p != tpl)
+        template_alone = before - spare_private
         kids = []
         import socket
         for i in range(n):
+            time.sleep(1.0)  # each request finds a prepared spare, as on the zygote rung
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
                 s.settimeout(30)
                 s.connect(control)
@@ -227,16 +255,18 @@ def memory(bundle, n, sockets):
                 assert resp.status == 200
             conn.close()
             kids.append(pid)
-        time.sleep(0.5)
-        after_tpl = smaps(tpl)
-        child = [smaps(p) for p in kids]
-        total_after = after_tpl["Pss"] + sum(c["Pss"] for c in child)
+        time.sleep(2.0)  # the next spare is prepared again: the family holds one spare, as before
+        fam_after = {p: smaps(p) for p in family(tpl)}
+        total_after = sum(m["Pss"] for m in fam_after.values())
         per_child = (total_after - before) / n
-        uss = [c.get("Private_Clean", 0) + c.get("Private_Dirty", 0) for c in child]
-        return {"template_pss_mib": before / 2**20, "children": n, "total_pss_after_mib": total_after / 2**20,
-                "extra_pss_per_child_mib": per_child / 2**20, "extra_pss_per_child_ratio": per_child / before,
-                "child_private_mib": [u / 2**20 for u in uss], "child_pss_mib": [c["Pss"] / 2**20 for c in child],
-                "fork_to_ready_ms": [e["fork_to_ready_ms"] for e in z.events if e.get("forked")]}
+        child = [fam_after[p] for p in kids if p in fam_after]
+        return {"template_pss_mib": template_alone / 2**20, "family_pss_before_mib": before / 2**20,
+                "spare_private_mib": spare_private / 2**20, "children": n,
+                "family_pss_after_mib": total_after / 2**20,
+                "extra_pss_per_child_mib": per_child / 2**20, "extra_pss_per_child_ratio": per_child / template_alone,
+                "child_private_mib": [uss(c) / 2**20 for c in child], "child_pss_mib": [c["Pss"] / 2**20 for c in child],
+                "fork_to_ready_ms": [e["fork_to_ready_ms"] for e in z.events if e.get("forked")],
+                "spares_used": sum(1 for e in z.events if e.get("event") == "forked" and e.get("spare"))}
     finally:
         z.stop()
 
@@ -248,6 +278,8 @@ def main(argv=None):
     ap.add_argument("--rung-runs", type=int, default=10)
     ap.add_argument("--warm-requests", type=int, default=200)
     ap.add_argument("--children", type=int, default=4)
+    ap.add_argument("--settle", type=float, default=1.0,
+                    help="seconds the model stays parked at the zygote rung before each request (0: at once)")
     ap.add_argument("--out", default=str(RESULTS))
     a = ap.parse_args(argv)
     if a.quick:
@@ -296,7 +328,7 @@ def main(argv=None):
         st_code, _ = admin(port, "POST", f"/admin/models/{MODEL}/prewarm", {"rung": "zygote"})
         zygote_start_ms = (time.perf_counter() - t0) * 1e3
         log(f"  zygote up in {zygote_start_ms:.0f} ms ({st_code})")
-        zyg = zygote_runs(port, bundle, a.rung_runs, ref)
+        zyg = zygote_runs(port, bundle, a.rung_runs, ref, a.settle)
 
         log("warm latency ...")
         bring_to_rung(port, MODEL, "warm", bundle)
@@ -324,7 +356,8 @@ def main(argv=None):
         "machine": {"cpus": os.cpu_count(), "load_avg_before": load_before, "load_avg_after": os.getloadavg()},
         "floors": fl,
         "cold_process": {"runs": cold, "median_ms": cold_ms},
-        "zygote_rung_first_answer": {"runs": zyg, "median_ms": zyg_ms, "zygote_start_ms": zygote_start_ms},
+        "zygote_rung_first_answer": {"runs": zyg, "median_ms": zyg_ms, "zygote_start_ms": zygote_start_ms,
+                                     "settle_s": a.settle},
         "speedup_cold_over_zygote": cold_ms / zyg_ms if zyg_ms else None,
         "warm": warm,
         "warm_ratio_thaw_serve_over_in_process": warm and warm["thaw_serve_ms"] / warm["in_process_ms"],
@@ -376,6 +409,8 @@ def report(r):
     lines += [
         f"| PSS of each extra forked instance | {m['extra_pss_per_child_mib']:.1f} MiB | template {m['template_pss_mib']:.0f} MiB | "
         f"{100 * m['extra_pss_per_child_ratio']:.1f} % | < 15 % | {ok(r['met']['extra_pss_lt_15pct'])} |",
+        f"| a waiting spare's private memory | {m['spare_private_mib']:.1f} MiB | template {m['template_pss_mib']:.0f} MiB | "
+        f"{100 * m['spare_private_mib'] / m['template_pss_mib']:.1f} % | | |",
         f"| answers vs sentence-transformers | min cosine {r['cosine_min']:.6f} | | | ≥ 0.9999 | {ok(r['met']['cosine_ge_0.9999'])} |",
         "",
         f"Floors in the same run: exec of /bin/true {f['exec_true_ms']:.1f} ms, bare `python -c pass` "

@@ -1,6 +1,8 @@
 """What breaks when a Python process that has imported torch forks, and what the worker does about
 it (docs/python.md, "What a fork changes"):
 
+- helper threads: tqdm's monitor thread (started by the first progress bar) is stopped before the
+  first fork (stop_known_threads()); any other thread left is reported in a warning event.
 - thread pools: a forked child has only the forking thread, so any pool started in the template
   (torch's intra-op OpenMP team, OpenBLAS/MKL threads, the tokenizers' Rayon pool) is gone but
   believed alive; libgomp then hangs in the child. The template therefore runs with one thread per
@@ -54,11 +56,30 @@ def seed_everything(seed):
         torch.manual_seed(seed)
 
 
+def stop_known_threads():
+    """Stops the helper threads libraries start on their own and that a fork would copy mid-lock:
+    tqdm's monitor (started by the first progress bar, e.g. transformers' "Loading weights"), which
+    wakes every 10 s and takes tqdm's and stderr's locks. Progress bars keep working without it."""
+    tqdm = sys.modules.get("tqdm")
+    if tqdm is not None and hasattr(tqdm, "tqdm"):
+        cls = tqdm.tqdm
+        cls.monitor_interval = 0  # no new monitor
+        monitor = getattr(cls, "monitor", None)
+        if monitor is not None:
+            monitor.exit()
+            cls.monitor = None
+    for t in threading.enumerate():  # monitors of tqdm subclasses (tqdm.auto, transformers' own)
+        if type(t).__name__ == "TMonitor" and t.is_alive():
+            t.exit()
+
+
 def prepare_template():
-    """In the template before its first fork: runs the seeding paths once (numpy's first seed() costs
-    ~20 ms of lazy set-up that every child would otherwise pay), then freezes the heap so the
-    children's garbage collections do not touch (and copy) the template's objects."""
+    """In the template before its first fork: stops known helper threads, runs the seeding paths
+    once (numpy's first seed() costs ~20 ms of lazy set-up that every child would otherwise pay),
+    then freezes the heap so the children's garbage collections do not touch (and copy) the
+    template's objects."""
     import gc
+    stop_known_threads()
     seed_everything(0)
     gc.collect()
     gc.freeze()

@@ -161,9 +161,17 @@ class Zygote:
         self.spare = (pid, mine)
 
     def _hand_over(self, conn, endpoint):
+        """Gives the command to the spare when it is prepared; False: fork on request instead (a
+        spare still warming up would make the requester wait for its warm-up)."""
         if self.spare is None:
             return False
         pid, chan = self.spare
+        try:
+            prepared = bool(select.select([chan], [], [], 0)[0]) and chan.recv(1) == b"r"
+        except OSError:
+            prepared = False
+        if not prepared:
+            return False
         self.spare = None
         try:
             socket.send_fds(chan, [endpoint.encode()], [conn.fileno()])
@@ -188,6 +196,7 @@ class Zygote:
                 except BaseException as e:  # noqa: BLE001
                     failure = f"the handler's warmup() raised {type(e).__name__}: {e}"
             ready_at = time.monotonic()
+            chan.sendall(b"r")  # prepared: the template may hand it a command now
             while not select.select([chan], [], [], 0.1)[0]:
                 if signal.sigpending() & self.stop_signals:
                     fork_hygiene.leave(0)

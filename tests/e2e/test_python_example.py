@@ -66,3 +66,28 @@ def test_the_requirements_got_an_environment_of_their_own(worker):
     assert cmdline[0].decode().startswith(str(envs[0])), cmdline[:3]
     t = w.ready["timeline"]
     assert t["imports_ms"] > 0 and t["init_ms"] > 0 and t["warmup_ms"] > 0
+
+
+def test_the_example_template_holds_no_thread_when_it_forks(worker, tmp_path):
+    """transformers' progress bar starts tqdm's monitor thread during init(); the template stops it
+    before its first fork, and a forked child answers."""
+    import socket
+    import tempfile
+    _, tmp = worker
+    control = os.path.join(tempfile.mkdtemp(prefix="thaw-pe-"), "z.sock")
+    z = Worker(tmp / "minilm-py.thaw", "--zygote", control, wait_ready=False)
+    try:
+        ready = z.wait_for("zygote_ready", 300)
+        assert ready["threads"] == 1, ready
+        assert not any(e["event"] == "warning" for e in z.events), z.events
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(30)
+            s.connect(control)
+            s.sendall(b"fork 127.0.0.1:0\n")
+            word, _, ep = s.recv(4096).decode().split()
+        assert word == "ready"
+        r = requests.post(f"http://{ep}/v2/models/minilm/infer", timeout=60, json={
+            "inputs": [{"name": "text", "datatype": "BYTES", "shape": [1], "data": ["a forked answer"]}]})
+        assert r.status_code == 200 and r.json()["outputs"][0]["shape"] == [1, 384], r.text
+    finally:
+        assert z.stop() == 0
