@@ -56,7 +56,9 @@ void register_run(CLI::App& app, int* exit_code, const engine::Registry& backend
       "Speaks the worker protocol, version 1 (docs/worker-protocol.md): stdout carries one JSON line per\n"
       "event; --ready-fd N gets \"ready v1 <endpoint>\" (or \"error <message>\"). A supervisor exports\n"
       "THAW_WORKER_PROTOCOL (the versions it speaks) and THAW_EXEC_BOOTTIME_NS (CLOCK_BOOTTIME ns before\n"
-      "exec). SIGTERM/SIGINT: finish requests in flight, then exit 0.");
+      "exec). SIGTERM/SIGINT: finish requests in flight, then exit 0.\n"
+      "A bundle whose backend runs in a worker of its own (a Python handler, thaw pack --python) is served by\n"
+      "that worker, which thaw run execs in its place with these same arguments (docs/python.md).");
   cmd->add_option("bundle", flags->bundle, "The .thaw bundle to serve")->required();
   using protocol::kFlagHost, protocol::kFlagModelName, protocol::kFlagPort, protocol::kFlagReadyFd,
       protocol::kFlagUnix, protocol::kFlagZygote;
