@@ -16,7 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const fs::path root("/cache/handler");
   const fs::path joined = (root / fs::path(std::string(name))).lexically_normal();
   const fs::path rel = joined.lexically_relative(root);
-  if (rel.empty() || *rel.begin() == ".." || joined.is_relative() || rel.string().starts_with(".thaw-")) std::abort();
+  if (rel.empty() || *rel.begin() == ".." || joined.is_relative() || rel.string().starts_with(".thaw-"))
+    std::abort();
   for (const auto& part : fs::path(std::string(name)))
     if (part == ".." || part == ".") std::abort();
   return 0;

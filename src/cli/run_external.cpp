@@ -7,7 +7,6 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
-
 #include <nlohmann/json.hpp>
 
 #include "bundle/bundle.h"
@@ -57,7 +56,8 @@ bool exec_external_worker(const engine::Registry& backends, const std::string& b
   if (!options.is_ok()) return false;  // the in-process path reports bad options the same way
   auto worker = (*plugin)->external_worker(*reader, *options);
   if (!worker.is_ok()) {
-    *exit_code = fail(worker.status().with_context(fmt::format("starting the {} worker", (*plugin)->name())), ready_fd);
+    *exit_code = fail(worker.status().with_context(fmt::format("starting the {} worker", (*plugin)->name())),
+                      ready_fd);
     return true;
   }
   if (worker->argv.empty()) return false;

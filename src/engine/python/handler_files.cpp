@@ -59,8 +59,10 @@ Status unpack_into(const bundle::Reader& reader, const fs::path& dir) {
 
 std::string default_handler_cache() {
   if (const char* v = std::getenv("THAW_PYTHON_CACHE"); v != nullptr && *v != '\0') return v;
-  if (const char* v = std::getenv("XDG_CACHE_HOME"); v != nullptr && *v != '\0') return std::string(v) + "/thaw/handlers";
-  if (const char* v = std::getenv("HOME"); v != nullptr && *v != '\0') return std::string(v) + "/.cache/thaw/handlers";
+  if (const char* v = std::getenv("XDG_CACHE_HOME"); v != nullptr && *v != '\0')
+    return std::string(v) + "/thaw/handlers";
+  if (const char* v = std::getenv("HOME"); v != nullptr && *v != '\0')
+    return std::string(v) + "/.cache/thaw/handlers";
   return "/tmp/thaw-handlers";
 }
 
@@ -69,8 +71,11 @@ Result<std::string> unpack_handler(const bundle::Reader& reader, const std::stri
   std::error_code ec;
   if (fs::exists(final_dir / std::string(kHandlerManifestFile), ec)) return final_dir.string();
   fs::create_directories(cache_root, ec);
-  if (ec) return make_error(Code::kIo, "creating the handler cache {}: {} (set THAW_PYTHON_CACHE)", cache_root, ec.message());
-  const fs::path tmp = fs::path(cache_root) / fmt::format(".unpack-{}-{}", ::getpid(), final_dir.filename().string());
+  if (ec)
+    return make_error(Code::kIo, "creating the handler cache {}: {} (set THAW_PYTHON_CACHE)", cache_root,
+                      ec.message());
+  const fs::path tmp =
+      fs::path(cache_root) / fmt::format(".unpack-{}-{}", ::getpid(), final_dir.filename().string());
   fs::remove_all(tmp, ec);
   Status s = unpack_into(reader, tmp);
   if (!s.is_ok()) {

@@ -28,15 +28,17 @@ bool is_identifier(std::string_view s) {
 
 }  // namespace
 
-Result<std::unique_ptr<bundle::PackedModel>> pack_python(const std::string& handler, const PythonPackOptions& options) {
+Result<std::unique_ptr<bundle::PackedModel>> pack_python(const std::string& handler,
+                                                         const PythonPackOptions& options) {
   const fs::path path(handler);
   const std::string module = path.stem().string();
   if (path.extension() != ".py")
     return make_error(Code::kInvalidArgument, "{} is not a Python module (*.py)", handler);
   if (!is_identifier(module))
-    return make_error(Code::kInvalidArgument,
-                      "the handler's module name '{}' is not a Python identifier: rename {} (letters, digits, _)",
-                      module, handler);
+    return make_error(
+        Code::kInvalidArgument,
+        "the handler's module name '{}' is not a Python identifier: rename {} (letters, digits, _)", module,
+        handler);
   auto model = std::make_unique<bundle::PackedModel>();
   bundle::BundleContents& c = model->contents;
   c.backend = std::string(kPythonBackendName);

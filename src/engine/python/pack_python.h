@@ -20,6 +20,7 @@ struct PythonPackOptions {
 // "requirements"}. Extra files are added by the caller (`thaw pack --extra`). The model's name
 // defaults to the handler's stem, or to its folder's name for a file called handler.py.
 // kInvalidArgument when the module name is not a Python identifier; kNotFound for a missing file.
-Result<std::unique_ptr<bundle::PackedModel>> pack_python(const std::string& handler, const PythonPackOptions& options);
+Result<std::unique_ptr<bundle::PackedModel>> pack_python(const std::string& handler,
+                                                         const PythonPackOptions& options);
 
 }  // namespace thaw::engine

@@ -38,18 +38,21 @@ class PythonPlugin final : public Plugin {
   }
   std::span<const OptionSpec> create_options() const override { return create_options_; }
   Result<std::unique_ptr<Backend>> create(const loader::LoadedBundle&, const BackendOptions&) const override {
-    return make_error(Code::kUnsupported,
-                      "a Python handler runs in the Python worker (thaw run execs it), not inside thaw's own worker");
+    return make_error(
+        Code::kUnsupported,
+        "a Python handler runs in the Python worker (thaw run execs it), not inside thaw's own worker");
   }
 
-  Result<ExternalWorker> external_worker(const bundle::Reader& bundle, const BackendOptions& options) const override {
+  Result<ExternalWorker> external_worker(const bundle::Reader& bundle,
+                                         const BackendOptions& options) const override {
     THAW_ASSIGN_OR_RETURN(std::string python, find_python(options.value("python")));
     THAW_ASSIGN_OR_RETURN(std::string package, find_worker_package());
     THAW_ASSIGN_OR_RETURN(std::string dir, unpack_handler(bundle, default_handler_cache()));
     ExternalWorker w;
     w.argv = {python, "-m", "thaw_worker", "--handler-dir", dir};
     std::string path = package;
-    if (const char* old = std::getenv("PYTHONPATH"); old != nullptr && *old != '\0') path += std::string(":") + old;
+    if (const char* old = std::getenv("PYTHONPATH"); old != nullptr && *old != '\0')
+      path += std::string(":") + old;
     w.env.emplace_back("PYTHONPATH", path);
     return w;
   }
@@ -70,7 +73,8 @@ class PythonPlugin final : public Plugin {
        .default_value = "30000",
        .range = std::pair<int64_t, int64_t>{1, 3'600'000}},
       {.key = "memory_limit_mb",
-       .help = "an instance whose resident memory passes this fails its request with 507 and is replaced (0: no limit)",
+       .help = "an instance whose resident memory passes this fails its request with 507 and is replaced (0: "
+               "no limit)",
        .default_value = "0",
        .range = std::pair<int64_t, int64_t>{0, 1 << 24}},
       {.key = "spares",

@@ -40,7 +40,8 @@ Result<std::string> find_python(std::string_view configured) {
     }
   }
   return make_error(Code::kNotFound,
-                    "no Python interpreter '{}' on PATH: set THAW_PYTHON or pass --backend-opt python=PATH", want);
+                    "no Python interpreter '{}' on PATH: set THAW_PYTHON or pass --backend-opt python=PATH",
+                    want);
 }
 
 Result<std::string> find_worker_package() {
@@ -62,7 +63,8 @@ Result<std::string> find_worker_package() {
     if (holds_worker(dir)) return dir.string();
     list += (list.empty() ? "" : ", ") + dir.string();
   }
-  return make_error(Code::kNotFound, "the Python worker (thaw_worker) is in none of {}: set THAW_PYTHON_LIB", list);
+  return make_error(Code::kNotFound, "the Python worker (thaw_worker) is in none of {}: set THAW_PYTHON_LIB",
+                    list);
 }
 
 }  // namespace thaw::engine

@@ -64,7 +64,8 @@ TEST(PackPython, RefusesWhatCannotBeImported) {
   EXPECT_EQ(pack_python(dir.file("my-handler.py"), {}).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(pack_python(dir.file("empty.py"), {}).status().code(), Code::kInvalidArgument);
   EXPECT_EQ(pack_python(dir.file("missing.py"), {}).status().code(), Code::kNotFound);
-  EXPECT_EQ(pack_python(dir.file("ok.py"), {.requirements = dir.file("nope.txt")}).status().code(), Code::kNotFound);
+  EXPECT_EQ(pack_python(dir.file("ok.py"), {.requirements = dir.file("nope.txt")}).status().code(),
+            Code::kNotFound);
   auto ok = pack_python(dir.file("ok.py"), {});
   ASSERT_TRUE(ok.is_ok());
   EXPECT_EQ((*ok)->contents.name, "ok");
