@@ -150,3 +150,16 @@ def test_a_replaced_instance_is_counted_and_the_model_serves_on(gateway):
     pid_after = still_fine(gateway)
     assert pid_after > 0
     assert gateway.get("/v2/health/ready").status_code == 200
+
+
+def test_thaw_serve_forks_a_python_model_from_its_zygote(gateway):
+    """The ladder treats a Python model like any other: parked at the zygote rung, its next request
+    is answered by a forked child."""
+    assert gateway.post("/admin/models/scale/prewarm", json={"rung": "zygote"}).status_code == 200
+    assert gateway.post("/admin/models/scale/drain", json={"rung": "zygote"}).status_code == 200
+    gateway.wait_until(lambda: gateway.models()["scale"]["rung"] == "zygote", what="scale parked at the zygote rung")
+    r = infer(gateway, "scale", SCALE_BODY)
+    assert r.status_code == 200 and r.json()["outputs"][0]["data"] == [3.0, 6.0], r.text
+    assert r.headers.get("X-Thaw-Cold-Start") == "zygote", dict(r.headers)
+    zygote = gateway.models()["scale"]["zygote"]
+    assert zygote and zygote["pid"] > 0, zygote
