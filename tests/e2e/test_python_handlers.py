@@ -72,6 +72,23 @@ def test_thaw_run_serves_a_handler_and_reports_its_start_phases(bundles):
     w.wait_for("stopped")
 
 
+def test_tritonclient_works_unmodified_with_binary_and_json_tensors(bundles):
+    np = pytest.importorskip("numpy")
+    th = pytest.importorskip("tritonclient.http")
+    w = Worker(bundles["scale"], "--port", "0")
+    try:
+        c = th.InferenceServerClient(w.url)
+        assert c.is_server_live() and c.is_model_ready("scale")
+        x = th.InferInput("x", [3], "FP32")
+        x.set_data_from_numpy(np.array([1, 2, 3], dtype=np.float32))  # binary tensor extension
+        assert c.infer("scale", [x], outputs=[th.InferRequestedOutput("y")]).as_numpy("y").tolist() == [3, 6, 9]
+        x.set_data_from_numpy(np.array([5, 6, 7], dtype=np.float32), binary_data=False)
+        assert c.infer("scale", [x]).as_numpy("y").tolist() == [15, 18, 21]
+        assert c.get_model_metadata("scale")["platform"] == "python"
+    finally:
+        assert w.stop() == 0
+
+
 def test_openai_style_routes_take_and_give_plain_json(bundles):
     w = Worker(bundles["scale"], "--port", "0")
     try:
