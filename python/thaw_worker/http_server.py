@@ -70,9 +70,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if after is not None:
             after()
 
-    def _send(self, status, body, content_type):
+    def _send(self, status, body, content_type, headers=None):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.send_header("Content-Length", str(len(body)))
         if self.server.stopping:
             self.send_header("Connection", "close")
@@ -147,8 +149,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = self._body()
             if body is None:
                 return None
-            status, answer = inst.infer(body, self.headers.get("Inference-Header-Content-Length"))
-            return self._json(status, answer)
+            status, answer, head_length = inst.infer(body, self.headers.get("Inference-Header-Content-Length"))
+            if head_length is None:
+                return self._json(status, answer)
+            return self._send(status, answer, "application/octet-stream",
+                              {"Inference-Header-Content-Length": str(head_length)})
         if tail == "/ready":
             ok = inst.serving()
             return self._json(200 if ok else 503, {"name": inst.model, "ready": ok})
@@ -289,8 +294,9 @@ def warm_up_stack(instance):
     limits = kserve.Limits()
     body = json.dumps({"id": "w", "inputs": [{"name": "x", "datatype": "FP32", "shape": [2], "data": [1, 2]},
                                              {"name": "t", "datatype": "BYTES", "shape": [1], "data": ["w"]}]}).encode()
-    inputs, _, _ = kserve.decode_request(body, None, limits)
+    inputs, _, _, _ = kserve.decode_request(body, None, limits)
     kserve.encode_outputs({"y": inputs["x"], "t": ["w"]}, None, "w", "1", "w", limits)
+    kserve.encode_outputs({"y": inputs["x"], "t": ["w"]}, None, "w", "1", "w", limits, True)
 
 
 def listen(endpoint, instance, options):

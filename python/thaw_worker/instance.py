@@ -72,13 +72,15 @@ class Instance:
             self.counts[status] = self.counts.get(status, 0) + 1
 
     def infer(self, body, header_length):
-        """(status, JSON body bytes) for one inference request."""
+        """(status, body, JSON header length or None) for one inference request: a JSON body, or a
+        JSON header followed by binary output tensors."""
         status, answer = self._infer(body, header_length)
+        answer, head_length = answer if isinstance(answer, tuple) else (answer, None)
         self._count(status)
         if status == 200 and not self.timeline.has("first_request"):
             self.timeline.mark("first_request")
             self.events.emit("first_response", model=self.model, timeline=self.timeline.to_json())
-        return status, answer
+        return status, answer, head_length
 
     def _unavailable(self):
         if self.serving():
@@ -120,14 +122,15 @@ class Instance:
         if refused:
             return refused
         try:
-            inputs, wanted, rid = kserve.decode_request(body, header_length, self.options.limits)
+            inputs, wanted, rid, binary = kserve.decode_request(body, header_length, self.options.limits)
         except kserve.RequestError as e:
             return e.status, {"error": e.message}
         ok, result = self._run(self.handler.predict, inputs, "predict()")
         if not ok:
             return result
         try:
-            return 200, kserve.encode_outputs(result, wanted, self.model, self.version, rid, self.options.limits)
+            return 200, kserve.encode_outputs(result, wanted, self.model, self.version, rid, self.options.limits,
+                                              binary)
         except kserve.HandlerOutputError as e:
             return 500, {"error": f"model '{self.model}': {e}"}
         except kserve.RequestError as e:

@@ -132,7 +132,8 @@ def _binary_tensor(t, where, raw):
 
 
 def decode_request(body, header_length, limits):
-    """(inputs: {name: ndarray}, requested output names or None, request id or None)."""
+    """(inputs: {name: ndarray}, requested output names or None, request id or None, the outputs to
+    answer as binary tensors: a set of names, or True for all)."""
     if header_length is not None:
         try:
             n = int(header_length)
@@ -179,12 +180,22 @@ def decode_request(body, header_length, limits):
             raise RequestError(413, f"{where}: batch {arr.shape[0]} is more than --max-batch {limits.max_batch}")
     outputs = req.get("outputs")
     wanted = None
+    params = req.get("parameters") if isinstance(req.get("parameters"), dict) else {}
+    binary = set()
+    all_binary = params.get("binary_data_output") is True
     if outputs is not None:
         if not isinstance(outputs, list) or not all(isinstance(o, dict) and isinstance(o.get("name"), str) for o in outputs):
             raise RequestError(400, "\"outputs\" must be a list of objects with a string \"name\"")
         wanted = [o["name"] for o in outputs]
+        for o in outputs:
+            p = o.get("parameters")
+            if isinstance(p, dict) and "binary_data" in p:
+                if p["binary_data"] is True:
+                    binary.add(o["name"])
+            elif all_binary:
+                binary.add(o["name"])
     rid = req.get("id")
-    return inputs, wanted, rid if isinstance(rid, str) else None
+    return inputs, wanted, rid if isinstance(rid, str) else None, (True if all_binary and outputs is None else binary)
 
 
 class HandlerOutputError(Exception):
@@ -213,9 +224,20 @@ def _as_array(name, value):
     return arr
 
 
-def encode_outputs(result, wanted, model, version, rid, limits):
-    """The JSON answer for predict()'s result. Raises HandlerOutputError for a wrong type and
-    RequestError for an unknown requested output or an answer over the response limit."""
+def _binary(arr):
+    if arr.dtype == object:
+        parts = []
+        for v in arr.ravel():
+            b = v.encode() if isinstance(v, str) else bytes(v)
+            parts += [struct.pack("<I", len(b)), b]
+        return b"".join(parts)
+    return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
+
+
+def encode_outputs(result, wanted, model, version, rid, limits, binary=frozenset()):
+    """The answer for predict()'s result: (body, None) for JSON, or (body, JSON header length) when
+    outputs go as binary tensors (`binary`: names, or True for all). Raises HandlerOutputError for a
+    wrong type and RequestError for an unknown requested output or an answer over the limit."""
     if not isinstance(result, dict) or not result or not all(isinstance(k, str) for k in result):
         raise HandlerOutputError(
             f"predict() returned {type(result).__name__}; it must return a non-empty dict mapping output names to "
@@ -226,25 +248,38 @@ def encode_outputs(result, wanted, model, version, rid, limits):
         if missing:
             raise RequestError(400, f"unknown output {missing[0]!r}; the model has {', '.join(names)}")
         names = wanted
-    outs = []
+    outs, blobs, size = [], [], 0
     for name in names:
         arr = _as_array(name, result[name])
         if arr.dtype == object:
             bad = [v for v in arr.ravel() if not isinstance(v, (str, bytes))]
             if bad:
                 raise HandlerOutputError(f"output '{name}' holds a {type(bad[0]).__name__}; BYTES outputs hold str or bytes")
-            data = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in arr.ravel()]
             dtype = "BYTES"
         elif arr.dtype in NAMES:
             dtype = NAMES[arr.dtype]
-            data = arr.ravel().tolist()
         else:
             raise HandlerOutputError(f"output '{name}' has dtype {arr.dtype}, which KServe v2 cannot carry")
-        outs.append({"name": name, "datatype": dtype, "shape": list(arr.shape), "data": data})
+        out = {"name": name, "datatype": dtype, "shape": list(arr.shape)}
+        if binary is True or name in binary:
+            blob = _binary(arr)
+            size += len(blob)
+            if size > limits.max_response_bytes:
+                raise RequestError(413, f"the answer is more than --max-response-bytes {limits.max_response_bytes}")
+            out["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        elif dtype == "BYTES":
+            out["data"] = [v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in arr.ravel()]
+        else:
+            out["data"] = arr.ravel().tolist()
+        outs.append(out)
     answer = {"model_name": model, "model_version": version, "outputs": outs}
     if rid is not None:
         answer["id"] = rid
-    body = json.dumps(answer).encode()
-    if len(body) > limits.max_response_bytes:
-        raise RequestError(413, f"the answer is {len(body)} bytes, more than --max-response-bytes {limits.max_response_bytes}")
-    return body
+    head = json.dumps(answer).encode()
+    if len(head) + size > limits.max_response_bytes:
+        raise RequestError(413, f"the answer is {len(head) + size} bytes, more than --max-response-bytes "
+                                f"{limits.max_response_bytes}")
+    if not blobs:
+        return head, None
+    return head + b"".join(blobs), len(head)

@@ -82,6 +82,8 @@ def test_tritonclient_works_unmodified_with_binary_and_json_tensors(bundles):
         x = th.InferInput("x", [3], "FP32")
         x.set_data_from_numpy(np.array([1, 2, 3], dtype=np.float32))  # binary tensor extension
         assert c.infer("scale", [x], outputs=[th.InferRequestedOutput("y")]).as_numpy("y").tolist() == [3, 6, 9]
+        json_out = [th.InferRequestedOutput("y", binary_data=False)]
+        assert c.infer("scale", [x], outputs=json_out).as_numpy("y").tolist() == [3, 6, 9]
         x.set_data_from_numpy(np.array([5, 6, 7], dtype=np.float32), binary_data=False)
         assert c.infer("scale", [x]).as_numpy("y").tolist() == [15, 18, 21]
         assert c.get_model_metadata("scale")["platform"] == "python"
@@ -180,3 +182,14 @@ def test_thaw_serve_forks_a_python_model_from_its_zygote(gateway):
     assert r.headers.get("X-Thaw-Cold-Start") == "zygote", dict(r.headers)
     zygote = gateway.models()["scale"]["zygote"]
     assert zygote and zygote["pid"] > 0, zygote
+
+
+def test_binary_answers_pass_through_thaw_serve(gateway):
+    np = pytest.importorskip("numpy")
+    th = pytest.importorskip("tritonclient.http")
+    c = th.InferenceServerClient(gateway.url)
+    x = th.InferInput("x", [2], "FP32")
+    x.set_data_from_numpy(np.array([1, 4], dtype=np.float32))
+    r = c.infer("scale", [x], outputs=[th.InferRequestedOutput("y", binary_data=True)])
+    assert r.as_numpy("y").tolist() == [3, 12]
+    assert r.get_output("y")["parameters"]["binary_data_size"] == 8

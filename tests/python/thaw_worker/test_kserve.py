@@ -17,7 +17,7 @@ def req(*inputs, **extra):
 
 
 def test_json_tensors_become_numpy_arrays_of_their_dtype_and_shape():
-    inputs, wanted, rid = kserve.decode_request(req(
+    inputs, wanted, rid, binary = kserve.decode_request(req(
         {"name": "a", "datatype": "FP32", "shape": [2, 2], "data": [[1, 2], [3, 4.5]]},
         {"name": "b", "datatype": "INT64", "shape": [3], "data": [1, -2, 3]},
         {"name": "t", "datatype": "BYTES", "shape": [2], "data": ["x", "é"]},
@@ -26,7 +26,7 @@ def test_json_tensors_become_numpy_arrays_of_their_dtype_and_shape():
     assert inputs["b"].dtype == np.int64 and inputs["b"].tolist() == [1, -2, 3]
     assert inputs["t"].dtype == object and inputs["t"].tolist() == ["x", "é"]
     assert inputs["f"].dtype == np.bool_
-    assert wanted == ["y"] and rid == "r1"
+    assert wanted == ["y"] and rid == "r1" and binary == set()
 
 
 def test_binary_tensors_after_the_json_header():
@@ -34,7 +34,7 @@ def test_binary_tensors_after_the_json_header():
         {"name": "x", "datatype": "FP32", "shape": [2], "parameters": {"binary_data_size": 8}},
         {"name": "s", "datatype": "BYTES", "shape": [2], "parameters": {"binary_data_size": 11}}]}).encode()
     blob = struct.pack("<2f", 1.5, -2) + struct.pack("<I", 3) + b"abc" + struct.pack("<I", 0)
-    inputs, _, _ = kserve.decode_request(head + blob, str(len(head)), LIMITS)
+    inputs, _, _, _ = kserve.decode_request(head + blob, str(len(head)), LIMITS)
     assert inputs["x"].tolist() == [1.5, -2.0]
     assert inputs["s"].tolist() == [b"abc", b""]
 
@@ -66,7 +66,7 @@ def test_bad_requests_get_a_status_and_a_message(body, status, words):
 def test_json_values_are_bounded_before_parsing():
     small = kserve.Limits(max_values=100)
     data = {"name": "t", "datatype": "BYTES", "shape": [1], "data": ["," * 5000]}
-    inputs, _, _ = kserve.decode_request(req(data), None, small)  # commas inside a string are not values
+    inputs, _, _, _ = kserve.decode_request(req(data), None, small)  # commas inside a string are not values
     assert inputs["t"][0] == "," * 5000
     many = {"name": "a", "datatype": "FP32", "shape": [200], "data": [0] * 200}
     with pytest.raises(kserve.RequestError) as e:
@@ -76,13 +76,14 @@ def test_json_values_are_bounded_before_parsing():
 
 
 def test_outputs_are_encoded_or_refused_with_a_message():
-    body = kserve.encode_outputs({"y": np.arange(4, dtype=np.float32).reshape(2, 2), "s": ["a", b"b"]}, None,
-                                 "m", "1", "r", LIMITS)
+    body, head = kserve.encode_outputs({"y": np.arange(4, dtype=np.float32).reshape(2, 2), "s": ["a", b"b"]}, None,
+                                       "m", "1", "r", LIMITS)
+    assert head is None
     out = json.loads(body)
     assert out["id"] == "r" and out["outputs"][0] == {"name": "y", "datatype": "FP32", "shape": [2, 2],
                                                       "data": [0.0, 1.0, 2.0, 3.0]}
     assert out["outputs"][1]["datatype"] == "BYTES" and out["outputs"][1]["data"] == ["a", "b"]
-    picked = json.loads(kserve.encode_outputs({"y": [1], "z": [2]}, ["z"], "m", "1", None, LIMITS))
+    picked = json.loads(kserve.encode_outputs({"y": [1], "z": [2]}, ["z"], "m", "1", None, LIMITS)[0])
     assert [o["name"] for o in picked["outputs"]] == ["z"]
     for bad in ("text", None, {}, {"y": object()}, {"y": np.array([1 + 2j])}, {"y": [{"a": 1}]}):
         with pytest.raises(kserve.HandlerOutputError):
@@ -91,6 +92,24 @@ def test_outputs_are_encoded_or_refused_with_a_message():
         kserve.encode_outputs({"y": [1]}, ["nope"], "m", "1", None, LIMITS)
     with pytest.raises(kserve.RequestError):
         kserve.encode_outputs({"y": np.zeros(1 << 15)}, None, "m", "1", None, LIMITS)
+
+
+def test_binary_outputs_when_asked_for_each_or_all():
+    body = req({"name": "a", "datatype": "FP32", "shape": [1], "data": [1]},
+               outputs=[{"name": "y", "parameters": {"binary_data": True}}, {"name": "s"}])
+    _, wanted, _, binary = kserve.decode_request(body, None, LIMITS)
+    assert wanted == ["y", "s"] and binary == {"y"}
+    data, head = kserve.encode_outputs({"y": np.array([1.5, 2], dtype=np.float32), "s": ["ab"]}, wanted, "m", "1",
+                                       None, LIMITS, binary)
+    meta = json.loads(data[:head])
+    assert meta["outputs"][0]["parameters"] == {"binary_data_size": 8} and "data" not in meta["outputs"][0]
+    assert meta["outputs"][1]["data"] == ["ab"]
+    assert struct.unpack("<2f", data[head:]) == (1.5, 2.0)
+    _, _, _, every = kserve.decode_request(req({"name": "a", "datatype": "FP32", "shape": [1], "data": [1]},
+                                               parameters={"binary_data_output": True}), None, LIMITS)
+    assert every is True
+    data, head = kserve.encode_outputs({"s": ["ab", b"c"]}, None, "m", "1", None, LIMITS, True)
+    assert data[head:] == struct.pack("<I", 2) + b"ab" + struct.pack("<I", 1) + b"c"
 
 
 def test_random_bodies_only_ever_raise_request_errors():
