@@ -1,7 +1,7 @@
 """Open Inference Protocol (KServe v2) tensors <-> numpy arrays: the request body a handler's
 predict() gets its inputs from, and the answer built from what it returns (docs/protocol.md).
 
-JSON tensors both ways; the binary tensor extension (Inference-Header-Content-Length) for inputs.
+JSON tensors, and the binary tensor extension (Inference-Header-Content-Length) both ways.
 Errors are RequestError(status, message): the worker answers {"error": message} with that status."""
 import json
 import re
