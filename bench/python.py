@@ -25,7 +25,6 @@ Usage: bench/python.sh [--quick] [--cold-runs 3] [--rung-runs 10] [--warm-reques
 import argparse
 import datetime as dt
 import http.client
-import importlib.util
 import json
 import os
 import pathlib
@@ -37,15 +36,9 @@ import time
 
 import numpy as np
 
+from gateway import THAW_BIN, EventProcess, admin, bring_to_rung
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-# bench/ holds a profile.py that would shadow the standard library's (torch imports cProfile), so
-# it leaves the path and the gateway bench's helpers are loaded by file.
-sys.path = [p for p in sys.path if pathlib.Path(p or ".").resolve() != ROOT / "bench"]
-_spec = importlib.util.spec_from_file_location("thaw_bench_gateway", ROOT / "bench" / "gateway.py")
-_gateway = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_gateway)
-EventProcess, admin, bring_to_rung = _gateway.EventProcess, _gateway.admin, _gateway.bring_to_rung
-THAW_BIN = _gateway.THAW_BIN
 
 HANDLER = ROOT / "examples" / "python" / "minilm" / "handler.py"
 REQUIREMENTS = HANDLER.parent / "requirements.txt"
