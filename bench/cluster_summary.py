@@ -1,0 +1,62 @@
+#!/usr/bin/env python3
+"""Merges bench/cluster_sim.sh's runs into one result file and a markdown table."""
+import argparse
+import json
+import os
+import pathlib
+
+
+def table(doc, title):
+    lines = [f"### {title}", "",
+             "| nodes | models | requests | side | cold starts | cold % | expensive % | pods started "
+             "| p50 ms | p99 ms | GB/node mean | GB/node max | page cache GB/node | refused / overcommitted |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    real = doc.get("synthesised_beyond", 0)
+    for r in doc["results"]:
+        for side in ("thaw", "knative"):
+            s = r[side]
+            bad = s["rejected"] if side == "thaw" else s["overcommitted_pods"]
+            models = f"{r['models']}{' (synth.)' if r['models'] > real else ''}"
+            lines.append(f"| {r['nodes']} | {models} | {r['invocations']} | {side} | {s['cold_requests']} "
+                         f"| {s['cold_pct']:.3f} | {s['expensive_pct']:.3f} | {s['pod_starts']} "
+                         f"| {s['latency_ms']['p50']:.1f} | {s['latency_ms']['p99']:.1f} | {s['node_gb_mean']:.1f} "
+                         f"| {s['node_gb_max']:.1f} | {s['node_page_cache_gb_mean']:.1f} | {bad} |")
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nodes", required=True)
+    ap.add_argument("--models", required=True)
+    ap.add_argument("--pod-start", required=True)
+    ap.add_argument("--times", nargs=2, required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--md", required=True)
+    a = ap.parse_args()
+    nodes = json.load(open(a.nodes))
+    models = json.load(open(a.models))
+    pod = json.load(open(a.pod_start))
+    times = [float(pathlib.Path(t).read_text().split()[-1]) for t in a.times]
+    out = {"loadavg": os.getloadavg(), "pod_start": pod, "parameters": nodes["parameters"],
+           "profile": nodes["profile"], "trace": nodes["trace"], "synthesis": models["synthesis"],
+           "by_nodes": nodes["results"], "by_models": models["results"],
+           "by_models_trace": models["trace"], "wall_s": {"by_nodes": times[0], "by_models": times[1]}}
+    pathlib.Path(a.out).write_text(json.dumps(out, indent=1))
+    p = nodes["parameters"]
+    m = pod["median"]
+    md = ["## thaw sim --nodes (bench/cluster_sim.sh)", "",
+          f"thaw serve exec to ready, measured here: median {m['ready_ms']:.1f} ms (first answer of a cold model "
+          f"{m['first_answer_ms']:.0f} ms), idle RSS {m['idle_rss_mb']:.1f} MB; Kubernetes' part of a pod start "
+          f"assumed {p['k8s_pod_start_ms']:.0f} ms. Knative-like pod start uniform in "
+          f"{p['knative_pod_start_ms'][0]:.0f}-{p['knative_pod_start_ms'][1]:.0f} ms + model load "
+          f"{p['knative_model_load_ms']:.0f} ms; window {p['knative_window_s']:.0f} s. Node memory "
+          f"{p['node_memory_gb']:.0f} GB; {p['pod_target']} requests per pod on both sides. "
+          f"Load average {out['loadavg'][0]:.1f}; wall {times[0]:.0f} s + {times[1]:.0f} s.", "",
+          table(nodes, f"The sample ({nodes['trace']['apps']} models, {nodes['trace']['minutes']:.0f} minutes)"),
+          table(models, f"Models grown to 10,000 (beyond {models['synthesised_beyond']}: synthesised from the "
+                        f"trace's distributions; first {models['trace']['minutes']:.0f} minutes)")]
+    pathlib.Path(a.md).write_text("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
