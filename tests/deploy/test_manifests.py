@@ -89,7 +89,7 @@ def test_the_custom_resources_have_what_their_controllers_require(objects):
 
 def test_the_deployment_probes_ports_and_grace_agree_with_thaw_yaml(objects):
     (dep,) = by_kind(objects, "Deployment")
-    (svc,) = by_kind(objects, "Service")
+    (svc,) = [s for s in by_kind(objects, "Service") if s["metadata"]["name"] == "thaw-serve"]
     (cm,) = by_kind(objects, "ConfigMap")
     (so,) = by_kind(objects, "ScaledObject")
     config = yaml.safe_load(cm["data"]["thaw.yaml"])["server"]
