@@ -12,18 +12,20 @@ Trace grow_trace(const Trace& trace, const GrowOptions& opts) {
   out.horizon = trace.horizon;
   const size_t keep = std::min(opts.models, trace.apps.size());
   out.apps.assign(trace.apps.begin(), trace.apps.begin() + static_cast<std::ptrdiff_t>(keep));
-  std::vector<size_t> sources;
+  // Arrivals and memory come from any app (one with no call in the window is a model idle there);
+  // durations from apps that have some.
+  std::vector<size_t> with_calls;
   for (size_t i = 0; i < trace.apps.size(); ++i)
-    if (!trace.apps[i].arrival_us.empty()) sources.push_back(i);
+    if (!trace.apps[i].duration_ms.empty()) with_calls.push_back(i);
   std::mt19937_64 rng(opts.seed * 0x9e3779b97f4a7c15ull + 12345);
   const int64_t horizon_us = std::chrono::duration_cast<std::chrono::microseconds>(trace.horizon).count();
   const int64_t minute_us = 60'000'000;
   const int64_t minutes = std::max<int64_t>(1, horizon_us / minute_us);
-  for (size_t k = out.apps.size(); k < opts.models && !sources.empty(); ++k) {
-    std::uniform_int_distribution<size_t> pick(0, sources.size() - 1);
-    const TraceApp& arr = trace.apps[sources[pick(rng)]];
-    const TraceApp& mem = trace.apps[sources[pick(rng)]];
-    const TraceApp& dur = trace.apps[sources[pick(rng)]];
+  for (size_t k = out.apps.size(); k < opts.models && !with_calls.empty(); ++k) {
+    std::uniform_int_distribution<size_t> any(0, trace.apps.size() - 1), called(0, with_calls.size() - 1);
+    const TraceApp& arr = trace.apps[any(rng)];
+    const TraceApp& mem = trace.apps[any(rng)];
+    const TraceApp& dur = trace.apps[with_calls[called(rng)]];
     std::uniform_int_distribution<int64_t> shift_min(-opts.max_shift_minutes, opts.max_shift_minutes);
     const int64_t shift = ((shift_min(rng) % minutes) + minutes) % minutes * minute_us;
     const int64_t span = minutes * minute_us;

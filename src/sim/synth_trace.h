@@ -19,7 +19,8 @@ struct GrowOptions {
 };
 
 // The trace's first `models` apps, then synthesised ones (ids "synth-<k>-of-<source>") up to
-// `models`. Only apps with at least one invocation are drawn from. Deterministic for a seed.
+// `models`. Arrivals and memory are drawn from every app (one idle in the trace gives an idle model),
+// durations from apps with invocations. Deterministic for a seed.
 Trace grow_trace(const Trace& trace, const GrowOptions& opts);
 
 // The first `minutes` of the trace (arrivals at or after the cut dropped, horizon set to it).
