@@ -1,12 +1,11 @@
 """End-to-end: a node's `thaw cache` warms from its peers' caches before the registry (--peer), with
 two (or three) real cache processes in front of a real HTTP registry."""
-import socket
 import subprocess
 
 import pytest
 
 from cache_harness import Cache, Upstream, get, make_bundle
-from worker_harness import THAW_BIN
+from worker_harness import THAW_BIN, free_port
 
 
 @pytest.fixture(scope="module")
@@ -39,21 +38,13 @@ def caches(tmp_path):
         c.stop()
 
 
-def dead_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def test_a_node_warms_from_its_peer_instead_of_the_registry(registry, upstream, caches):
     a = caches(upstream.base)
     want = (registry / "m" / "1.thaw").read_bytes()
     assert get(a.base + "/models/m/1")[2] == want
     registry_bytes = upstream.stats()["bytes"]
     # The second node lists a dead peer first: it is passed over.
-    b = caches(upstream.base, "--peer", f"http://127.0.0.1:{dead_port()}", "--peer", a.base)
+    b = caches(upstream.base, "--peer", f"http://127.0.0.1:{free_port()}", "--peer", a.base)
     status, headers, body = get(b.base + "/models/m/1")
     assert status == 200 and body == want
     assert headers["X-Thaw-Cache"] == "miss"
@@ -93,7 +84,7 @@ def test_only_if_cached_never_sends_a_peer_to_its_registry(registry, upstream, c
 
 def test_peers_that_list_each_other_do_not_loop(registry, upstream, caches, tmp_path):
     # a lists b and b lists a (started on a fixed port so each can name the other).
-    port_b = dead_port()
+    port_b = free_port()
     a = caches(upstream.base, "--peer", f"http://127.0.0.1:{port_b}")
     b = Cache(upstream.base, tmp_path / "cache-b", "--peer", a.base, port=port_b)
     try:

@@ -10,7 +10,6 @@ import os
 import pathlib
 import resource
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -19,7 +18,7 @@ import pytest
 import requests
 
 from serve_client import SENTENCES, assert_reference, text_body
-from worker_harness import THAW_BIN, pack_minilm
+from worker_harness import THAW_BIN, free_port, pack_minilm
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = ROOT / "deploy" / "image" / "build.sh"
@@ -27,14 +26,6 @@ BUILD = ROOT / "deploy" / "image" / "build.sh"
 
 def run(args, timeout=120):
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def runtime_options(image):

@@ -5,7 +5,6 @@ success: the first 200 of /v2/health/ready is followed at once by a real answer.
 import concurrent.futures
 import json
 import signal
-import socket
 import statistics
 import subprocess
 import time
@@ -15,7 +14,7 @@ import requests
 
 from serve_client import CLIENT_TIMEOUT, assert_reference, embeddings, infer, slow_body
 from serve_harness import Gateway
-from worker_harness import THAW_BIN, pack_minilm
+from worker_harness import THAW_BIN, free_port, pack_minilm
 
 
 @pytest.fixture(scope="module")
@@ -93,10 +92,7 @@ def test_serving_by_the_readiness_probes_first_success(tmp_path, bundle):
     cfg = config(tmp_path, bundle)
     ready_ms = []
     for run in range(3):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
+        port = free_port()
         t0 = time.monotonic()
         proc = subprocess.Popen([THAW_BIN, "serve", "--config", str(cfg), "--port", str(port)],
                                 stdout=subprocess.DEVNULL, stderr=open(tmp_path / f"serve{run}.log", "wb"))
