@@ -26,16 +26,19 @@ def row(axes, doc):
     xs = [r[key] for r in res]
     minutes = doc["trace"]["minutes"]
     real = doc.get("synthesised_beyond", 0)
-    where = (f"{fixed} nodes" if vary_models else f"{fixed} models") + f", {minutes:.0f} min of the trace"
+    where = (f"{fixed} nodes" if vary_models else f"{fixed} models") + \
+        f" of {doc['parameters']['node_memory_gb']:.0f} GB, {minutes:.0f} min of the trace"
     panels = (("cold_pct", "cold starts, % of requests", True),
-              ("p99", "p99 added latency, ms", True),
+              ("p99", "p99 start latency of requests that waited, ms", True),
               ("node_gb_mean", "mean memory per node, GB", False))
     for ax, (field, label, log) in zip(axes, panels):
         for side, name, color in SIDES:
-            ys = [r[side]["latency_ms"]["p99"] if field == "p99" else r[side][field] for r in res]
+            ys = [r[side]["waited_latency_ms"]["p99"] if field == "p99" else r[side][field] for r in res]
             ax.plot(xs, ys, marker="o", color=color, label=name)
+        if field == "node_gb_mean":
+            ax.axhline(doc["parameters"]["node_memory_gb"], ls="--", color="gray", lw=1, label="node memory")
         ax.set_xscale("log")
-        if log and all(r[s]["latency_ms"]["p99"] > 0 if field == "p99" else r[s][field] > 0
+        if log and all(r[s]["waited_latency_ms"]["p99"] > 0 if field == "p99" else r[s][field] > 0
                        for r in res for s, _, _ in SIDES):
             ax.set_yscale("log")
         ax.set_xlabel(("models" + (f" (beyond {real}: synthesised)" if real else "")) if vary_models else "nodes")
@@ -56,6 +59,7 @@ def main():
     for ax_row, doc in zip(axes, docs):
         row(ax_row, doc)
     axes[0][0].legend(fontsize=8, loc="best")
+    axes[0][2].legend(fontsize=8, loc="best")
     fig.suptitle("thaw on a cluster vs a Knative-like baseline (thaw sim --nodes)")
     fig.tight_layout()
     fig.savefig(a.out, dpi=110)

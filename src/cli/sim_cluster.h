@@ -17,6 +17,7 @@ struct ClusterArgs {
   double k8s_pod_start_ms = 800.0;      // Kubernetes' part of a pod start (assumed)
   double pod_base_mb = 30.0;
   int pod_target = 100;
+  bool pod_hard_limit = false;
   double keda_cooldown_s = 300.0;
   double hpa_sync_s = 15.0;
   double knative_window_s = 60.0;

@@ -29,6 +29,17 @@ struct Latencies {
     s.latency_p50_ms = q(0.5);
     s.latency_p99_ms = q(0.99);
     s.latency_max_ms = *std::max_element(v.begin(), v.end());
+    // The ones that waited: after the partition, the tail of v.
+    auto first = std::partition(v.begin(), v.end(), [](float ms) { return ms <= 0.0f; });
+    const size_t n = static_cast<size_t>(v.end() - first);
+    if (n == 0) return;
+    auto wq = [&](double p) {
+      auto k = first + static_cast<std::ptrdiff_t>(std::min(n - 1, static_cast<size_t>(p * static_cast<double>(n))));
+      std::nth_element(first, k, v.end());
+      return static_cast<double>(*k);
+    };
+    s.waited_p50_ms = wq(0.5);
+    s.waited_p99_ms = wq(0.99);
   }
 };
 
@@ -209,6 +220,7 @@ nlohmann::json to_json(const ClusterResult& r) {
                           {"rejected", s.rejected},
                           {"latency_ms", {{"mean", s.latency_mean_ms}, {"p50", s.latency_p50_ms},
                                           {"p99", s.latency_p99_ms}, {"max", s.latency_max_ms}}},
+                          {"waited_latency_ms", {{"p50", s.waited_p50_ms}, {"p99", s.waited_p99_ms}}},
                           {"node_gb_mean", s.node_gb_mean},
                           {"node_gb_max", s.node_gb_max},
                           {"node_page_cache_gb_mean", s.node_page_cache_gb_mean},

@@ -43,7 +43,10 @@ struct SideResult {            // one of thaw or the Knative-like baseline
   uint64_t waited = 0;          // requests with any added latency
   uint64_t rejected = 0;       // thaw: requests a node's manager refused (its memory budget full of busy models)
   double cold_pct = 0.0, expensive_pct = 0.0;
+  // Added latency over every request (mostly 0: a cold start is rare), and over the requests that
+  // waited (the start latency people feel: its median and p99).
   double latency_mean_ms = 0.0, latency_p50_ms = 0.0, latency_p99_ms = 0.0, latency_max_ms = 0.0;
+  double waited_p50_ms = 0.0, waited_p99_ms = 0.0;
   // Memory per node, GB, averaged over the trace: thaw's instances, zygotes, busy requests and pods;
   // the page cache the ladder keeps apart (reclaimable).
   double node_gb_mean = 0.0, node_gb_max = 0.0;  // mean over nodes, the busiest node

@@ -29,6 +29,7 @@ KnativeResult simulate_knative(const Trace& trace, const KnativeOptions& o) {
     PodScalerOptions po;
     po.min_pods = 0;
     po.target_per_pod = o.target;
+    po.hard_limit = o.hard_limit;
     po.sync_s = o.sync_s;
     po.cooldown_s = o.window_s;
     po.start_ms = [&] { return start_ms(rng) + o.model_load_ms; };

@@ -19,6 +19,7 @@ struct KnativeOptions {
   double node_memory_gb = 64.0;
   double window_s = 60.0;           // no request for this long: the pod is removed
   int target = 100;                 // requests per pod
+  bool hard_limit = false;          // the target caps a pod's requests (containerConcurrency = target)
   double sync_s = 2.0;              // the autoscaler's tick
   double pod_start_min_ms = 800.0;  // pod start (schedule, sandbox, container, readiness)
   double pod_start_max_ms = 4000.0;

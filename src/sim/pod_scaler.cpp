@@ -46,16 +46,15 @@ class Scaler {
       while (next < reqs_.size() && reqs_[next].arrival_us <= t) {
         const size_t i = next++;
         if (ready_ == 0) ++r_.from_zero;
-        if (waiting_.empty() && inflight_ < capacity()) {
+        if (waiting_.empty() && can_serve()) {
           serve(i, t, false);
-          continue;
+        } else {
+          waiting_.push_back(i);
+          if (ready_ + starting_ == 0) decide(t);  // from zero: the activator asks for a pod at once
         }
-        waiting_.push_back(i);
-        if (ready_ + starting_ == 0) {
-          decide(t);  // from zero: the activator asks for a pod at once
-        } else if (decide_at_ < 0) {
+        // More demand than the pods' target: the scaler's next look adds pods.
+        if (decide_at_ < 0 && demand() > static_cast<int64_t>(ready_ + starting_) * target_)
           decide_at_ = (t / sync_us_ + 1) * sync_us_;
-        }
       }
       if (decide_at_ >= 0 && decide_at_ <= t) decide(t);
       r_.max_pods = std::max(r_.max_pods, ready_ + starting_);
@@ -70,6 +69,8 @@ class Scaler {
 
  private:
   int64_t capacity() const { return static_cast<int64_t>(ready_) * target_; }
+  // A pod takes every request (the target only steers the scaler) unless the limit is hard.
+  bool can_serve() const { return ready_ > 0 && (!o_.hard_limit || inflight_ < capacity()); }
   int64_t demand() const { return inflight_ + static_cast<int64_t>(waiting_.size()); }
 
   void account(int64_t t) {
@@ -86,7 +87,7 @@ class Scaler {
   }
 
   void serve_waiting(int64_t t, bool fresh) {
-    while (!waiting_.empty() && inflight_ < capacity()) {
+    while (!waiting_.empty() && can_serve()) {
       const size_t i = waiting_.front();
       waiting_.pop_front();
       serve(i, t, fresh);

@@ -6,8 +6,11 @@
 //  - Knative's autoscaler of one model's pods: none at first, the activator starting one as soon as a
 //    request finds none, resizing every 2 s to ceil(demand / target), the last pod going once no
 //    request has come for the 60 s window.
-// A pod serves up to `target_per_pod` requests at once; a request beyond that waits (in thaw serve's
-// queue, or Knative's activator) for a slot or for a new pod. Demand = in flight + waiting.
+// The scaler aims at `target_per_pod` requests per pod (demand = in flight + waiting). The target is
+// soft by default, as Knative's with containerConcurrency 0 (its default) and KEDA's targetDemand
+// are: a pod takes every request and the target only decides how many pods there are; a request
+// waits only when its pods are at zero. With `hard_limit` a pod serves at most the target at once
+// and a request beyond it waits for a slot or a new pod.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +23,7 @@ struct PodScalerOptions {
   int min_pods = 1;
   int max_pods = 1000;
   int target_per_pod = 100;
+  bool hard_limit = false;
   double sync_s = 15.0;            // how often the scaler resizes
   double pod_start_ms = 1500.0;    // used when start_ms is empty
   std::function<double()> start_ms;  // draws a pod start (ms); called once per pod, in order
@@ -37,7 +41,7 @@ struct PodLifetime {
 };
 
 struct PodScalerResult {
-  std::vector<float> wait_ms;  // per request, in input order: waiting for a slot or a pod, + loading
+  std::vector<float> wait_ms;  // per request, in input order: waiting for a pod (or a slot), + loading
   uint64_t pod_starts = 0;
   uint64_t waited = 0;         // requests with wait_ms > 0
   uint64_t from_zero = 0;      // requests that arrived with no pod ready (a scale from zero)

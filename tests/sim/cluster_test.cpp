@@ -75,6 +75,7 @@ TEST(PodScaler, AddsAPodWhenDemandPassesTheTargetAndRemovesItAfterTheCooldown) {
   PodScalerOptions o;
   o.min_pods = 1;
   o.target_per_pod = 2;
+  o.hard_limit = true;
   o.sync_s = 15;
   o.pod_start_ms = 1000;
   o.cooldown_s = 300;
@@ -88,6 +89,20 @@ TEST(PodScaler, AddsAPodWhenDemandPassesTheTargetAndRemovesItAfterTheCooldown) {
   // Two pods from 15 s until the demand fits in one (60 s: the first two end) + 300 s of cooldown.
   EXPECT_NEAR(r.pod_seconds, 1000 + (60 + 300 - 15), 1e-6);
   ASSERT_EQ(r.pods.size(), 2u);
+}
+
+TEST(PodScaler, ASoftTargetSizesThePodsWithoutHoldingRequests) {
+  PodScalerOptions o;
+  o.min_pods = 1;
+  o.target_per_pod = 2;
+  o.pod_start_ms = 1000;
+  o.cooldown_s = 300;
+  std::vector<PodRequest> reqs = {{0, 60000}, {0, 60000}, {0, 60000}};
+  PodScalerResult r = scale_pods(reqs, 1000 * kSec, o);
+  for (float w : r.wait_ms) EXPECT_EQ(w, 0.0f);
+  EXPECT_EQ(r.waited, 0u);
+  EXPECT_EQ(r.pod_starts, 1u);  // still asked for at the HPA's look
+  EXPECT_NEAR(r.pod_seconds, 1000 + (60 + 300 - 15), 1e-6);
 }
 
 TEST(PodScaler, NoPodFromZeroIsStartedAtOnce) {
@@ -157,6 +172,10 @@ TEST(Cluster, ThawStartsFewerColdThanKnativeOnSparseTraffic) {
   ASSERT_TRUE(r.is_ok());
   EXPECT_GT(r->knative.cold_requests, 0u);
   EXPECT_LT(r->thaw.expensive_requests, r->knative.expensive_requests);
+  // The start latency of the requests that waited: a Knative pod start is 0.8-4 s + the load.
+  EXPECT_GE(r->knative.waited_p50_ms, 800.0);
+  EXPECT_LE(r->knative.waited_p99_ms, 4000.0 + 400.0 + 1.0);
+  EXPECT_LE(r->thaw.waited_p99_ms, 400.0 + 1.0);  // the profile's disk rung at worst
 }
 
 TEST(Cluster, BadArgumentsAreErrors) {
