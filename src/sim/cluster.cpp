@@ -34,7 +34,8 @@ struct Latencies {
     const size_t n = static_cast<size_t>(v.end() - first);
     if (n == 0) return;
     auto wq = [&](double p) {
-      auto k = first + static_cast<std::ptrdiff_t>(std::min(n - 1, static_cast<size_t>(p * static_cast<double>(n))));
+      auto k = first +
+               static_cast<std::ptrdiff_t>(std::min(n - 1, static_cast<size_t>(p * static_cast<double>(n))));
       std::nth_element(first, k, v.end());
       return static_cast<double>(*k);
     };
@@ -60,7 +61,8 @@ NodeOutcome replay_node(const Trace& node_trace, const ClusterOptions& o) {
   }
   // Per request: where its arrivals start in the flat list.
   std::vector<size_t> base(node_trace.apps.size() + 1, 0);
-  for (size_t i = 0; i < node_trace.apps.size(); ++i) base[i + 1] = base[i] + node_trace.apps[i].arrival_us.size();
+  for (size_t i = 0; i < node_trace.apps.size(); ++i)
+    base[i + 1] = base[i] + node_trace.apps[i].arrival_us.size();
   std::vector<float> ladder_ms(base.back(), 0.0f);
   SimOptions so = o.sim;
   so.per_app = false;
@@ -80,12 +82,14 @@ NodeOutcome replay_node(const Trace& node_trace, const ClusterOptions& o) {
   reqs.reserve(order.size());
   std::vector<float> dur(base.back());
   for (size_t i = 0; i < node_trace.apps.size(); ++i)
-    for (size_t k = 0; k < node_trace.apps[i].duration_ms.size(); ++k) dur[base[i] + k] = node_trace.apps[i].duration_ms[k];
+    for (size_t k = 0; k < node_trace.apps[i].duration_ms.size(); ++k)
+      dur[base[i] + k] = node_trace.apps[i].duration_ms[k];
   for (auto& [t, idx] : order) reqs.push_back({t + static_cast<int64_t>(ladder_ms[idx] * 1e3f), dur[idx]});
   // Ladder starts shift arrivals at the pods a little; keep them in order.
   std::vector<size_t> perm(reqs.size());
   for (size_t j = 0; j < perm.size(); ++j) perm[j] = j;
-  std::stable_sort(perm.begin(), perm.end(), [&](size_t a, size_t b) { return reqs[a].arrival_us < reqs[b].arrival_us; });
+  std::stable_sort(perm.begin(), perm.end(),
+                   [&](size_t a, size_t b) { return reqs[a].arrival_us < reqs[b].arrival_us; });
   std::vector<PodRequest> sorted(reqs.size());
   for (size_t j = 0; j < perm.size(); ++j) sorted[j] = reqs[perm[j]];
   const int64_t span_us = std::chrono::duration_cast<std::chrono::microseconds>(node_trace.horizon).count();
@@ -138,7 +142,8 @@ Result<ClusterResult> simulate_cluster(const Trace& trace, const ClusterOptions&
   std::vector<NodeOutcome> outcomes(node_traces.size());
   std::atomic<size_t> next{0};
   auto work = [&] {
-    for (size_t n; (n = next.fetch_add(1)) < node_traces.size();) outcomes[n] = replay_node(node_traces[n], o);
+    for (size_t n; (n = next.fetch_add(1)) < node_traces.size();)
+      outcomes[n] = replay_node(node_traces[n], o);
   };
   std::vector<std::thread> pool;
   const int threads = std::clamp(o.threads, 1, o.nodes);
@@ -162,7 +167,8 @@ Result<ClusterResult> simulate_cluster(const Trace& trace, const ClusterOptions&
     th.scaleout_waits += no.pods.waited;
     th.rejected += no.sim.rejected;
     for (float ms : no.added_ms) lat.add(ms);
-    const double gb = (no.sim.idle_gb_s + no.sim.busy_gb_s + no.pods.pod_seconds * o.pod_base_mb / 1024.0) / span_s;
+    const double gb =
+        (no.sim.idle_gb_s + no.sim.busy_gb_s + no.pods.pod_seconds * o.pod_base_mb / 1024.0) / span_s;
     th.node_gb.push_back(gb);
     th.node_gb_max = std::max(th.node_gb_max, gb);
     th.node_gb_mean += gb / static_cast<double>(outcomes.size());
@@ -218,8 +224,11 @@ nlohmann::json to_json(const ClusterResult& r) {
                           {"scaleout_waits", s.scaleout_waits},
                           {"waited", s.waited},
                           {"rejected", s.rejected},
-                          {"latency_ms", {{"mean", s.latency_mean_ms}, {"p50", s.latency_p50_ms},
-                                          {"p99", s.latency_p99_ms}, {"max", s.latency_max_ms}}},
+                          {"latency_ms",
+                           {{"mean", s.latency_mean_ms},
+                            {"p50", s.latency_p50_ms},
+                            {"p99", s.latency_p99_ms},
+                            {"max", s.latency_max_ms}}},
                           {"waited_latency_ms", {{"p50", s.waited_p50_ms}, {"p99", s.waited_p99_ms}}},
                           {"node_gb_mean", s.node_gb_mean},
                           {"node_gb_max", s.node_gb_max},
@@ -229,8 +238,9 @@ nlohmann::json to_json(const ClusterResult& r) {
                           {"models_per_node", s.models_per_node},
                           {"node_gb", s.node_gb}};
   };
-  return {{"nodes", r.nodes}, {"models", r.models}, {"invocations", r.invocations}, {"span_s", r.span_s},
-          {"thaw", side(r.thaw)}, {"knative", side(r.knative)}, {"runtime_s", r.runtime_s}};
+  return {{"nodes", r.nodes},        {"models", r.models},   {"invocations", r.invocations},
+          {"span_s", r.span_s},      {"thaw", side(r.thaw)}, {"knative", side(r.knative)},
+          {"runtime_s", r.runtime_s}};
 }
 
 }  // namespace thaw::sim

@@ -8,10 +8,9 @@
 // (sim/knative_baseline.h). Both see the same requests.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "sim/knative_baseline.h"
 #include "sim/placement.h"
@@ -25,14 +24,14 @@ struct ClusterOptions {
   double node_memory_gb = 64.0;
   double pod_base_mb = 30.0;  // a thaw serve pod with nothing loaded (RSS)
   std::string policy = "ladder";
-  SimOptions sim;             // profile and serving configuration of every node's manager
+  SimOptions sim;  // profile and serving configuration of every node's manager
   PlacementOptions placement;
   PodScalerOptions pods;
   KnativeOptions knative;
-  int threads = 2;            // nodes replayed at once
+  int threads = 2;  // nodes replayed at once
 };
 
-struct SideResult {            // one of thaw or the Knative-like baseline
+struct SideResult {  // one of thaw or the Knative-like baseline
   uint64_t invocations = 0;
   // Cold starts: requests that found their model not loaded (thaw: on a rung below warm; Knative:
   // with no pod of it ready), and of those the expensive ones (a process start: thaw's page-cache
@@ -41,7 +40,7 @@ struct SideResult {            // one of thaw or the Knative-like baseline
   uint64_t pod_starts = 0;
   uint64_t scaleout_waits = 0;  // requests that waited for a pod slot or an added pod, model loaded
   uint64_t waited = 0;          // requests with any added latency
-  uint64_t rejected = 0;       // thaw: requests a node's manager refused (its memory budget full of busy models)
+  uint64_t rejected = 0;  // thaw: requests a node's manager refused (its memory budget full of busy models)
   double cold_pct = 0.0, expensive_pct = 0.0;
   // Added latency over every request (mostly 0: a cold start is rare), and over the requests that
   // waited (the start latency people feel: its median and p99).
@@ -51,7 +50,7 @@ struct SideResult {            // one of thaw or the Knative-like baseline
   // the page cache the ladder keeps apart (reclaimable).
   double node_gb_mean = 0.0, node_gb_max = 0.0;  // mean over nodes, the busiest node
   double node_page_cache_gb_mean = 0.0;
-  double node_peak_gb_max = 0.0;   // Knative: the highest allocation any node reached
+  double node_peak_gb_max = 0.0;    // Knative: the highest allocation any node reached
   uint64_t overcommitted_pods = 0;  // Knative: pods that found no node with room
   std::vector<size_t> models_per_node;
   std::vector<double> node_gb;

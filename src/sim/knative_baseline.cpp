@@ -13,7 +13,9 @@ namespace {
 struct PodLife {
   int64_t start_us, end_us;
   double gb;
-  bool operator<(const PodLife& o) const { return start_us != o.start_us ? start_us < o.start_us : gb > o.gb; }
+  bool operator<(const PodLife& o) const {
+    return start_us != o.start_us ? start_us < o.start_us : gb > o.gb;
+  }
 };
 
 }  // namespace
@@ -25,7 +27,8 @@ KnativeResult simulate_knative(const Trace& trace, const KnativeOptions& o) {
   for (size_t i = 0; i < trace.apps.size(); ++i) {
     const TraceApp& app = trace.apps[i];
     std::mt19937_64 rng(o.seed * 1000003 + i);
-    std::uniform_real_distribution<double> start_ms(o.pod_start_min_ms, std::max(o.pod_start_min_ms, o.pod_start_max_ms));
+    std::uniform_real_distribution<double> start_ms(o.pod_start_min_ms,
+                                                    std::max(o.pod_start_min_ms, o.pod_start_max_ms));
     PodScalerOptions po;
     po.min_pods = 0;
     po.target_per_pod = o.target;
@@ -35,7 +38,8 @@ KnativeResult simulate_knative(const Trace& trace, const KnativeOptions& o) {
     po.start_ms = [&] { return start_ms(rng) + o.model_load_ms; };
     std::vector<PodRequest> reqs;
     reqs.reserve(app.arrival_us.size());
-    for (size_t k = 0; k < app.arrival_us.size(); ++k) reqs.push_back({app.arrival_us[k], app.duration_ms[k]});
+    for (size_t k = 0; k < app.arrival_us.size(); ++k)
+      reqs.push_back({app.arrival_us[k], app.duration_ms[k]});
     PodScalerResult s = scale_pods(reqs, horizon_us, po);
     r.invocations += reqs.size();
     r.pod_starts += s.pod_starts;
@@ -44,9 +48,11 @@ KnativeResult simulate_knative(const Trace& trace, const KnativeOptions& o) {
     r.added_ms.insert(r.added_ms.end(), s.wait_ms.begin(), s.wait_ms.end());
     // The model's memory goes with its oldest pod alive; approximated by the first pod of each
     // overlapping group (pods come back sorted by removal, so sort by start).
-    std::sort(s.pods.begin(), s.pods.end(), [](const PodLifetime& a, const PodLifetime& b) { return a.start_us < b.start_us; });
+    std::sort(s.pods.begin(), s.pods.end(),
+              [](const PodLifetime& a, const PodLifetime& b) { return a.start_us < b.start_us; });
     int64_t covered_until = -1;
-    const double model_gb = app.memory_mb * o.warm_fraction / 1024.0, overhead_gb = o.pod_overhead_mb / 1024.0;
+    const double model_gb = app.memory_mb * o.warm_fraction / 1024.0,
+                 overhead_gb = o.pod_overhead_mb / 1024.0;
     for (const PodLifetime& p : s.pods) {
       const bool first = p.start_us >= covered_until;
       pods.push_back({p.start_us, p.end_us, overhead_gb + (first ? model_gb : 0.0)});

@@ -23,9 +23,9 @@ struct KnativeOptions {
   double sync_s = 2.0;              // the autoscaler's tick
   double pod_start_min_ms = 800.0;  // pod start (schedule, sandbox, container, readiness)
   double pod_start_max_ms = 4000.0;
-  double model_load_ms = 400.0;     // loading the model once the container runs (the profile's disk rung)
-  double pod_overhead_mb = 0.0;     // per pod beyond the model (runtime, queue-proxy sidecar)
-  double warm_fraction = 1.0;       // a loaded model's memory as a fraction of its memory_mb
+  double model_load_ms = 400.0;  // loading the model once the container runs (the profile's disk rung)
+  double pod_overhead_mb = 0.0;  // per pod beyond the model (runtime, queue-proxy sidecar)
+  double warm_fraction = 1.0;    // a loaded model's memory as a fraction of its memory_mb
   // Memory of a pod: the model's (warm_fraction x memory_mb) in the first pod of a model, only the
   // overhead in its others (the same accounting as thaw's side, which counts a busy model once).
   uint64_t seed = 1;
@@ -33,13 +33,14 @@ struct KnativeOptions {
 
 struct KnativeResult {
   uint64_t invocations = 0;
-  uint64_t pod_starts = 0;     // scale-from-zero events
-  uint64_t cold_requests = 0;  // requests that arrived with no pod of their model ready
-  uint64_t waited = 0;         // requests that waited for any reason (a pod from zero, a slot, an added pod)
+  uint64_t pod_starts = 0;      // scale-from-zero events
+  uint64_t cold_requests = 0;   // requests that arrived with no pod of their model ready
+  uint64_t waited = 0;          // requests that waited for any reason (a pod from zero, a slot, an added pod)
   std::vector<float> added_ms;  // per request (app order, then arrival order)
   std::vector<double> node_gb_s;  // memory allocated per node, GB*s
   std::vector<double> node_peak_gb;
-  uint64_t overcommitted_pods = 0;  // pods that found no node with room (placed on the least allocated anyway)
+  uint64_t overcommitted_pods =
+      0;  // pods that found no node with room (placed on the least allocated anyway)
   double span_s = 0.0;
 };
 

@@ -29,8 +29,8 @@ struct PlacedModel {
 };
 
 // A model's expected memory in MB: its memory times (1 + its mean concurrency), the concurrency
-// being the time its requests run (sum of durations) over the trace's span. A model that is rarely busy weighs its
-// instance; a busy one the instances its requests keep live.
+// being the time its requests run (sum of durations) over the trace's span. A model that is rarely busy
+// weighs its instance; a busy one the instances its requests keep live.
 double model_load(double memory_mb, double busy_seconds, double span_seconds);
 
 // The node (0..nodes-1) of each model, in input order. Deterministic for a seed; models are placed

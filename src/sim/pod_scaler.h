@@ -24,11 +24,11 @@ struct PodScalerOptions {
   int max_pods = 1000;
   int target_per_pod = 100;
   bool hard_limit = false;
-  double sync_s = 15.0;            // how often the scaler resizes
-  double pod_start_ms = 1500.0;    // used when start_ms is empty
+  double sync_s = 15.0;              // how often the scaler resizes
+  double pod_start_ms = 1500.0;      // used when start_ms is empty
   std::function<double()> start_ms;  // draws a pod start (ms); called once per pod, in order
-  double first_request_ms = 0.0;   // added to requests a new pod serves at its start (loading)
-  double cooldown_s = 300.0;       // demand fitting in one pod fewer for this long removes a pod
+  double first_request_ms = 0.0;     // added to requests a new pod serves at its start (loading)
+  double cooldown_s = 300.0;         // demand fitting in one pod fewer for this long removes a pod
 };
 
 struct PodRequest {
@@ -43,14 +43,15 @@ struct PodLifetime {
 struct PodScalerResult {
   std::vector<float> wait_ms;  // per request, in input order: waiting for a pod (or a slot), + loading
   uint64_t pod_starts = 0;
-  uint64_t waited = 0;         // requests with wait_ms > 0
-  uint64_t from_zero = 0;      // requests that arrived with no pod ready (a scale from zero)
-  double pod_seconds = 0.0;    // pods alive (starting included) x time
+  uint64_t waited = 0;       // requests with wait_ms > 0
+  uint64_t from_zero = 0;    // requests that arrived with no pod ready (a scale from zero)
+  double pod_seconds = 0.0;  // pods alive (starting included) x time
   int max_pods = 0;
   std::vector<PodLifetime> pods;  // every pod's life, start to removal (or the span's end)
 };
 
 // `requests` sorted by arrival; `span_us` the end of the accounting (the trace's horizon).
-PodScalerResult scale_pods(const std::vector<PodRequest>& requests, int64_t span_us, const PodScalerOptions& opts);
+PodScalerResult scale_pods(const std::vector<PodRequest>& requests, int64_t span_us,
+                           const PodScalerOptions& opts);
 
 }  // namespace thaw::sim

@@ -36,7 +36,8 @@ Trace grow_trace(const Trace& trace, const GrowOptions& opts) {
     for (int64_t t : arr.arrival_us) a.arrival_us.push_back((t + shift) % span);
     std::sort(a.arrival_us.begin(), a.arrival_us.end());
     a.duration_ms.reserve(a.arrival_us.size());
-    for (size_t j = 0; j < a.arrival_us.size(); ++j) a.duration_ms.push_back(dur.duration_ms[j % dur.duration_ms.size()]);
+    for (size_t j = 0; j < a.arrival_us.size(); ++j)
+      a.duration_ms.push_back(dur.duration_ms[j % dur.duration_ms.size()]);
     out.apps.push_back(std::move(a));
   }
   for (const auto& a : out.apps) out.invocations += a.arrival_us.size();

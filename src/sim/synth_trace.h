@@ -13,7 +13,7 @@
 namespace thaw::sim {
 
 struct GrowOptions {
-  size_t models = 0;        // models wanted: fewer than the trace keeps its first ones
+  size_t models = 0;  // models wanted: fewer than the trace keeps its first ones
   uint64_t seed = 1;
   int64_t max_shift_minutes = 60;
 };

@@ -128,7 +128,8 @@ Trace sample(size_t apps, double minutes, uint64_t seed) {
     a.id = "a" + std::to_string(i);
     a.memory_mb = 100 + static_cast<double>(i % 5) * 200;
     const int64_t gap = static_cast<int64_t>((1 + i % 13) * 37) * kSec;
-    for (int64_t at = static_cast<int64_t>(i) * kSec; at < static_cast<int64_t>(minutes * 60) * kSec; at += gap) {
+    for (int64_t at = static_cast<int64_t>(i) * kSec; at < static_cast<int64_t>(minutes * 60) * kSec;
+         at += gap) {
       x = x * 6364136223846793005ull + 1442695040888963407ull;
       a.arrival_us.push_back(at + static_cast<int64_t>(x >> 44));
       a.duration_ms.push_back(50.0f + static_cast<float>(x % 500));
