@@ -6,7 +6,8 @@
 #   1. the Azure 2019 sample, the whole day, on 1, 4 and 16 nodes;
 #   2. the number of models grown to 10,000 on 16 nodes (models beyond the sample's 500 are
 #      SYNTHESISED from its per-app distributions; the first THAW_GROWTH_MINUTES minutes of the day),
-#      on nodes of THAW_NODE_MEMORY_GB and of 4 times that (where 10,000 models still fit).
+#      on nodes of THAW_NODE_MEMORY_GB and of 4 times that (where 10,000 models still fit);
+#   3. thaw on 4 and 16 nodes at the baseline's memory per node (bench/cluster_match_memory.py).
 # Writes bench/results/cluster-sim-latest.json, cluster-sim-latest.md and cluster-sim.png.
 # Env: THAW_TRACE, THAW_RELEASE_BUILD_DIR (default build-release), THAW_PYTHON, THAW_NODE_MEMORY_GB
 # (default 64), THAW_K8S_POD_START_MS (Kubernetes' part of a pod start, assumed; default 800),
@@ -56,8 +57,14 @@ echo "== the same on 16 nodes of $big_gb GB" >&2
   --minutes "$minutes" --models 500 --models 1000 --models 2500 --models 5000 --models 10000 \
   --json "$raw/cluster-models-big.json" >&2
 
+for n in 4 16; do
+  echo "== thaw on $n nodes at the Knative-like baseline's memory per node (ladder budget bisected)" >&2
+  "$python" "$root/bench/cluster_match_memory.py" --thaw "$thaw" --nodes "$n" --out "$raw/cluster-matched-$n.json" \
+    -- "${common[@]}" --node-memory "$node_gb" >&2
+done
+
 "$python" "$root/bench/cluster_summary.py" --nodes "$raw/cluster-nodes.json" --models "$raw/cluster-models.json" \
-  --models-big "$raw/cluster-models-big.json" \
+  --models-big "$raw/cluster-models-big.json" --matched "$raw/cluster-matched-4.json" "$raw/cluster-matched-16.json" \
   --pod-start "$raw/pod-start.json" --times "$raw/cluster-nodes.time" "$raw/cluster-models.time" \
   "$raw/cluster-models-big.time" \
   --out "$out/cluster-sim-latest.json" --md "$out/cluster-sim-latest.md"

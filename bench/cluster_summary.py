@@ -31,6 +31,7 @@ def main():
     ap.add_argument("--models", required=True)
     ap.add_argument("--pod-start", required=True)
     ap.add_argument("--models-big", required=True)
+    ap.add_argument("--matched", nargs="+", default=[])
     ap.add_argument("--times", nargs=3, required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--md", required=True)
@@ -38,12 +39,14 @@ def main():
     nodes = json.load(open(a.nodes))
     models = json.load(open(a.models))
     big = json.load(open(a.models_big))
+    matched = [json.load(open(m)) for m in a.matched]
     pod = json.load(open(a.pod_start))
     times = [float(pathlib.Path(t).read_text().split()[-1]) for t in a.times]
     out = {"loadavg": os.getloadavg(), "pod_start": pod, "parameters": nodes["parameters"],
            "profile": nodes["profile"], "trace": nodes["trace"], "synthesis": models["synthesis"],
            "by_nodes": nodes["results"], "by_models": models["results"], "by_models_big_nodes": big["results"],
            "big_node_memory_gb": big["parameters"]["node_memory_gb"],
+           "at_knative_memory": [{"matched": m["matched_memory"], **m["results"][0]} for m in matched],
            "by_models_trace": models["trace"], "wall_s": {"by_nodes": times[0], "by_models": times[1], "by_models_big_nodes": times[2]}}
     pathlib.Path(a.out).write_text(json.dumps(out, indent=1))
     p = nodes["parameters"]
@@ -61,6 +64,21 @@ def main():
                         f"trace's distributions; first {models['trace']['minutes']:.0f} minutes), "
                         f"{p['node_memory_gb']:.0f} GB nodes"),
           table(big, f"The same on {big['parameters']['node_memory_gb']:.0f} GB nodes")]
+    if matched:
+        md += ["### thaw at the Knative-like baseline's memory per node (the sample day)", "",
+               "The ladder's budget per node bisected until thaw's mean memory per node is at or just under "
+               "the baseline's (bench/cluster_match_memory.py).", "",
+               "| nodes | ladder budget GB/node | side | GB/node mean | cold % | expensive % | waited p50 ms "
+               "| waited p99 ms | mean added ms (all requests) |", "|---|---|---|---|---|---|---|---|---|"]
+        for m in matched:
+            r = m["results"][0]
+            for side in ("thaw", "knative"):
+                s = r[side]
+                md.append(f"| {r['nodes']} | {m['matched_memory']['budget_gb_per_node']:.2f} | {side} "
+                          f"| {s['node_gb_mean']:.2f} | {s['cold_pct']:.3f} | {s['expensive_pct']:.3f} "
+                          f"| {s['waited_latency_ms']['p50']:.1f} | {s['waited_latency_ms']['p99']:.1f} "
+                          f"| {s['latency_ms']['mean']:.2f} |")
+        md.append("")
     pathlib.Path(a.md).write_text("\n".join(md))
 
 
