@@ -98,6 +98,7 @@ CacheRoutes::Ask CacheRoutes::ask_of(const http::Request& req) {
   a.id = req.param("id");
   if (auto range = req.header("Range")) a.range = std::string(*range);
   a.head_only = req.method == "HEAD";
+  if (auto cc = req.header("Cache-Control")) a.only_if_cached = cc->find("only-if-cached") != std::string_view::npos;
   return a;
 }
 
@@ -111,6 +112,10 @@ void CacheRoutes::get_model(const Ask& ask, const http::Responder& r) {
   auto local = service_.find_version(ask.name, ask.version);
   if (!local.is_ok()) {
     r.send(error(local.status()));
+  } else if (ask.only_if_cached && (!*local || !service_.complete((*local)->recipe()))) {
+    // RFC 9111 5.2.1.7: a cache asked only-if-cached that cannot answer from what it holds says 504.
+    r.send(http::Response::error(504, fmt::format("{}/{} is not whole in this cache (Cache-Control: only-if-cached)",
+                                                  ask.name, ask.version)));
   } else if (*local) {
     answer_model(std::make_shared<const VersionLease>(std::move(**local)), ask, r);
   } else {

@@ -59,6 +59,7 @@ class CacheRoutes {
     std::string name, version, id;
     std::optional<std::string> range;
     bool head_only = false;
+    bool only_if_cached = false;  // Cache-Control: only-if-cached (a peer cache asking): 504 unless whole here
   };
   static Ask ask_of(const http::Request& req);
   void get_model(const Ask& ask, const http::Responder& r);

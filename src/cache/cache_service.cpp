@@ -345,6 +345,11 @@ nlohmann::json CacheService::stats_json() {
     }
   }
   const UpstreamStats& u = upstream_->stats();
+  nlohmann::json peers = nlohmann::json::array();
+  for (const auto& peer : upstream_->peers())
+    peers.push_back({{"target", peer->describe()},
+                     {"requests", peer->stats().requests.load()},
+                     {"bytes", peer->stats().bytes.load()}});
   return {{"requests", counters_.requests.load()},
           {"hits", counters_.hits.load()},
           {"misses", counters_.misses.load()},
@@ -365,6 +370,7 @@ nlohmann::json CacheService::stats_json() {
             {"bytes", u.bytes.load()},
             {"retries", u.retries.load()},
             {"failures", u.failures.load()}}},
+          {"peers", peers},
           {"store",
            {{"chunks", store_->count()}, {"bytes", store_->total_bytes()}, {"accounted_bytes", index_bytes}}},
           {"limits",
@@ -395,6 +401,13 @@ std::string CacheService::metrics_text() {
           counters_.chunk_misses.load());
   counter("thaw_cache_served_bytes_total", "Bytes sent to clients.", counters_.bytes_served.load());
   counter("thaw_cache_upstream_requests_total", "Requests sent to the upstream.", u.requests.load());
+  uint64_t peer_requests = 0, peer_bytes = 0;
+  for (const auto& peer : upstream_->peers()) {
+    peer_requests += peer->stats().requests.load();
+    peer_bytes += peer->stats().bytes.load();
+  }
+  counter("thaw_cache_peer_requests_total", "Requests sent to peer caches (--peer).", peer_requests);
+  counter("thaw_cache_peer_bytes_total", "Bytes received from peer caches.", peer_bytes);
   counter("thaw_cache_upstream_bytes_total", "Bytes received from the upstream.", u.bytes.load());
   counter("thaw_cache_upstream_retries_total", "Upstream requests retried.", u.retries.load());
   counter("thaw_cache_upstream_failures_total", "Upstream reads that failed after retries.",

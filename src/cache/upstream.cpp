@@ -40,16 +40,48 @@ Result<std::unique_ptr<Upstream>> Upstream::create(UpstreamOptions options, cons
     if (options.bucket.empty()) return make_error(Code::kInvalidArgument, "an s3 upstream needs a bucket");
     prefix += "/" + options.bucket;
   }
-  return std::unique_ptr<Upstream>(new Upstream(std::move(options), std::move(ep), std::move(prefix), clock, sleeper));
+  std::vector<std::unique_ptr<Upstream>> peers;
+  for (const std::string& url : options.peers) {
+    UpstreamOptions po;
+    po.url = url;
+    po.kind = UpstreamKind::kThawCache;
+    po.timeout = options.timeout;
+    po.retry = options.retry;
+    po.retry.max_attempts = 1;  // a peer that fails is passed over, not waited for
+    auto peer = create(std::move(po), clock, sleeper);
+    if (!peer.is_ok()) return peer.status().with_context("--peer");
+    peers.push_back(std::move(peer).value());
+  }
+  auto up = std::unique_ptr<Upstream>(new Upstream(std::move(options), std::move(ep), std::move(prefix), clock, sleeper));
+  up->peers_ = std::move(peers);
+  return up;
 }
 
 std::string Upstream::object_path(const std::string& name, const std::string& version) const {
-  return fmt::format("{}/{}/{}.thaw", prefix_, name, version);
+  return fmt::format("{}/{}", name, version);
+}
+
+std::string Upstream::url_path(const std::string& key) const {
+  if (options_.kind == UpstreamKind::kThawCache) return fmt::format("{}/models/{}", prefix_, key);
+  return fmt::format("{}/{}.thaw", prefix_, key);
 }
 
 std::string Upstream::describe() const {
-  return fmt::format("{} http://{}{}", options_.kind == UpstreamKind::kS3 ? "s3" : "http", endpoint_.to_string(),
-                     prefix_);
+  const char* kind = options_.kind == UpstreamKind::kS3 ? "s3" : options_.kind == UpstreamKind::kThawCache ? "thaw-cache" : "http";
+  return fmt::format("{} http://{}{}", kind, endpoint_.to_string(), prefix_);
+}
+
+std::optional<int> Upstream::chosen(const std::string& key) {
+  std::lock_guard lock(choice_mu_);
+  auto it = choice_.find(key);
+  if (it == choice_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Upstream::choose(const std::string& key, int source) {
+  std::lock_guard lock(choice_mu_);
+  if (choice_.size() >= 4096) choice_.clear();
+  choice_[key] = source;
 }
 
 std::unique_ptr<http::Client> Upstream::take_client() {
@@ -69,10 +101,33 @@ void Upstream::give_client(std::unique_ptr<http::Client> c) {
   if (idle_.size() < 64) idle_.push_back(std::move(c));
 }
 
-Result<RangeBytes> Upstream::read_once(const std::string& path, uint64_t offset, uint64_t length) {
+Result<RangeBytes> Upstream::read_once(const std::string& key, uint64_t offset, uint64_t length) {
+  if (peers_.empty()) return read_here(key, offset, length);
+  const std::optional<int> was = chosen(key);
+  if (was && *was >= 0) {
+    auto r = peers_[static_cast<size_t>(*was)]->read_here(key, offset, length);
+    if (r.is_ok() || r.status().code() == Code::kInvalidArgument) return r;
+    choose(key, -1);  // the peer failed mid-way: the registry serves the rest
+  } else if (!was) {
+    for (size_t i = 0; i < peers_.size(); ++i) {
+      auto r = peers_[i]->read_here(key, offset, length);
+      if (r.is_ok()) {
+        choose(key, static_cast<int>(i));
+        return r;
+      }
+    }
+    choose(key, -1);
+  }
+  return read_here(key, offset, length);
+}
+
+Result<RangeBytes> Upstream::read_here(const std::string& key, uint64_t offset, uint64_t length) {
+  const std::string path = url_path(key);
   auto client = take_client();
   stats_.requests.fetch_add(1);
-  auto r = client->get_range(path, offset, length);
+  http::Headers headers;
+  if (options_.kind == UpstreamKind::kThawCache) headers.emplace_back("Cache-Control", "only-if-cached");
+  auto r = client->get_range(path, offset, length, std::move(headers));
   if (!r.is_ok()) return r.status();  // the broken client is dropped
   const http::ClientResponse& resp = *r;
   if (resp.status == 404) {
@@ -109,10 +164,10 @@ Result<RangeBytes> Upstream::read_once(const std::string& path, uint64_t offset,
   return out;
 }
 
-Result<RangeBytes> Upstream::read(const std::string& path, uint64_t offset, uint64_t length) {
+Result<RangeBytes> Upstream::read(const std::string& key, uint64_t offset, uint64_t length) {
   Backoff backoff(options_.retry, options_.seed + seq_.fetch_add(1));
   auto r = retry<RangeBytes>(
-      backoff, clock_, sleeper_, [&](int) { return read_once(path, offset, length); },
+      backoff, clock_, sleeper_, [&](int) { return read_once(key, offset, length); },
       [&](const Status&) { stats_.retries.fetch_add(1); });
   if (!r.is_ok() && r.status().code() != Code::kNotFound) stats_.failures.fetch_add(1);
   return r;

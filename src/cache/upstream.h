@@ -3,12 +3,21 @@
 // {prefix}/{bucket}/{name}/{version}.thaw). Every read is a Range GET, retried with backoff on
 // transient failures (timeouts, broken connections, 5xx, short or wrong-length bodies).
 // Thread-safe: connections are pooled, one request per connection at a time.
+//
+// Peers: other nodes' `thaw cache`s, tried in order before the registry. A peer is asked for
+// {prefix}/models/{name}/{version} with `Cache-Control: only-if-cached` (RFC 9111): it answers only
+// from a version it holds whole (else 504) and never goes to its own registry on our behalf, so
+// peers that list each other cannot loop. The first peer that answers an object's first read
+// serves its other reads too; a peer that fails mid-way sends that object back to the registry.
+// The chunks are verified against their checksums whoever sent them.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,7 +29,7 @@
 
 namespace thaw::cache {
 
-enum class UpstreamKind { kHttp, kS3 };
+enum class UpstreamKind { kHttp, kS3, kThawCache };
 
 struct UpstreamOptions {
   std::string url;                 // "http://host:port[/prefix]"
@@ -29,6 +38,7 @@ struct UpstreamOptions {
   std::chrono::milliseconds timeout{30'000};  // one request, connect to last byte
   RetryPolicy retry;
   uint64_t seed = 1;               // jitter
+  std::vector<std::string> peers;  // "http://host:port" of other thaw caches, tried first, in order
 };
 
 struct UpstreamStats {
@@ -47,7 +57,8 @@ class Upstream {
  public:
   static Result<std::unique_ptr<Upstream>> create(UpstreamOptions options, const Clock& clock, Sleeper& sleeper);
 
-  // Path of a version's bundle on the upstream.
+  // The key of a version's bundle ("name/version"), for read() and read_once(); each source maps it
+  // to its own path.
   std::string object_path(const std::string& name, const std::string& version) const;
   // Reads [offset, offset+length) of an object; fewer bytes only where the object ends first.
   // kNotFound for a missing object; kUnavailable / kDeadlineExceeded when retries ran out.
@@ -62,8 +73,10 @@ class Upstream {
   void count_retry() { stats_.retries.fetch_add(1); }
   void count_failure() { stats_.failures.fetch_add(1); }
 
-  const UpstreamStats& stats() const { return stats_; }
+  const UpstreamStats& stats() const { return stats_; }  // the registry's alone
   std::string describe() const;
+  // The peers, in the order they are tried (their stats count what they served).
+  const std::vector<std::unique_ptr<Upstream>>& peers() const { return peers_; }
 
  private:
   Upstream(UpstreamOptions options, http::Endpoint endpoint, std::string prefix, const Clock& clock, Sleeper& sleeper)
@@ -71,6 +84,12 @@ class Upstream {
         sleeper_(sleeper) {}
   std::unique_ptr<http::Client> take_client();
   void give_client(std::unique_ptr<http::Client> c);
+  std::string url_path(const std::string& key) const;
+  // One request to this source alone (no peers).
+  Result<RangeBytes> read_here(const std::string& key, uint64_t offset, uint64_t length);
+  // The peer serving `key` (index), -1 for the registry, nullopt when not yet chosen.
+  std::optional<int> chosen(const std::string& key);
+  void choose(const std::string& key, int source);
 
   UpstreamOptions options_;
   http::Endpoint endpoint_;
@@ -81,6 +100,9 @@ class Upstream {
   std::vector<std::unique_ptr<http::Client>> idle_;
   std::atomic<uint64_t> seq_{0};
   UpstreamStats stats_;
+  std::vector<std::unique_ptr<Upstream>> peers_;
+  std::mutex choice_mu_;
+  std::map<std::string, int> choice_;  // bounded: cleared past 4096 objects
 };
 
 // Parses "bytes a-b/total" (the Content-Range of a 206).

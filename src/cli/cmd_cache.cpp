@@ -22,6 +22,7 @@ namespace {
 
 struct CacheFlags {
   std::string upstream;
+  std::vector<std::string> peers;
   std::string kind = "http";
   std::string bucket;
   std::string dir;
@@ -87,6 +88,7 @@ int run_cache(const CacheFlags& f) {
   o.upstream.url = f.upstream;
   o.upstream.kind = f.kind == "s3" ? cache::UpstreamKind::kS3 : cache::UpstreamKind::kHttp;
   o.upstream.bucket = f.bucket;
+  o.upstream.peers = f.peers;
   o.upstream.timeout = std::chrono::milliseconds(f.timeout_ms);
   o.upstream.retry.max_attempts = std::max(1, f.retries + 1);
   o.upstream.retry.initial_backoff = std::chrono::milliseconds(f.backoff_ms);
@@ -152,6 +154,9 @@ void register_cache(CLI::App& app, int* exit_code) {
                   "http (any server with Range support) or s3 (S3-compatible, path-style, anonymous)")
       ->capture_default_str();
   cmd->add_option("--bucket", flags->bucket, "Bucket for --upstream-kind s3");
+  cmd->add_option("--peer", flags->peers,
+                  "Another node's thaw cache (http://HOST:PORT), tried before the registry, in the order given "
+                  "(repeatable); asked only for versions it holds whole (Cache-Control: only-if-cached)");
   cmd->add_option("--dir", flags->dir, "Cache directory (chunks/ and versions/)")->required();
   cmd->add_option("--host", flags->host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", flags->port, "Port to listen on (0: any free port)")

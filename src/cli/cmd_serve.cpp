@@ -50,6 +50,7 @@ struct ServeFlags {
   std::string write_profile;
   int ready_fd = -1;
   int stop_grace_ms = 10'000;
+  int drain_delay_ms = 0;
   std::string log_level = "info";
   bool strict = false;
   // Security (docs/security.md); each overrides its key under `security:` in thaw.yaml.
@@ -305,8 +306,17 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
   }
   int signal = 0;
   while ((signal = worker::wait_for_stop_signal(wait_signals)) == SIGHUP) reload_serve_security(*security);
-  spdlog::info("signal {}: finishing requests in flight, then stopping instances", signal);
+  // Readiness turns false first; with a drain delay the server keeps taking requests meanwhile, so
+  // those a load balancer sends before it has seen the probe fail are still answered.
   gateway.set_draining();
+  worker::emit(stdout, {{"event", "draining"}, {"signal", signal}, {"drain_delay_ms", f.drain_delay_ms}});
+  if (f.drain_delay_ms > 0) {
+    spdlog::info("signal {}: not ready; still serving for {} ms (--drain-delay-ms), then finishing requests in "
+                 "flight", signal, f.drain_delay_ms);
+    if (int again = worker::wait_for_stop_signal_for(wait_signals, std::chrono::milliseconds(f.drain_delay_ms)))
+      spdlog::info("signal {}: drain delay cut short", again);
+  }
+  spdlog::info("signal {}: finishing requests in flight, then stopping instances", signal);
   // gRPC first: its calls in flight are answered through the HTTP server's loops.
   if (grpc) grpc->stop(std::chrono::milliseconds(f.stop_grace_ms));
   // The scaler's calls never wait on requests; it goes before the manager it asks. Its streams end
@@ -341,7 +351,8 @@ void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backe
       "(default) or batch. Admin: GET /admin/models, GET /admin/profile (the rung costs measured),\n"
       "POST /admin/models/{m}/prewarm|drain.\n"
       "Stdout: one JSON line per event ({\"event\":\"serving\",\"port\":N,...}); logs go to stderr.\n"
-      "SIGTERM/SIGINT: stop accepting, finish requests in flight, stop every instance, exit 0.\n"
+      "SIGTERM/SIGINT: readiness turns false (and serving goes on for --drain-delay-ms), then stop accepting,\n"
+      "finish requests in flight (up to --stop-grace-ms), stop every instance, exit 0.\n"
       "--grpc-port adds the same API over gRPC (inference.GRPCInferenceService); metadata\n"
       "x-latency-tier picks the tier; authorization and x-api-key metadata authenticate.\n"
       "--keda-scaler-port serves KEDA's external scaler (externalscaler.ExternalScaler) for the\n"
@@ -379,6 +390,10 @@ void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backe
   cmd->add_option("--ready-fd", flags->ready_fd, "Write \"ready <endpoint>\\n\" to this fd once serving, then close it")
       ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--stop-grace-ms", flags->stop_grace_ms, "On SIGTERM, wait this long for requests in flight")
+      ->check(CLI::Range(0, 600'000))->capture_default_str();
+  cmd->add_option("--drain-delay-ms", flags->drain_delay_ms,
+                  "On SIGTERM, first report not ready (/v2/health/ready 503) while still serving for this long, so "
+                  "load balancers stop sending before the listener closes (a second signal cuts it short)")
       ->check(CLI::Range(0, 600'000))->capture_default_str();
   cmd->add_flag("--strict", flags->strict,
                 "Refuse to start (exit 2) when any bundle is bad; without it the good models are served and the "

@@ -1,31 +1,22 @@
 // `thaw sim`: replays a serverless trace through one or more keep-alive / pre-warm policies and
 // reports cold starts per rung, added latency, idle memory and its cost.
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "cli/commands.h"
+#include "cli/python_tool.h"
+#include "cli/sim_cluster.h"
 #include "cli/write_file.h"
 #include "common/progress.h"
 #include "policy/policy_spec.h"
 #include "sim/report.h"
 #include "sim/trace.h"
 
-extern char** environ;
-
 namespace thaw::cli {
 namespace {
-
-namespace fs = std::filesystem;
 
 struct SimArgs {
   std::string trace;
@@ -43,45 +34,23 @@ struct SimArgs {
   int concurrency = 0;
   int max_instances = 1;
   int min_instances = 0;
+  ClusterArgs cluster;
 };
 
-// tools/plot_sim.py next to the source tree the binary was built from, or $THAW_PLOT_SCRIPT.
-std::string find_plot_script() {
-  if (const char* env = std::getenv("THAW_PLOT_SCRIPT")) return env;
-  std::error_code ec;
-  fs::path dir = fs::read_symlink("/proc/self/exe", ec).parent_path();
-  for (int up = 0; up < 4 && !dir.empty(); ++up, dir = dir.parent_path())
-    if (fs::exists(dir / "tools/plot_sim.py", ec)) return (dir / "tools/plot_sim.py").string();
-  if (fs::exists("tools/plot_sim.py", ec)) return "tools/plot_sim.py";
-  return {};
-}
-
-std::string find_python(const std::string& script) {
-  if (const char* env = std::getenv("THAW_PYTHON")) return env;
-  std::error_code ec;
-  fs::path venv = fs::path(script).parent_path().parent_path() / ".venv/bin/python";
-  if (fs::exists(venv, ec)) return venv.string();
-  return "python3";
-}
-
-Status run_plot(const std::string& json_path, const std::string& png_path) {
-  std::string script = find_plot_script();
-  if (script.empty()) return make_error(Code::kNotFound, "tools/plot_sim.py not found; set THAW_PLOT_SCRIPT");
-  std::string python = find_python(script);
-  std::vector<std::string> args = {python, script, "--json", json_path, "--out", png_path};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  if (posix_spawnp(&pid, python.c_str(), nullptr, nullptr, argv.data(), environ) != 0)
-    return make_error(Code::kIo, "cannot run {}", python);
-  int status = 0;
-  if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-    return make_error(Code::kIo, "{} {} failed", python, script);
-  return Status::ok();
-}
-
 int run_sim(const SimArgs& a) {
+  if (!a.cluster.nodes.empty()) {
+    if (a.policies.size() > 1 || a.sweep || a.model != "manager" || !a.csv_out.empty()) {
+      fmt::print(stderr, "error: --nodes runs one policy (default ladder) through the manager; drop --sweep, "
+                         "--csv, --model and extra --policy flags\n");
+      return kExitUsage;
+    }
+    return run_cluster(a.cluster, a.trace, a.policies.empty() ? "ladder" : a.policies.front(), a.profile, a.seed,
+                       a.default_memory_mb, a.threads, a.json_out, a.plot_out);
+  }
+  if (!a.cluster.models.empty() || a.cluster.minutes > 0) {
+    fmt::print(stderr, "error: --models and --minutes belong to the cluster simulation; add --nodes N\n");
+    return kExitUsage;
+  }
   policy::RungProfile profile;
   if (!a.profile.empty()) {
     auto p = policy::load_rung_profile(a.profile);
@@ -185,7 +154,7 @@ int run_sim(const SimArgs& a) {
     }
   }
   if (!a.plot_out.empty()) {
-    if (Status s = run_plot(json_path, a.plot_out); !s.is_ok()) {
+    if (Status s = run_python_tool("tools/plot_sim.py", {"--json", json_path, "--out", a.plot_out}); !s.is_ok()) {
       fmt::print(stderr, "error: plotting: {}\n", s.message());
       return kExitFailure;
     }
@@ -204,7 +173,9 @@ void register_sim(CLI::App& app, int* exit_code) {
       "Reports per policy: starts by rung (warm hit, zygote, page cache, disk), % cold and % expensive\n"
       "(process start or worse), added latency mean/p50/p99, idle memory in GB*s (warm instances +\n"
       "zygotes, PSS; page-cache GB*s apart) and its $ cost. Policies: " + policy::policy_help() + ".\n"
-      "Example: thaw sim --trace traces/azure2019 --policy fixed10 --policy hybrid --sweep --plot out.png");
+      "With --nodes: the cluster on paper (docs/sim.md#the-cluster-on-paper-thaw-sim---nodes).\n"
+      "Example: thaw sim --trace traces/azure2019 --policy fixed10 --policy hybrid --sweep --plot out.png\n"
+      "         thaw sim --trace traces/azure2019 --nodes 1 --nodes 4 --nodes 16 --node-memory 16 --plot c.png");
   cmd->add_option("--trace", args->trace,
                   "Azure Functions 2019 directory (invocations*.csv [+ durations, memory]) or 2021 CSV file")
       ->required();
@@ -239,6 +210,7 @@ void register_sim(CLI::App& app, int* exit_code) {
                   "manager: replay through the manager (default); plans: the earlier analytic model that "
                   "evaluates each idle plan without carrying it out (for comparison)")
       ->check(CLI::IsMember({"manager", "plans"}))->capture_default_str();
+  add_cluster_flags(*cmd, args->cluster);
   cmd->callback([args, exit_code] { *exit_code = run_sim(*args); });
 }
 

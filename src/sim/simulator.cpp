@@ -212,6 +212,7 @@ class Replay {
     const Nanos now = clock_.now();
     const double added_ms = to_ms(now - from_us(app.arrival_us[k]));
     latencies_.push_back(static_cast<float>(added_ms));
+    if (opts_.on_request) opts_.on_request(i, k, static_cast<float>(added_ms));
     latency_sum_ms_ += added_ms;
     uint32_t slot;
     if (!free_.empty()) {

@@ -32,6 +32,9 @@ struct SimOptions {
   int max_instances = 1;
   int min_instances = 0;
   uint64_t memory_budget_bytes = 0;  // the manager's PSS budget; 0: none
+  // Called for every request served: its app, its index among the app's arrivals, and the
+  // latency the start added (the cluster simulation adds the wait for a pod to it).
+  std::function<void(uint32_t app, uint32_t k, float added_ms)> on_request;
 };
 
 struct SimResult {

@@ -63,6 +63,18 @@ int wait_for_stop_signal(const sigset_t& signals) {
   return signal;
 }
 
+int wait_for_stop_signal_for(const sigset_t& signals, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= std::chrono::nanoseconds(0)) return 0;
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(left).count();
+    timespec wait{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+    const int signal = sigtimedwait(&signals, nullptr, &wait);
+    if (signal > 0) return signal;
+  }
+}
+
 int pending_stop_signal(const sigset_t& signals) {
   timespec none{0, 0};
   int signal = sigtimedwait(&signals, nullptr, &none);

@@ -9,6 +9,7 @@
 // after loading.
 #pragma once
 
+#include <chrono>
 #include <signal.h>
 
 #include <cstdio>
@@ -66,6 +67,8 @@ bool accept_supervisor(const WorkerOptions& options, std::FILE* out, ReadyDescri
 sigset_t block_stop_signals();
 // Waits, one-second ticks, until one of `signals` arrives; returns it.
 int wait_for_stop_signal(const sigset_t& signals);
+// Waits up to `limit` for one of `signals`; returns it, or 0 when the time ran out.
+int wait_for_stop_signal_for(const sigset_t& signals, std::chrono::milliseconds limit);
 // One of `signals` if it is pending, else 0; does not wait.
 int pending_stop_signal(const sigset_t& signals);
 // Sleeps for options.debug_start_delay; returns the stop signal that cut it short, or 0.

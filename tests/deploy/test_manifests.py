@@ -89,7 +89,7 @@ def test_the_custom_resources_have_what_their_controllers_require(objects):
 
 def test_the_deployment_probes_ports_and_grace_agree_with_thaw_yaml(objects):
     (dep,) = by_kind(objects, "Deployment")
-    (svc,) = by_kind(objects, "Service")
+    (svc,) = [s for s in by_kind(objects, "Service") if s["metadata"]["name"] == "thaw-serve"]
     (cm,) = by_kind(objects, "ConfigMap")
     (so,) = by_kind(objects, "ScaledObject")
     config = yaml.safe_load(cm["data"]["thaw.yaml"])["server"]
@@ -100,8 +100,9 @@ def test_the_deployment_probes_ports_and_grace_agree_with_thaw_yaml(objects):
     assert c["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert c["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
     grace_ms = int(c["args"][c["args"].index("--stop-grace-ms") + 1])
+    drain_ms = int(c["args"][c["args"].index("--drain-delay-ms") + 1])
     pre_stop = c["lifecycle"]["preStop"]["sleep"]["seconds"]
-    assert pod["terminationGracePeriodSeconds"] >= pre_stop + grace_ms / 1000
+    assert pod["terminationGracePeriodSeconds"] >= pre_stop + (drain_ms + grace_ms) / 1000
     assert c["resources"]["limits"]["memory"]
     assert config["memory_budget_mb"] * 2**20 < 8 * 2**30, "the budget stays under the memory limit"
     (cm_volume,) = [v for v in pod["volumes"] if "configMap" in v]

@@ -3,6 +3,7 @@ import json
 import os
 import pathlib
 import select
+import socket
 import signal
 import subprocess
 import time
@@ -10,6 +11,16 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 THAW_BIN = os.environ.get("THAW_BIN", str(ROOT / "build" / "thaw"))
 MINILM = ROOT / "models" / "src" / "minilm"
+
+
+def free_port():
+    """A loopback port nothing listens on now (closed again at once: a peer that is down, or a port to
+    hand a process that cannot report the one it picked)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def pack_minilm(out_dir):
