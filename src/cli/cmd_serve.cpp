@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -20,13 +21,16 @@
 #include "bundle/bundle.h"
 #include "cli/commands.h"
 #include "cli/serve_security.h"
+#include "cli/serve_store.h"
 #include "cli/write_file.h"
 #include "common/clock.h"
 #include "engine/registry.h"
 #include "gateway/gateway.h"
 #include "grpc/grpc_module.h"
 #include "http/server.h"
+#include "manager/fetching_launcher.h"
 #include "manager/manager.h"
+#include "manager/process_launcher.h"
 #include "manager/serve_config.h"
 #include "policy/policy_spec.h"
 #include "worker/worker.h"
@@ -110,10 +114,13 @@ Result<manager::ServeConfig> build_config(const ServeFlags& f) {
                            {&f.tls_client_ca, &sec.tls_client_ca_file}, {&f.tls_client_cert, &sec.tls_client_cert}})
     if (!flag->empty()) *key = *flag;
   THAW_TRY(manager::add_models_from_dir(c));
+  THAW_TRY(assign_store_paths(c));
   if (f.strict) c.strict = true;
   THAW_TRY(manager::validate(c));
   // A bad bundle is set aside, not fatal: the others are served (unless strict).
   THAW_TRY(manager::set_aside_bad_models(c, [](manager::ModelConfig& m) {
+    std::error_code ec;
+    if (!m.source.empty() && !fs::exists(m.bundle, ec)) return Status::ok();  // fetched (and checked) on first need
     auto reader = bundle::Reader::open(m.bundle);
     if (!reader.is_ok()) return reader.status();
     if (!reader->manifest().version.empty()) m.version = reader->manifest().version;
@@ -196,11 +203,31 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
     return 2;
   }
   warn_if_exposed(c);
-  auto manager = manager::Manager::create(mo, c.models, clock);
+  // Models from a source: the model store, and a launcher that fetches into it (the registry rung).
+  std::unique_ptr<manager::ModelStore> store;
+  std::unique_ptr<manager::Launcher> launcher;
+  if (has_sources(c)) {
+    auto opened = open_model_store(c, clock);
+    if (!opened.is_ok()) {
+      spdlog::error("model store: {}", opened.status().to_string());
+      return 2;
+    }
+    store = std::move(opened).value();
+    launcher = std::make_unique<manager::FetchingLauncher>(
+        std::make_unique<manager::ProcessLauncher>(manager::ProcessLauncherOptions{mo.thaw_exe}), *store);
+    mo.describe_store = [s = store.get()] { return s->describe(); };
+    mo.load_info = [&backends, s = store.get()](const manager::ModelConfig& m) {
+      if (s->knows(m.bundle) && !s->present(m.bundle)) return manager::ModelLoadInfo{s->size_of(m.bundle), true};
+      return load_info(backends, m.bundle);
+    };
+  }
+  auto manager = manager::Manager::create(mo, c.models, clock, std::move(launcher));
   if (!manager.is_ok()) {
     spdlog::error("{}", manager.status().to_string());
     return 2;
   }
+  std::optional<StoreWarmup> warmup;
+  if (store) warmup.emplace(*store, c);
   gateway::Gateway gateway(**manager, std::move(security->access));
   http::ServerOptions so;
   so.listen = http::Endpoint::tcp(c.host, static_cast<uint16_t>(c.port));

@@ -187,6 +187,11 @@ void Gateway::admin_move(Request& r, Responder responder, bool prewarm) {
     responder.send(Response::from_status(rung.status()));
     return;
   }
+  if (*rung == Rung::kRegistry) {
+    responder.send(Response::error(400, "no hold reaches the registry rung: a fetched model falls to it when the "
+                                        "model store's disk budget evicts its local copy"));
+    return;
+  }
   if (prewarm && *rung == Rung::kDisk) {
     responder.send(Response::error(400, "prewarm goes up the ladder: use warm, zygote or page_cache"));
     return;

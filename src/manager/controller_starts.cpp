@@ -65,8 +65,9 @@ void LadderController::start_failed(ModelState& m, const Status& why, Deferred& 
   m.last_error = why;
   m.start_backoff_until = clock_.now() + options_.start_backoff;
   if (m.live() == 0 && m.starting() == 0) {
-    pool_.fail_waiters(m, make_error(Code::kUnavailable, "model '{}' failed to start: {}", m.config.name, why.to_string()),
-                       later);
+    // A fetch from the model's source failed (bad answer: 502, full disk: 507) or not (503).
+    const Code code = why.code() == Code::kUpstream || why.code() == Code::kNoSpace ? why.code() : Code::kUnavailable;
+    pool_.fail_waiters(m, make_error(code, "model '{}' failed to start: {}", m.config.name, why.to_string()), later);
     if (m.idle()) went_idle(m, clock_.now());
   }
 }

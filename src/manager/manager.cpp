@@ -47,8 +47,12 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, std::ve
     const ModelLoadInfo info = load_info(config);
     state->start_estimate = info.fresh_instance_bytes;
     state->zygote_safe = info.zygote_safe;
-    // The policy weighs idle memory by what an instance is expected to hold.
-    m->policy_->add_app(state->app, policy::AppInfo{static_cast<double>(info.fresh_instance_bytes) / (1 << 20)});
+    // The policy weighs idle memory by what an instance is expected to hold, and a cold start by
+    // where the model falls (the registry rung while its bundle has no local copy).
+    state->fetch_estimate_ms = m->launcher_->fetch_cost_ms(config.bundle);
+    policy::AppInfo app_info{static_cast<double>(info.fresh_instance_bytes) / (1 << 20)};
+    app_info.floor = state->fetch_estimate_ms > 0.0 ? policy::Rung::kRegistry : policy::Rung::kDisk;
+    m->policy_->add_app(state->app, app_info);
     state->config = std::move(config);
     state->idle_since = now;
     state->last_request = now;

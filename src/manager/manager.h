@@ -60,6 +60,8 @@ struct ManagerOptions {
   // Models given but not served (bad bundles): listed by describe(), and a request for one gets
   // kUnavailable naming the error.
   std::vector<RefusedModel> refused;
+  // The model store's state for describe() ("store"); unset: null.
+  std::function<nlohmann::json()> describe_store;
 };
 
 class Manager {

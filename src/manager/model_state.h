@@ -87,6 +87,9 @@ struct ModelState {
   bool zygote_safe = true;
 
   mutable std::mutex mu;
+  // For a model fetched from a source: what a fetch of its bundle would cost now (ms; bytes over the
+  // measured bandwidth plus latency), 0 when it is not fetched. Set by the manager's fetch_estimate.
+  double fetch_estimate_ms = 0.0;
   std::vector<std::shared_ptr<Instance>> instances;
   std::vector<PendingStart> starts;
   std::array<std::deque<std::shared_ptr<Waiter>>, kTierCount> waiters;

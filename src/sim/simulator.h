@@ -32,6 +32,9 @@ struct SimOptions {
   int max_instances = 1;
   int min_instances = 0;
   uint64_t memory_budget_bytes = 0;  // the manager's PSS budget; 0: none
+  // Every app's bundle starts out in a registry, not on local disk: its first start fetches it
+  // (the registry rung's latency) and later ones find it on disk (`thaw serve` with `source:`).
+  bool from_registry = false;
 };
 
 struct SimResult {
