@@ -68,7 +68,8 @@ def serve(tmp_path):
 
 
 def source(up, name, version):
-    return f"{up.base}/models/{name}/{version}"
+    """A plain registry holds NAME/VERSION.thaw (the layout `thaw cache --upstream` reads)."""
+    return f"{up.base}/models/{name}/{version}.thaw"
 
 
 def test_first_request_fetches_verifies_and_serves(registry, bundle, serve, tmp_path):
