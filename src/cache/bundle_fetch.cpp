@@ -283,6 +283,10 @@ Result<BundleFetchReport> fetch_bundle(Upstream& source, const std::string& path
                          c.file_offset, what);
           if (!s.is_ok()) break;
         }
+        // Start writing it back now, so the final fsync waits only for the last pieces.
+        if (s.is_ok())
+          (void)::sync_file_range(file.fd(), static_cast<off_t>(run.offset), static_cast<off_t>(run.length),
+                                  SYNC_FILE_RANGE_WRITE);
       }
       if (!s.is_ok()) {
         std::lock_guard lock(err_mu);

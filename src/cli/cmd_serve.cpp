@@ -216,6 +216,7 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
     launcher = std::make_unique<manager::FetchingLauncher>(
         std::make_unique<manager::ProcessLauncher>(manager::ProcessLauncherOptions{mo.thaw_exe}), *store);
     mo.describe_store = [s = store.get()] { return s->describe(); };
+    mo.register_source = source_registrar(*store, c);
     mo.load_info = [&backends, s = store.get()](const manager::ModelConfig& m) {
       if (s->knows(m.bundle) && !s->present(m.bundle)) return manager::ModelLoadInfo{s->size_of(m.bundle), true};
       return load_info(backends, m.bundle);
@@ -331,7 +332,11 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
     ::close(f.ready_fd);
   }
   int signal = 0;
-  while ((signal = worker::wait_for_stop_signal(wait_signals)) == SIGHUP) reload_serve_security(*security);
+  const std::string config_path = !f.config.empty() ? f.config : fs::exists("thaw.yaml") ? "thaw.yaml" : "";
+  while ((signal = worker::wait_for_stop_signal(wait_signals)) == SIGHUP) {
+    reload_serve_security(*security);
+    if (store && !config_path.empty()) reload_sources(config_path, **manager);
+  }
   spdlog::info("signal {}: finishing requests in flight, then stopping instances", signal);
   gateway.set_draining();
   // gRPC first: its calls in flight are answered through the HTTP server's loops.
@@ -366,7 +371,7 @@ void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backe
       "Each model climbs the cold-start ladder (disk, page cache, zygote, warm instances) on demand and\n"
       "falls back down after the policy's keep-alive. Requests carry X-Latency-Tier: premium, standard\n"
       "(default) or batch. Admin: GET /admin/models, GET /admin/profile (the rung costs measured),\n"
-      "POST /admin/models/{m}/prewarm|drain.\n"
+      "POST /admin/models/{m}/prewarm|drain, POST /admin/models/{m}/versions {\"source\": URL} (a new version, no spike).\n"
       "Stdout: one JSON line per event ({\"event\":\"serving\",\"port\":N,...}); logs go to stderr.\n"
       "SIGTERM/SIGINT: stop accepting, finish requests in flight, stop every instance, exit 0.\n"
       "--grpc-port adds the same API over gRPC (inference.GRPCInferenceService); metadata\n"
@@ -374,7 +379,7 @@ void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backe
       "--keda-scaler-port serves KEDA's external scaler (externalscaler.ExternalScaler) for the\n"
       "`external-push` trigger: metadata `model` names the model, `targetDemand` the requests per\n"
       "replica (default: its concurrency); the metric thaw-<model>-demand is waiting + in flight.\n"
-      "SIGHUP: reload the TLS certificate and key, reopen the access and audit logs.\n"
+      "SIGHUP: reload the TLS certificate and key, reopen the access and audit logs, publish changed model sources.\n"
       "Security (docs/security.md): with --admin-token-file, admin and repository routes need\n"
       "\"Authorization: Bearer <token>\"; API keys for inference, allowed origins and more are set\n"
       "under `security:` in thaw.yaml.\n"

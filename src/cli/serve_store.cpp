@@ -1,6 +1,7 @@
 #include "cli/serve_store.h"
 
 #include <filesystem>
+#include <map>
 
 #include <spdlog/spdlog.h>
 
@@ -44,6 +45,35 @@ Result<std::unique_ptr<manager::ModelStore>> open_model_store(const manager::Ser
   }
   store->enforce_budget();
   return store;
+}
+
+std::function<Result<manager::ManagerOptions::SourceVersion>(const std::string&, const std::string&, const std::string&)>
+source_registrar(manager::ModelStore& store, const manager::ServeConfig& config) {
+  std::map<std::string, bool> pinned;
+  for (const auto& m : config.models) pinned[m.name] = m.pinned;
+  return [&store, pinned](const std::string& model, const std::string& source,
+                          const std::string& sha256) -> Result<manager::ManagerOptions::SourceVersion> {
+    THAW_ASSIGN_OR_RETURN(cache::SourceUrl url, cache::parse_source_url(source));
+    auto it = pinned.find(model);
+    THAW_ASSIGN_OR_RETURN(std::string path,
+                          store.add({model, url.version, source, sha256, it != pinned.end() && it->second}));
+    return manager::ManagerOptions::SourceVersion{path, url.version};
+  };
+}
+
+void reload_sources(const std::string& config_path, manager::Manager& manager) {
+  auto c = manager::load_serve_config(config_path);
+  if (!c.is_ok()) {
+    spdlog::error("SIGHUP: {}; the models stay as they are", c.status().to_string());
+    return;
+  }
+  for (const auto& m : c->models) {
+    if (m.source.empty() || !manager.has_model(m.name)) continue;
+    manager.publish_version(m.name, m.source, m.sha256, [name = m.name, source = m.source](Status s) {
+      if (s.is_ok()) spdlog::info("SIGHUP: model '{}' serves {}", name, source);
+      else spdlog::error("SIGHUP: model '{}': {}", name, s.to_string());
+    });
+  }
 }
 
 StoreWarmup::StoreWarmup(manager::ModelStore& store, const manager::ServeConfig& config) {

@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "manager/manager.h"
 #include "manager/model_store.h"
 #include "manager/serve_config.h"
 
@@ -22,6 +23,14 @@ bool has_sources(const manager::ServeConfig& config);
 
 // Opens the store and registers every model with a source.
 Result<std::unique_ptr<manager::ModelStore>> open_model_store(const manager::ServeConfig& config, const Clock& clock);
+
+// What the manager calls to register a new version's source (Manager::publish_version).
+std::function<Result<manager::ManagerOptions::SourceVersion>(const std::string&, const std::string&, const std::string&)>
+source_registrar(manager::ModelStore& store, const manager::ServeConfig& config);
+
+// SIGHUP: re-reads `config_path` and publishes every model's `source` there (a model whose source
+// did not change is left as it is); results go to the log.
+void reload_sources(const std::string& config_path, manager::Manager& manager);
 
 // Probes and prefetches on a thread of its own; the destructor waits for the fetch in progress.
 class StoreWarmup {

@@ -68,8 +68,9 @@ std::optional<Response> Gateway::check_model(const Request& r) const {
     return unknown_model(model);
   }
   const std::string& version = r.param("version");
-  if (!version.empty() && version != config->version)
-    return Response::error(404, "model '" + model + "' has no version '" + version + "'; it has '" + config->version + "'");
+  const std::string serving = manager_.model_version(model);
+  if (!version.empty() && version != serving)
+    return Response::error(404, "model '" + model + "' has no version '" + version + "'; it has '" + serving + "'");
   return std::nullopt;
 }
 
@@ -211,6 +212,33 @@ void Gateway::admin_move(Request& r, Responder responder, bool prewarm) {
   });
 }
 
+void Gateway::admin_publish(Request& r, Responder responder) {
+  const std::string model = r.param("model");
+  if (auto err = decode_body(r)) {
+    responder.send(std::move(*err));
+    return;
+  }
+  json j = parse_admin_body(r.body);
+  if (j.is_discarded() || !j.is_object() || !j.contains("source") || !j["source"].is_string() ||
+      (j.contains("sha256") && !j["sha256"].is_string())) {
+    responder.send(Response::error(400, "the body must be {\"source\": \"http://HOST:PORT/models/NAME/VERSION\"} "
+                                        "with an optional \"sha256\""));
+    return;
+  }
+  const std::string source = j["source"].get<std::string>();
+  const std::string sha = j.value("sha256", "");
+  const auto t0 = std::chrono::steady_clock::now();
+  manager_.publish_version(model, source, sha, [this, responder, model, source, t0](Status s) {
+    if (!s.is_ok()) {
+      responder.send(Response::from_status(s));
+      return;
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    responder.send(Response::json(
+        200, {{"model", model}, {"version", manager_.model_version(model)}, {"source", source}, {"seconds", seconds}}));
+  });
+}
+
 void Gateway::repository_load(Request& r, Responder responder, bool load) {
   if (auto err = decode_body(r)) {
     responder.send(std::move(*err));
@@ -268,7 +296,7 @@ http::Router Gateway::router(Routes which) {
   });
   add_sync(router, "GET", "/v2/models/stats", RouteKind::kInference, [this](Request&) {
     json all = json::array();
-    for (const auto& [name, stats] : stats_) all.push_back(stats->to_json(name, manager_.model_config(name)->version));
+    for (const auto& [name, stats] : stats_) all.push_back(stats->to_json(name, manager_.model_version(name)));
     return Response::json(200, {{"model_stats", all}});
   });
   add_sync(router, "POST", "/v2/repository/index", RouteKind::kAdmin, [this](Request& r) {
@@ -318,7 +346,7 @@ http::Router Gateway::router(Routes which) {
     add_sync(router, "GET", prefix + "/stats", RouteKind::kInference, [this](Request& r) {
       if (auto err = check_model(r)) return *err;
       const std::string& model = r.param("model");
-      return Response::json(200, {{"model_stats", json::array({stats_for(model)->to_json(model, manager_.model_config(model)->version)})}});
+      return Response::json(200, {{"model_stats", json::array({stats_for(model)->to_json(model, manager_.model_version(model))})}});
     });
     add(router, "POST", prefix + "/infer", RouteKind::kInference,
         [this](Request& r, Responder resp, const Caller& c) { infer(r, std::move(resp), c); });
@@ -332,6 +360,8 @@ http::Router Gateway::router(Routes which) {
       [this](Request& r, Responder resp, const Caller&) { admin_move(r, std::move(resp), true); });
   add(router, "POST", "/admin/models/{model}/drain", RouteKind::kAdmin,
       [this](Request& r, Responder resp, const Caller&) { admin_move(r, std::move(resp), false); });
+  add(router, "POST", "/admin/models/{model}/versions", RouteKind::kAdmin,
+      [this](Request& r, Responder resp, const Caller&) { admin_publish(r, std::move(resp)); });
   return router;
 }
 

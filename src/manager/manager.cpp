@@ -180,6 +180,46 @@ void Manager::hold(const std::string& model, Rung rung, std::function<void(Statu
   controller_->hold(*m, rung, std::move(done));
 }
 
+void Manager::publish_version(const std::string& model, const std::string& source, const std::string& sha256,
+                              std::function<void(Status)> done) {
+  ModelState* m = model_state(model);
+  if (m == nullptr) {
+    done(make_error(Code::kNotFound, "unknown model '{}'; GET /admin/models lists the models", model));
+    return;
+  }
+  if (!options_.register_source) {
+    done(make_error(Code::kInvalidArgument, "this server has no model store: give some model a `source:` in thaw.yaml"));
+    return;
+  }
+  auto v = options_.register_source(model, source, sha256);
+  if (!v.is_ok()) {
+    done(v.status());
+    return;
+  }
+  {
+    std::lock_guard lock(m->mu);
+    if (m->config.bundle == v->bundle) {
+      done(Status::ok());  // already serving it
+      return;
+    }
+  }
+  // Fetch (the launcher's threads) and warm, then start beside the serving version and switch.
+  launcher_->warm_page_cache(v->bundle, [this, m, v = *v, source, done](Status s) {
+    if (!s.is_ok()) {
+      done(s.with_context(fmt::format("version {} was not fetched; the serving version keeps serving", v.version)));
+      return;
+    }
+    controller_->switch_bundle(*m, v.bundle, v.version, source, done);
+  });
+}
+
+std::string Manager::model_version(const std::string& model) const {
+  const ModelState* m = model_state(model);
+  if (m == nullptr) return "";
+  std::lock_guard lock(m->mu);
+  return m->config.version;
+}
+
 Status Manager::hold_wait(const std::string& model, Rung rung) {
   auto promise = std::make_shared<std::promise<Status>>();
   auto future = promise->get_future();

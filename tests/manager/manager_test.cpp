@@ -595,3 +595,66 @@ TEST_F(ManagerUnitTest, ConcurrentRequestsFromManyThreadsAllGetAnAnswer) {
 
 }  // namespace
 }  // namespace thaw::manager
+
+namespace thaw::manager {
+namespace {
+
+class VersionSwitchTest : public ManagerUnitTest {
+ protected:
+  Status switch_to(const std::string& bundle, const std::string& version) {
+    std::optional<Status> got;
+    manager_->controller().switch_bundle(*manager_->model_state("m"), bundle, version, "http://r/m/" + version,
+                                         [&](Status s) { got = s; });
+    advance(seconds(1));
+    EXPECT_TRUE(got.has_value());
+    return got.value_or(make_error(Code::kInternal, "no answer"));
+  }
+};
+
+TEST_F(VersionSwitchTest, TheNewVersionStartsBesideTheOldThenTakesTheTrafficAtOnce) {
+  start({model("m")});
+  auto first = acquire("m");
+  advance(seconds(1));
+  ASSERT_TRUE(first->ok()) << first->message();
+  const std::string old_endpoint = first->lease().endpoint().to_string();
+  // Version 2 starts while a request is in flight on version 1; then the switch.
+  ASSERT_TRUE(switch_to("/models/m-2.thaw", "2").is_ok());
+  EXPECT_EQ(manager_->model_version("m"), "2");
+  EXPECT_EQ(describe("m")["bundle"], "/models/m-2.thaw");
+  // New requests go to version 2 at once; the one in flight on version 1 finishes there.
+  auto next = acquire("m");
+  advance(seconds(1));
+  ASSERT_TRUE(next->ok());
+  EXPECT_NE(next->lease().endpoint().to_string(), old_endpoint);
+  EXPECT_EQ(alive_workers(), 2);
+  first.reset();  // the request on version 1 ends
+  advance(seconds(1));
+  EXPECT_EQ(alive_workers(), 1) << "the drained version-1 instance stops once idle";
+  EXPECT_EQ(instances("m"), 1);
+}
+
+TEST_F(VersionSwitchTest, AFailedStartLeavesTheOldVersionServing) {
+  start({model("m")});
+  auto first = acquire("m");
+  advance(seconds(1));
+  ASSERT_TRUE(first->ok());
+  fake_->fail_next_starts(1, make_error(Code::kUnavailable, "version 2 crashed at load"));
+  Status s = switch_to("/models/m-2.thaw", "2");
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find("version 1 keeps serving"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("crashed at load"), std::string::npos);
+  EXPECT_EQ(manager_->model_version("m"), "1");
+  first.reset();
+  auto again = acquire("m");
+  advance(seconds(1));
+  EXPECT_TRUE(again->ok());
+  EXPECT_EQ(instances("m"), 1);
+  // Rolling back is the same operation.
+  ASSERT_TRUE(switch_to("/models/m-2.thaw", "2").is_ok());
+  again.reset();
+  ASSERT_TRUE(switch_to("/models/m.thaw", "1").is_ok());
+  EXPECT_EQ(manager_->model_version("m"), "1");
+}
+
+}  // namespace
+}  // namespace thaw::manager
