@@ -123,7 +123,8 @@ Result<manager::ServeConfig> build_config(const ServeFlags& f) {
     if (!m.source.empty() && !fs::exists(m.bundle, ec)) return Status::ok();  // fetched (and checked) on first need
     auto reader = bundle::Reader::open(m.bundle);
     if (!reader.is_ok()) return reader.status();
-    if (!reader->manifest().version.empty()) m.version = reader->manifest().version;
+    // A fetched model's version is its source's (the store's file name); a file's, its manifest's.
+    if (m.source.empty() && !reader->manifest().version.empty()) m.version = reader->manifest().version;
     return Status::ok();
   }));
   for (const auto& r : c.refused)

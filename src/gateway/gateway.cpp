@@ -138,6 +138,9 @@ void Gateway::infer(Request& r, Responder responder, const Caller& caller) {
   call->show_internals = caller.admin;
   call->upstream.method = "POST";
   call->upstream.target = r.target;
+  // The version was checked above against the one served; the instance answers for its model
+  // whatever its bundle's manifest calls the version (a version is what its source calls it).
+  if (!r.param("version").empty()) call->upstream.target = protocol::infer_path(model);
   for (const char* name : {"Content-Type", "Inference-Header-Content-Length", "Accept", "Content-Encoding"})
     if (auto v = r.header(name)) call->upstream.headers.emplace_back(name, std::string(*v));
   // A cold model with a student: the student answers while the model starts.

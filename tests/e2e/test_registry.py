@@ -162,3 +162,58 @@ def test_through_thaw_cache_on_a_second_node(registry, bundle, serve, tmp_path):
         assert cache.stats()["misses"] >= 1
     finally:
         cache.stop()
+
+
+def test_a_new_version_switches_without_failures_and_rolls_back(registry, bundle, serve, tmp_path):
+    root, up = registry
+    publish(root, bundle, "ver", "1")
+    publish(root, bundle, "ver", "2")
+    token = tmp_path / "admin.token"
+    token.write_text("s3cret-admin-token\n")
+    token.chmod(0o600)
+    auth = {"Authorization": "Bearer s3cret-admin-token"}
+    gw = serve([{"name": "ver", "source": source(up, "ver", "1")}],
+               extra={"security": {"admin_token_file": str(token)}})
+    assert infer(gw, "ver", [0], timeout=120).status_code == 200
+    # Nobody without the token changes what is served.
+    assert gw.post("/admin/models/ver/versions", json={"source": source(up, "ver", "2")}).status_code in (401, 403)
+    # A version that cannot be fetched: 502 naming why; version 1 keeps serving.
+    bad = gw.post("/admin/models/ver/versions", json={"source": source(up, "ver", "9")}, headers=auth, timeout=120)
+    assert bad.status_code == 502 and "no such bundle" in bad.json()["error"], bad.text
+    assert gw.get("/admin/models", headers=auth).json()["models"][0]["version"] == "1"
+    # Requests keep flowing while version 2 is published.
+    import threading
+    failures, done = [], threading.Event()
+
+    def load():
+        while not done.is_set():
+            r = infer(gw, "ver", [1], timeout=60)
+            if r.status_code != 200:
+                failures.append((r.status_code, r.text))
+
+    t = threading.Thread(target=load)
+    t.start()
+    try:
+        ok = gw.post("/admin/models/ver/versions", json={"source": source(up, "ver", "2")}, headers=auth, timeout=180)
+        assert ok.status_code == 200 and ok.json()["version"] == "2", ok.text
+        assert infer(gw, "ver", [0], timeout=60).status_code == 200
+    finally:
+        done.set()
+        t.join()
+    assert failures == []
+    models = gw.get("/admin/models", headers=auth).json()
+    assert models["models"][0]["version"] == "2"
+    fetch = {(m["name"], m["version"]): m for m in models["store"]["models"]}[("ver", "2")]["last_fetch"]
+    assert fetch["chunks_reused"] == fetch["chunks"], fetch  # the same bytes: nothing but the head fetched
+    assert gw.session.post(f"{gw.base}/v2/models/ver/versions/2/infer", json={"inputs": [
+        {"name": "text", "datatype": "BYTES", "shape": [1], "data": ["hello"]}]}, timeout=60).status_code == 200
+    # Rolling back is the same operation; SIGHUP with a changed thaw.yaml publishes too.
+    back = gw.post("/admin/models/ver/versions", json={"source": source(up, "ver", "1")}, headers=auth, timeout=180)
+    assert back.status_code == 200 and back.json()["version"] == "1", back.text
+    config = json.loads((tmp_path / "thaw0.yaml").read_text())
+    config["models"][0]["source"] = source(up, "ver", "2")
+    (tmp_path / "thaw0.yaml").write_text(json.dumps(config))
+    import signal
+    gw.proc.send_signal(signal.SIGHUP)
+    gw.wait_until(lambda: gw.get("/admin/models", headers=auth).json()["models"][0]["version"] == "2", 60,
+                  "SIGHUP switch to version 2")
