@@ -9,11 +9,14 @@
   cache hit   the same through `thaw cache` on a "second node" that already holds the bundle, against
               the cache-hit rung's own limits: a loopback read of it from `thaw cache` (curl), and
               writing + fsyncing its bytes to the store's disk (the copy must be durable) + disk
+  switch      a new version published (POST /admin/models/M/versions) while `thaw bench load` sends
+              --rate requests/s to the old one: failed requests (bar 0) and p99 during the switch
+              against p99 of the same load just before it (bar <= 2x)
   delta       bytes `thaw serve` fetches for version 2 of a bundle sharing 90 % of its chunks with
               version 1 already in its store (a changed thaw.yaml, restarted): bar <= 15 % of a full fetch
 
 Medians of --repeats runs. Writes bench/results/registry-latest.json and .md.
-    bench/registry.sh [--repeats 3] [--mbps 100] [--rtt-ms 50]
+    bench/registry.sh [--repeats 3] [--mbps 100] [--rtt-ms 50] [--rates 1000,50] [--delta-mb 200]
 """
 import argparse
 import json
@@ -55,6 +58,47 @@ def write_fsync_seconds(src, dest):
     return took
 
 
+def load_run(gw, rate, seconds, out, warmup=0.0):
+    """`thaw bench load` at `rate` req/s on one short sentence; returns its JSON report."""
+    body = out.with_suffix(".body.json")
+    body.write_text(json.dumps(text_body(SENTENCES[:1])))
+    return subprocess.Popen([os.environ["THAW_BIN"], "bench", "load", "--url", f"{gw.base}/v2/models/minilm/infer",
+                             "--body-file", str(body), "--rate", str(rate), "--duration", str(seconds), "--warmup",
+                             str(warmup), "--timeout", "10", "--json", str(out), "-q"])
+
+
+def failures(report):
+    bad = sum(n for code, n in report["status_counts"].items() if code != "200")
+    return bad + sum(report["error_counts"].values())
+
+
+def version_switch(work, up, root, rate, run):
+    if not (root / "models" / "minilm" / "2.thaw").exists():
+        shutil.copyfile(root / "models" / "minilm" / "1.thaw", root / "models" / "minilm" / "2.thaw")
+    gw = serve(work, [{"name": "minilm", "source": f"{up.base}/models/minilm/1.thaw", "prefetch": True,
+                       "min_instances": 1, "max_instances": 2, "concurrency": 8}], f"switch{run}")
+    try:
+        assert first_request(gw, "minilm") < 120
+        before = work / "before.json"
+        load_run(gw, rate, 8, before, warmup=2).wait(timeout=120)
+        during = work / "during.json"
+        proc = load_run(gw, rate, 10, during)
+        time.sleep(1.5)
+        t0 = time.monotonic()
+        r = gw.post("/admin/models/minilm/versions", json={"source": f"{up.base}/models/minilm/2.thaw"}, timeout=300)
+        switch_s = time.monotonic() - t0
+        assert r.status_code == 200, r.text
+        proc.wait(timeout=120)
+        b, d = json.loads(before.read_text()), json.loads(during.read_text())
+        return {"rate": rate, "switch_seconds": switch_s, "version_after": r.json()["version"],
+                "before": {"p99_ms": b["latency_from_schedule"]["p99_ms"], "p50_ms": b["latency_from_schedule"]["p50_ms"],
+                           "achieved_rate": b["achieved_rate"], "failures": failures(b)},
+                "during": {"p99_ms": d["latency_from_schedule"]["p99_ms"], "p50_ms": d["latency_from_schedule"]["p50_ms"],
+                           "achieved_rate": d["achieved_rate"], "failures": failures(d)}}
+    finally:
+        gw.stop()
+
+
 def serve(work, models, tag):
     config = {"server": {"tick_interval_ms": 50}, "models": models, "store": {"dir": str(work / f"store-{tag}")}}
     path = work / f"thaw-{tag}.yaml"
@@ -76,6 +120,9 @@ def main():
     ap.add_argument("--mbps", type=float, default=100)
     ap.add_argument("--rtt-ms", type=float, default=50)
     ap.add_argument("--delta-mb", type=int, default=200)
+    ap.add_argument("--rates", default="1000,50",
+                    help="request rates (req/s) the version switch runs under, each in its own run: the bar's, and "
+                         "one this machine sustains")
     args = ap.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix="thaw-registry-bench-"))
     root = work / "registry"
@@ -116,6 +163,8 @@ def main():
         finally:
             disk_gw.stop()
 
+        switches = [version_switch(work, up, root, float(r), i) for i, r in enumerate(args.rates.split(","))]
+
         # Delta: version 2 shares 9 of 10 tensors' chunks with version 1 (same layout, one tensor new).
         make_bundle(root / "models" / "synth" / "1.thaw", "synth", "1", args.delta_mb, 10, 0, 0)
         make_bundle(root / "models" / "synth" / "2.thaw", "synth", "2", args.delta_mb, 10, 1, 1000)
@@ -152,6 +201,9 @@ def main():
         "delta": {"v1": fetched["1"], "v2": fetched["2"], "fraction": delta_fraction, "bar": 0.15,
                   "meets": delta_fraction <= 0.15},
         "store_after_registry_run": store,
+        "switch": [s | {"p99_ratio": s["during"]["p99_ms"] / s["before"]["p99_ms"],
+                        "meets": s["during"]["failures"] == 0 and s["during"]["p99_ms"] <= 2 * s["before"]["p99_ms"]}
+                   for s in switches],
     }
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -169,6 +221,11 @@ def main():
     md += ["", f"- registry / (fetch + disk) = **{ratio_registry:.3f}** (bar <= 1.1: {'met' if ratio_registry <= 1.1 else 'MISSED'})",
            f"- cache hit / (loopback read + disk) = **{ratio_hit:.3f}**; / (max(loopback read, write + fsync) + disk) = "
            f"**{ratio_hit_durable:.3f}**",
+           *[f"- version switch under {s['rate']:g} req/s offered (achieved {s['during']['achieved_rate']:.0f}/s; "
+             f"{s['before']['failures']} failed in the run before it): **{s['during']['failures']}** failed requests "
+             f"(bar 0), p99 {s['before']['p99_ms']:.1f} ms before, {s['during']['p99_ms']:.1f} ms during = "
+             f"**{s['during']['p99_ms'] / s['before']['p99_ms']:.2f}x** (bar <= 2x); the switch took "
+             f"{s['switch_seconds']:.2f} s" for s in switches],
            f"- version 2 sharing 90 % of chunks: fetched {fetched['2']['fetched_bytes'] / 1e6:.1f} MB of "
            f"{fetched['2']['bytes'] / 1e6:.1f} MB (full fetch of version 1: {fetched['1']['fetched_bytes'] / 1e6:.1f} MB) = "
            f"**{100 * delta_fraction:.1f} %** (bar <= 15 %: {'met' if delta_fraction <= 0.15 else 'MISSED'})"]
