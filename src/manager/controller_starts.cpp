@@ -188,9 +188,11 @@ void LadderController::apply_rung(ModelState& m, Rung target, std::function<void
   std::shared_ptr<ZygoteHandle> zygote_victim;
   bool need_zygote = false, started = false, floors_live = false;
   Rung previous;
+  std::string bundle;
   {
     Deferred later;
     std::lock_guard lock(m.mu);
+    bundle = m.config.bundle;  // a version switch changes it under the lock
     if (target == Rung::kZygote && !m.zygote_safe) target = Rung::kPageCache;
     previous = m.applied;
     if (target != Rung::kWarm) victims = take_idle_spares(m, m.config.min_instances);
@@ -228,7 +230,6 @@ void LadderController::apply_rung(ModelState& m, Rung target, std::function<void
     stop_instances(victims, m, "idle plan");
     return start_zygote(m, std::move(done));
   }
-  const std::string bundle = m.config.bundle;
   auto report = [name = m.config.name, done = std::move(done)](const char* what) {
     return [name, done, what](Status s) {
       if (!s.is_ok()) spdlog::warn("model={} {} failed: {}", name, what, s.to_string());
