@@ -202,7 +202,20 @@ void Manager::publish_version(const std::string& model, const std::string& sourc
       done(Status::ok());  // already serving it
       return;
     }
+    if (m->switching) {
+      done(make_error(Code::kUnavailable, "a version switch of model '{}' is under way; publish again once it answers",
+                      model));
+      return;
+    }
+    m->switching = true;
   }
+  done = [m, done = std::move(done)](Status s) {
+    {
+      std::lock_guard lock(m->mu);
+      m->switching = false;
+    }
+    done(std::move(s));
+  };
   // Fetch (the launcher's threads) and warm, then start beside the serving version and switch.
   launcher_->warm_page_cache(v->bundle, [this, m, v = *v, source, done](Status s) {
     if (!s.is_ok()) {

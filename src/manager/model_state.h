@@ -105,6 +105,7 @@ struct ModelState {
   policy::IdlePlan plan{policy::Rung::kDisk};
   bool holding = false;
   bool unloaded = false;  // Triton's repository unload: refused until loaded again
+  bool switching = false;  // a version switch is under way (Manager::publish_version): one at a time
   policy::Rung applied = policy::Rung::kDisk;  // the lowest rung the last action reached
   Nanos last_request{0};
   Nanos start_backoff_until{0};
