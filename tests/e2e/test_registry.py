@@ -217,3 +217,33 @@ def test_a_new_version_switches_without_failures_and_rolls_back(registry, bundle
     gw.proc.send_signal(signal.SIGHUP)
     gw.wait_until(lambda: gw.get("/admin/models", headers=auth).json()["models"][0]["version"] == "2", 60,
                   "SIGHUP switch to version 2")
+
+
+@pytest.fixture()
+def small_disk(tmp_path):
+    """A 40 MiB tmpfs for the model store (needs root: skipped elsewhere)."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    import subprocess
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "tmpfs", str(mnt)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_full_disk_is_507_and_leaves_nothing(registry, bundle, serve, small_disk, tmp_path):
+    root, up = registry
+    publish(root, bundle, "big", "1")
+    config_models = [{"name": "big", "source": source(up, "big", "1")}]
+    config = {"server": {"tick_interval_ms": 50}, "models": config_models, "store": {"dir": str(small_disk / "store")}}
+    path = tmp_path / "full.yaml"
+    path.write_text(json.dumps(config))
+    gw = Gateway("--config", str(path), log_path=tmp_path / "full.log")
+    try:
+        r = infer(gw, "big", [0], timeout=120)
+        assert r.status_code == 507, r.text
+        assert "disk is full" in json_error(r)
+        assert store_files(small_disk / "store") == []
+    finally:
+        assert gw.stop() == 0
