@@ -372,7 +372,7 @@ void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backe
       "Each model climbs the cold-start ladder (disk, page cache, zygote, warm instances) on demand and\n"
       "falls back down after the policy's keep-alive. Requests carry X-Latency-Tier: premium, standard\n"
       "(default) or batch. Admin: GET /admin/models, GET /admin/profile (the rung costs measured),\n"
-      "POST /admin/models/{m}/prewarm|drain, POST /admin/models/{m}/versions {\"source\": URL} (a new version, no spike).\n"
+      "POST /admin/models/{m}/prewarm|drain, POST /admin/models/{m}/versions {\"source\": URL[, \"canary_percent\": P]} (a new version, no spike).\n"
       "Stdout: one JSON line per event ({\"event\":\"serving\",\"port\":N,...}); logs go to stderr.\n"
       "SIGTERM/SIGINT: stop accepting, finish requests in flight, stop every instance, exit 0.\n"
       "--grpc-port adds the same API over gRPC (inference.GRPCInferenceService); metadata\n"

@@ -223,23 +223,31 @@ void Gateway::admin_publish(Request& r, Responder responder) {
   }
   json j = parse_admin_body(r.body);
   if (j.is_discarded() || !j.is_object() || !j.contains("source") || !j["source"].is_string() ||
-      (j.contains("sha256") && !j["sha256"].is_string())) {
+      (j.contains("sha256") && !j["sha256"].is_string()) ||
+      (j.contains("canary_percent") && (!j["canary_percent"].is_number_integer() || j["canary_percent"].get<int64_t>() < 0 ||
+                                        j["canary_percent"].get<int64_t>() > 100))) {
     responder.send(Response::error(400, "the body must be {\"source\": \"http://HOST:PORT/models/NAME/VERSION\"} "
-                                        "with an optional \"sha256\""));
+                                        "with an optional \"sha256\" and \"canary_percent\" (0-100)"));
     return;
   }
+  const int canary = j.contains("canary_percent") ? j["canary_percent"].get<int>() : 0;
   const std::string source = j["source"].get<std::string>();
   const std::string sha = j.value("sha256", "");
   const auto t0 = std::chrono::steady_clock::now();
-  manager_.publish_version(model, source, sha, [this, responder, model, source, t0](Status s) {
-    if (!s.is_ok()) {
-      responder.send(Response::from_status(s));
-      return;
-    }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    responder.send(Response::json(
-        200, {{"model", model}, {"version", manager_.model_version(model)}, {"source", source}, {"seconds", seconds}}));
-  });
+  manager_.publish_version(
+      model, source, sha,
+      [this, responder, model, source, t0](Status s) {
+        if (!s.is_ok()) {
+          responder.send(Response::from_status(s));
+          return;
+        }
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        responder.send(Response::json(200, {{"model", model},
+                                            {"version", manager_.model_version(model)},
+                                            {"source", source},
+                                            {"seconds", seconds}}));
+      },
+      canary);
 }
 
 void Gateway::repository_load(Request& r, Responder responder, bool load) {

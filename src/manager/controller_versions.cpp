@@ -21,7 +21,8 @@ struct SwitchState {
 }  // namespace
 
 void LadderController::switch_bundle(ModelState& m, std::string bundle, std::string version, std::string source,
-                                     std::function<void(Status)> done) {
+                                     std::function<void(Status)> done, int canary_percent) {
+  const bool canary = canary_percent > 0 && canary_percent < 100;
   std::vector<std::pair<uint64_t, StartSpec>> specs;
   std::string from_version;
   {
@@ -40,7 +41,8 @@ void LadderController::switch_bundle(ModelState& m, std::string bundle, std::str
   state->pending = specs.size();
   const Rung from = launcher_.storage_rung(bundle);
   const Nanos launched = clock_.now();
-  auto finish = [this, &m, state, bundle, version, source, from_version, from, launched, done] {
+  auto finish = [this, &m, state, bundle, version, source, from_version, from, launched, done, canary,
+                 canary_percent] {
     std::vector<std::shared_ptr<Instance>> stop_now;
     std::shared_ptr<ZygoteHandle> old_zygote;
     Status result = state->failed;
@@ -51,6 +53,22 @@ void LadderController::switch_bundle(ModelState& m, std::string bundle, std::str
       if (!result.is_ok()) {
         stop_now = std::move(state->ready);
         m.last_error = result;
+      } else if (canary) {
+        // Beside the serving version, on a share of the requests; an earlier canary drains.
+        for (auto& i : m.instances)
+          if (i->canary) i->draining = true;
+        const Nanos now = clock_.now();
+        for (auto& inst : state->ready) {
+          inst->last_used = now;
+          inst->canary = true;
+          m.instances.push_back(inst);
+        }
+        m.canary.percent = canary_percent;
+        m.canary.bundle = bundle;
+        m.canary.version = version;
+        m.canary.source = source;
+        m.canary.seen = 0;
+        pool_.dispatch(m, later);
       } else {
         // The switch: one step under the lock. Older instances finish what they hold, take nothing new.
         for (auto& i : m.instances) i->draining = true;
@@ -58,6 +76,7 @@ void LadderController::switch_bundle(ModelState& m, std::string bundle, std::str
         m.config.bundle = bundle;
         m.config.version = version;
         m.config.source = source;
+        m.canary.percent = 0;
         const Nanos now = clock_.now();
         for (auto& inst : state->ready) {
           inst->last_used = now;
@@ -72,7 +91,11 @@ void LadderController::switch_bundle(ModelState& m, std::string bundle, std::str
     }
     for (auto& i : stop_now) launcher_.stop(i->worker, std::chrono::seconds(1), nullptr);
     if (old_zygote) launcher_.stop_zygote(old_zygote, options_.stop_grace, nullptr);
-    if (result.is_ok()) {
+    if (result.is_ok() && canary) {
+      spdlog::info("model={} version {} takes {} % of requests as a canary beside version {}", m.config.name, version,
+                   canary_percent, from_version);
+      if (done) done(Status::ok());
+    } else if (result.is_ok()) {
       spdlog::info("model={} now serves version {} ({}); version {} drains", m.config.name, version, bundle,
                    from_version);
       if (done) done(Status::ok());
@@ -102,6 +125,39 @@ void LadderController::switch_bundle(ModelState& m, std::string bundle, std::str
       if (last) finish();
     });
   }
+}
+
+void LadderController::promote_canary(ModelState& m) {
+  std::shared_ptr<ZygoteHandle> old_zygote;
+  {
+    Deferred later;
+    std::lock_guard lock(m.mu);
+    if (m.canary.percent == 0) return;
+    for (auto& i : m.instances) {
+      if (i->canary) i->canary = false;
+      else i->draining = true;
+    }
+    old_zygote = std::exchange(m.zygote, nullptr);
+    m.config.bundle = m.canary.bundle;
+    m.config.version = m.canary.version;
+    m.config.source = m.canary.source;
+    m.canary.percent = 0;
+    spdlog::info("model={} canary version {} promoted: it takes every request", m.config.name, m.config.version);
+    pool_.dispatch(m, later);
+  }
+  if (old_zygote) launcher_.stop_zygote(old_zygote, options_.stop_grace, nullptr);
+}
+
+void LadderController::cancel_canary(ModelState& m) {
+  Deferred later;
+  std::lock_guard lock(m.mu);
+  if (m.canary.percent == 0) return;
+  for (auto& i : m.instances)
+    if (i->canary) i->draining = true;
+  spdlog::info("model={} canary version {} cancelled: version {} takes every request", m.config.name,
+               m.canary.version, m.config.version);
+  m.canary.percent = 0;
+  pool_.dispatch(m, later);
 }
 
 }  // namespace thaw::manager

@@ -71,8 +71,14 @@ class LadderController final : public PoolEvents {
   // its bundle and version change, every older instance drains (its requests in flight finish, it
   // takes no new ones) and the older zygote stops. A failed start changes nothing (the started
   // instances stop); `done` hears why. Rolling back is the same call with the older bundle.
+  // With `canary_percent` in 1..99 the new instances take that share of the requests beside the
+  // old ones instead (a canary: the model's bundle and version stay) until promote_canary() or
+  // cancel_canary().
   void switch_bundle(ModelState& m, std::string bundle, std::string version, std::string source,
-                     std::function<void(Status)> done);
+                     std::function<void(Status)> done, int canary_percent = 0);
+  // The canary becomes the served version (the others drain); or its instances drain.
+  void promote_canary(ModelState& m);
+  void cancel_canary(ModelState& m);
   // Starts one instance in the background if none is running or starting (a student answers
   // meanwhile). Counts as an invocation for the policy.
   void start_in_background(ModelState& m);

@@ -181,7 +181,7 @@ void Manager::hold(const std::string& model, Rung rung, std::function<void(Statu
 }
 
 void Manager::publish_version(const std::string& model, const std::string& source, const std::string& sha256,
-                              std::function<void(Status)> done) {
+                              std::function<void(Status)> done, int canary_percent) {
   ModelState* m = model_state(model);
   if (m == nullptr) {
     done(make_error(Code::kNotFound, "unknown model '{}'; GET /admin/models lists the models", model));
@@ -196,12 +196,27 @@ void Manager::publish_version(const std::string& model, const std::string& sourc
     done(v.status());
     return;
   }
+  // The canary's or the served version's source: no fetch, no start.
+  bool handled = false, promote = false, cancel = false;
   {
     std::lock_guard lock(m->mu);
-    if (m->config.bundle == v->bundle) {
-      done(Status::ok());  // already serving it
-      return;
+    if (m->canary.percent > 0 && m->canary.bundle == v->bundle) {
+      handled = true;
+      if (canary_percent > 0 && canary_percent < 100) m->canary.percent = canary_percent;  // a new share
+      else promote = true;
+    } else if (m->config.bundle == v->bundle) {
+      handled = true;
+      cancel = m->canary.percent > 0;  // back to the served version alone
     }
+  }
+  if (handled) {
+    if (promote) controller_->promote_canary(*m);
+    if (cancel) controller_->cancel_canary(*m);
+    done(Status::ok());
+    return;
+  }
+  {
+    std::lock_guard lock(m->mu);
     if (m->switching) {
       done(make_error(Code::kUnavailable, "a version switch of model '{}' is under way; publish again once it answers",
                       model));
@@ -217,12 +232,12 @@ void Manager::publish_version(const std::string& model, const std::string& sourc
     done(std::move(s));
   };
   // Fetch (the launcher's threads) and warm, then start beside the serving version and switch.
-  launcher_->warm_page_cache(v->bundle, [this, m, v = *v, source, done](Status s) {
+  launcher_->warm_page_cache(v->bundle, [this, m, v = *v, source, done, canary_percent](Status s) {
     if (!s.is_ok()) {
       done(s.with_context(fmt::format("version {} was not fetched; the serving version keeps serving", v.version)));
       return;
     }
-    controller_->switch_bundle(*m, v.bundle, v.version, source, done);
+    controller_->switch_bundle(*m, v.bundle, v.version, source, done, canary_percent);
   });
 }
 

@@ -108,8 +108,11 @@ class Manager {
   // store (only the chunks the local versions do not share), warmed into the page cache, started
   // beside the serving version, then switched to at once (LadderController::switch_bundle). The
   // same source as now answers at once; a failure anywhere leaves the serving version as it is.
+  // `canary_percent` 1..99: the new version takes that share of the requests beside the served one
+  // (a canary); publishing the canary's source again (without a share, or 100) promotes it, the
+  // served one's source cancels it, another share changes it.
   void publish_version(const std::string& model, const std::string& source, const std::string& sha256,
-                       std::function<void(Status)> done);
+                       std::function<void(Status)> done, int canary_percent = 0);
   // The version a model serves now (a copy: a switch may change it at any time).
   std::string model_version(const std::string& model) const;
 

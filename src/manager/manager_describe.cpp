@@ -44,6 +44,7 @@ json Manager::describe() const {
                            {"forked", i->worker->forked()},
                            {"outstanding", i->outstanding},
                            {"draining", i->draining},
+                           {"canary", i->canary},
                            {"pss_bytes", i->pss}});
     }
     json queue;
@@ -85,6 +86,10 @@ json Manager::describe() const {
                       {"cancelled", m->counters.cancelled},
                       {"idle_plan", plan},
                       {"source", m->config.source.empty() ? json(nullptr) : json(m->config.source)},
+                      {"canary", m->canary.percent > 0 ? json({{"percent", m->canary.percent},
+                                                               {"version", m->canary.version},
+                                                               {"source", m->canary.source}})
+                                                       : json(nullptr)},
                       {"fetch_estimate_ms", m->fetch_estimate_ms},
                       {"last_error", m->last_error.is_ok() ? json(nullptr) : json(m->last_error.to_string())}});
   }

@@ -30,6 +30,7 @@ struct Instance {
   std::shared_ptr<WorkerHandle> worker;
   bool reserved = false;  // premium-only pool
   bool draining = false;  // takes no new requests; stopped once idle
+  bool canary = false;    // runs the canary version (ModelState::canary): takes canary.percent of requests
   bool dead = false;
   bool broken = false;    // failed a request: draining, already counted in instance_deaths
   int outstanding = 0;
@@ -106,6 +107,13 @@ struct ModelState {
   bool holding = false;
   bool unloaded = false;  // Triton's repository unload: refused until loaded again
   bool switching = false;  // a version switch is under way (Manager::publish_version): one at a time
+  // A new version on a share of the traffic beside the serving one (LadderController::switch_bundle
+  // with a percentage); promoted or cancelled by the next publish.
+  struct {
+    int percent = 0;  // 0: no canary
+    std::string bundle, version, source;
+    uint64_t seen = 0;  // requests given an instance while the canary runs
+  } canary;
   policy::Rung applied = policy::Rung::kDisk;  // the lowest rung the last action reached
   Nanos last_request{0};
   Nanos start_backoff_until{0};

@@ -247,3 +247,24 @@ def test_a_full_disk_is_507_and_leaves_nothing(registry, bundle, serve, small_di
         assert store_files(small_disk / "store") == []
     finally:
         assert gw.stop() == 0
+
+
+def test_a_canary_takes_its_share_then_is_promoted(registry, bundle, serve):
+    root, up = registry
+    publish(root, bundle, "can", "1")
+    publish(root, bundle, "can", "2")
+    gw = serve([{"name": "can", "source": source(up, "can", "1")}])
+    assert infer(gw, "can", [0], timeout=120).status_code == 200
+    r = gw.post("/admin/models/can/versions", json={"source": source(up, "can", "2"), "canary_percent": 50}, timeout=180)
+    assert r.status_code == 200 and r.json()["version"] == "1", r.text
+    m = gw.models()["can"]
+    assert m["canary"]["percent"] == 50 and m["canary"]["version"] == "2"
+    assert sorted(i["canary"] for i in m["instances"]) == [False, True]
+    for _ in range(4):
+        assert infer(gw, "can", [1], timeout=60).status_code == 200
+    assert gw.post("/admin/models/can/versions", json={"source": source(up, "can", "2"), "canary_percent": 101}
+                   ).status_code == 400
+    promoted = gw.post("/admin/models/can/versions", json={"source": source(up, "can", "2")}, timeout=60)
+    assert promoted.status_code == 200 and promoted.json()["version"] == "2", promoted.text
+    gw.wait_until(lambda: len(gw.models()["can"]["instances"]) == 1, 30, "version 1 drained")
+    assert gw.models()["can"]["canary"] is None

@@ -3,7 +3,9 @@
 // process, and every case is deterministic.
 #include "manager/manager.h"
 
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -654,6 +656,58 @@ TEST_F(VersionSwitchTest, AFailedStartLeavesTheOldVersionServing) {
   again.reset();
   ASSERT_TRUE(switch_to("/models/m.thaw", "1").is_ok());
   EXPECT_EQ(manager_->model_version("m"), "1");
+}
+
+}  // namespace
+}  // namespace thaw::manager
+
+namespace thaw::manager {
+namespace {
+
+TEST_F(VersionSwitchTest, ACanaryTakesItsShareUntilPromotedOrCancelled) {
+  start({model("m")});
+  {
+    auto warm = acquire("m");
+    advance(seconds(1));
+    ASSERT_TRUE(warm->ok());
+  }
+  std::optional<Status> got;
+  manager_->controller().switch_bundle(*manager_->model_state("m"), "/models/m-2.thaw", "2", "http://r/m/2",
+                                       [&](Status s) { got = s; }, 25);
+  advance(seconds(1));
+  ASSERT_TRUE(got && got->is_ok());
+  EXPECT_EQ(manager_->model_version("m"), "1") << "a canary does not change the served version";
+  EXPECT_EQ(describe("m")["canary"]["percent"], 25);
+  // 100 requests, one at a time: a quarter reach the canary's instance.
+  std::map<std::string, int> by_endpoint;
+  for (int i = 0; i < 100; ++i) {
+    auto r = acquire("m");
+    settle();
+    ASSERT_TRUE(r->ok());
+    ++by_endpoint[r->lease().endpoint().to_string()];
+  }
+  ASSERT_EQ(by_endpoint.size(), 2u);
+  std::vector<int> counts;
+  for (auto& [e, n] : by_endpoint) counts.push_back(n);
+  std::sort(counts.begin(), counts.end());
+  EXPECT_EQ(counts, (std::vector<int>{25, 75}));
+  // Promotion: the canary serves everything, the old instance drains.
+  manager_->controller().promote_canary(*manager_->model_state("m"));
+  EXPECT_EQ(manager_->model_version("m"), "2");
+  EXPECT_TRUE(describe("m")["canary"].is_null());
+  advance(seconds(1));
+  EXPECT_EQ(instances("m"), 1);
+  // A second canary, cancelled: its instance drains, version 2 stays.
+  got.reset();
+  manager_->controller().switch_bundle(*manager_->model_state("m"), "/models/m-3.thaw", "3", "http://r/m/3",
+                                       [&](Status s) { got = s; }, 10);
+  advance(seconds(1));
+  ASSERT_TRUE(got && got->is_ok());
+  EXPECT_EQ(instances("m"), 2);
+  manager_->controller().cancel_canary(*manager_->model_state("m"));
+  advance(seconds(1));
+  EXPECT_EQ(instances("m"), 1);
+  EXPECT_EQ(manager_->model_version("m"), "2");
 }
 
 }  // namespace
