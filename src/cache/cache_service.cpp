@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "cache/recipe_reader.h"
 #include "http/prometheus.h"
 
 namespace thaw::cache {
@@ -132,31 +133,11 @@ void CacheService::release(const std::string& name, const std::string& version) 
 Result<std::shared_ptr<const Recipe>> CacheService::fetch_recipe(const std::string& name,
                                                                  const std::string& version) {
   const std::string path = upstream_->object_path(name, version);
-  uint64_t want = options_.head_probe_bytes;
-  THAW_ASSIGN_OR_RETURN(RangeBytes head, upstream_->read(path, 0, want));
-  const uint64_t size = head.total_size;
-  std::vector<LiteralGap> missing;
-  for (;;) {
-    auto r = recipe_from_bundle_head(name, version, std::as_bytes(std::span(head.bytes)), size, &missing);
-    if (r.is_ok()) {
-      for (const auto& gap : missing) {
-        THAW_ASSIGN_OR_RETURN(RangeBytes more, upstream_->read(path, gap.offset, gap.length));
-        if (more.bytes.size() != gap.length)
-          return make_error(Code::kCorrupt, "upstream {} ended early at {}", path,
-                            gap.offset + more.bytes.size());
-        fill_literal(&*r, gap.offset, std::as_bytes(std::span(more.bytes)));
-      }
-      THAW_TRY(persist(*r));
-      return std::make_shared<const Recipe>(std::move(*r));
-    }
-    if (r.status().code() != Code::kResourceExhausted || head.bytes.size() >= size)
-      return r.status().with_context(fmt::format("bundle {} from the upstream", path));
-    // The manifest is longer than the probe: read on.
-    uint64_t from = head.bytes.size();
-    THAW_ASSIGN_OR_RETURN(RangeBytes more, upstream_->read(path, from, std::min(size, from * 2) - from));
-    if (more.bytes.empty()) return make_error(Code::kCorrupt, "upstream {} ended early at {}", path, from);
-    head.bytes += more.bytes;
-  }
+  THAW_ASSIGN_OR_RETURN(
+      Recipe r, read_recipe(name, version, [&](uint64_t off, uint64_t len) { return upstream_->read(path, off, len); },
+                            options_.head_probe_bytes, fmt::format("{} from the upstream", path)));
+  THAW_TRY(persist(r));
+  return std::make_shared<const Recipe>(std::move(r));
 }
 
 Result<std::optional<VersionLease>> CacheService::find_version(const std::string& name,

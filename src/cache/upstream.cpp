@@ -63,6 +63,7 @@ std::string Upstream::object_path(const std::string& name, const std::string& ve
 
 std::string Upstream::url_path(const std::string& key) const {
   if (options_.kind == UpstreamKind::kThawCache) return fmt::format("{}/models/{}", prefix_, key);
+  if (options_.kind == UpstreamKind::kExactPath) return key;
   return fmt::format("{}/{}.thaw", prefix_, key);
 }
 

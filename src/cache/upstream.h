@@ -29,7 +29,9 @@
 
 namespace thaw::cache {
 
-enum class UpstreamKind { kHttp, kS3, kThawCache };
+// kHttp/kS3: a registry, keys map to {prefix}/{name}/{version}.thaw; kThawCache: a peer (see above);
+// kExactPath: the key is the request path itself (a model's `source:` URL names its object whole).
+enum class UpstreamKind { kHttp, kS3, kThawCache, kExactPath };
 
 struct UpstreamOptions {
   std::string url;                 // "http://host:port[/prefix]"

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -20,13 +21,16 @@
 #include "bundle/bundle.h"
 #include "cli/commands.h"
 #include "cli/serve_security.h"
+#include "cli/serve_store.h"
 #include "cli/write_file.h"
 #include "common/clock.h"
 #include "engine/registry.h"
 #include "gateway/gateway.h"
 #include "grpc/grpc_module.h"
 #include "http/server.h"
+#include "manager/fetching_launcher.h"
 #include "manager/manager.h"
+#include "manager/process_launcher.h"
 #include "manager/serve_config.h"
 #include "policy/policy_spec.h"
 #include "worker/worker.h"
@@ -111,13 +115,17 @@ Result<manager::ServeConfig> build_config(const ServeFlags& f) {
                            {&f.tls_client_ca, &sec.tls_client_ca_file}, {&f.tls_client_cert, &sec.tls_client_cert}})
     if (!flag->empty()) *key = *flag;
   THAW_TRY(manager::add_models_from_dir(c));
+  THAW_TRY(assign_store_paths(c));
   if (f.strict) c.strict = true;
   THAW_TRY(manager::validate(c));
   // A bad bundle is set aside, not fatal: the others are served (unless strict).
   THAW_TRY(manager::set_aside_bad_models(c, [](manager::ModelConfig& m) {
+    std::error_code ec;
+    if (!m.source.empty() && !fs::exists(m.bundle, ec)) return Status::ok();  // fetched (and checked) on first need
     auto reader = bundle::Reader::open(m.bundle);
     if (!reader.is_ok()) return reader.status();
-    if (!reader->manifest().version.empty()) m.version = reader->manifest().version;
+    // A fetched model's version is its source's (the store's file name); a file's, its manifest's.
+    if (m.source.empty() && !reader->manifest().version.empty()) m.version = reader->manifest().version;
     return Status::ok();
   }));
   for (const auto& r : c.refused)
@@ -197,11 +205,32 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
     return 2;
   }
   warn_if_exposed(c);
-  auto manager = manager::Manager::create(mo, c.models, clock);
+  // Models from a source: the model store, and a launcher that fetches into it (the registry rung).
+  std::unique_ptr<manager::ModelStore> store;
+  std::unique_ptr<manager::Launcher> launcher;
+  if (has_sources(c)) {
+    auto opened = open_model_store(c, clock);
+    if (!opened.is_ok()) {
+      spdlog::error("model store: {}", opened.status().to_string());
+      return 2;
+    }
+    store = std::move(opened).value();
+    launcher = std::make_unique<manager::FetchingLauncher>(
+        std::make_unique<manager::ProcessLauncher>(manager::ProcessLauncherOptions{mo.thaw_exe}), *store);
+    mo.describe_store = [s = store.get()] { return s->describe(); };
+    mo.register_source = source_registrar(*store, c);
+    mo.load_info = [&backends, s = store.get()](const manager::ModelConfig& m) {
+      if (s->knows(m.bundle) && !s->present(m.bundle)) return manager::ModelLoadInfo{s->size_of(m.bundle), true};
+      return load_info(backends, m.bundle);
+    };
+  }
+  auto manager = manager::Manager::create(mo, c.models, clock, std::move(launcher));
   if (!manager.is_ok()) {
     spdlog::error("{}", manager.status().to_string());
     return 2;
   }
+  std::optional<StoreWarmup> warmup;
+  if (store) warmup.emplace(*store, c);
   gateway::Gateway gateway(**manager, std::move(security->access));
   http::ServerOptions so;
   so.listen = http::Endpoint::tcp(c.host, static_cast<uint16_t>(c.port));
@@ -305,7 +334,11 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
     ::close(f.ready_fd);
   }
   int signal = 0;
-  while ((signal = worker::wait_for_stop_signal(wait_signals)) == SIGHUP) reload_serve_security(*security);
+  const std::string config_path = !f.config.empty() ? f.config : fs::exists("thaw.yaml") ? "thaw.yaml" : "";
+  while ((signal = worker::wait_for_stop_signal(wait_signals)) == SIGHUP) {
+    reload_serve_security(*security);
+    if (store && !config_path.empty()) reload_sources(config_path, **manager);
+  }
   // Readiness turns false first; with a drain delay the server keeps taking requests meanwhile, so
   // those a load balancer sends before it has seen the probe fail are still answered.
   gateway.set_draining();
@@ -349,7 +382,7 @@ void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backe
       "Each model climbs the cold-start ladder (disk, page cache, zygote, warm instances) on demand and\n"
       "falls back down after the policy's keep-alive. Requests carry X-Latency-Tier: premium, standard\n"
       "(default) or batch. Admin: GET /admin/models, GET /admin/profile (the rung costs measured),\n"
-      "POST /admin/models/{m}/prewarm|drain.\n"
+      "POST /admin/models/{m}/prewarm|drain, POST /admin/models/{m}/versions {\"source\": URL[, \"canary_percent\": P]} (a new version, no spike).\n"
       "Stdout: one JSON line per event ({\"event\":\"serving\",\"port\":N,...}); logs go to stderr.\n"
       "SIGTERM/SIGINT: readiness turns false (and serving goes on for --drain-delay-ms), then stop accepting,\n"
       "finish requests in flight (up to --stop-grace-ms), stop every instance, exit 0.\n"
@@ -358,7 +391,7 @@ void register_serve(CLI::App& app, int* exit_code, const engine::Registry& backe
       "--keda-scaler-port serves KEDA's external scaler (externalscaler.ExternalScaler) for the\n"
       "`external-push` trigger: metadata `model` names the model, `targetDemand` the requests per\n"
       "replica (default: its concurrency); the metric thaw-<model>-demand is waiting + in flight.\n"
-      "SIGHUP: reload the TLS certificate and key, reopen the access and audit logs.\n"
+      "SIGHUP: reload the TLS certificate and key, reopen the access and audit logs, publish changed model sources.\n"
       "Security (docs/security.md): with --admin-token-file, admin and repository routes need\n"
       "\"Authorization: Bearer <token>\"; API keys for inference, allowed origins and more are set\n"
       "under `security:` in thaw.yaml.\n"

@@ -35,6 +35,7 @@ struct SimArgs {
   int max_instances = 1;
   int min_instances = 0;
   ClusterArgs cluster;
+  bool from_registry = false;
 };
 
 int run_sim(const SimArgs& a) {
@@ -98,6 +99,7 @@ int run_sim(const SimArgs& a) {
   if (a.concurrency > 0) opts.concurrency = a.concurrency;
   opts.max_instances = a.max_instances;
   opts.min_instances = a.min_instances;
+  opts.from_registry = a.from_registry;
   ProgressBar bar("sim", trace->invocations * specs.size(), a.progress && ProgressBar::stderr_is_tty());
   uint64_t shown = 0;
   opts.progress = [&](uint64_t n) {
@@ -206,6 +208,9 @@ void register_sim(CLI::App& app, int* exit_code) {
       ->check(CLI::Range(1, 1 << 20))->capture_default_str();
   cmd->add_option("--min-instances", args->min_instances, "Warm floor per app, as in thaw.yaml")
       ->check(CLI::Range(0, 1 << 20))->capture_default_str();
+  cmd->add_flag("--from-registry", args->from_registry,
+                "Every app's bundle starts in a registry (thaw.yaml `source:`): its first start pays the "
+                "registry rung (the profile's fetch cost), later ones start from disk");
   cmd->add_option("--model", args->model,
                   "manager: replay through the manager (default); plans: the earlier analytic model that "
                   "evaluates each idle plan without carrying it out (for comparison)")

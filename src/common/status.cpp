@@ -15,6 +15,8 @@ std::string_view code_name(Code code) {
     case Code::kDeadlineExceeded: return "deadline exceeded";
     case Code::kCancelled: return "cancelled";
     case Code::kInternal: return "internal error";
+    case Code::kUpstream: return "bad gateway";
+    case Code::kNoSpace: return "insufficient storage";
   }
   return "unknown";
 }

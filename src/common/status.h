@@ -23,6 +23,8 @@ enum class Code {
   kDeadlineExceeded,  // a wait ran past its timeout
   kCancelled,         // the caller went away (a client disconnected) before the work finished
   kInternal,          // a bug: an invariant broke
+  kUpstream,          // a server this one depends on failed or answered wrongly (a registry's 404, bad bytes)
+  kNoSpace,           // the disk has no room for what must be written
 };
 
 std::string_view code_name(Code code);

@@ -68,8 +68,9 @@ std::optional<Response> Gateway::check_model(const Request& r) const {
     return unknown_model(model);
   }
   const std::string& version = r.param("version");
-  if (!version.empty() && version != config->version)
-    return Response::error(404, "model '" + model + "' has no version '" + version + "'; it has '" + config->version + "'");
+  const std::string serving = manager_.model_version(model);
+  if (!version.empty() && version != serving)
+    return Response::error(404, "model '" + model + "' has no version '" + version + "'; it has '" + serving + "'");
   return std::nullopt;
 }
 
@@ -137,6 +138,9 @@ void Gateway::infer(Request& r, Responder responder, const Caller& caller) {
   call->show_internals = caller.admin;
   call->upstream.method = "POST";
   call->upstream.target = r.target;
+  // The version was checked above against the one served; the instance answers for its model
+  // whatever its bundle's manifest calls the version (a version is what its source calls it).
+  if (!r.param("version").empty()) call->upstream.target = protocol::infer_path(model);
   for (const char* name : {"Content-Type", "Inference-Header-Content-Length", "Accept", "Content-Encoding"})
     if (auto v = r.header(name)) call->upstream.headers.emplace_back(name, std::string(*v));
   // A cold model with a student: the student answers while the model starts.
@@ -187,6 +191,11 @@ void Gateway::admin_move(Request& r, Responder responder, bool prewarm) {
     responder.send(Response::from_status(rung.status()));
     return;
   }
+  if (*rung == Rung::kRegistry) {
+    responder.send(Response::error(400, "no hold reaches the registry rung: a fetched model falls to it when the "
+                                        "model store's disk budget evicts its local copy"));
+    return;
+  }
   if (prewarm && *rung == Rung::kDisk) {
     responder.send(Response::error(400, "prewarm goes up the ladder: use warm, zygote or page_cache"));
     return;
@@ -204,6 +213,41 @@ void Gateway::admin_move(Request& r, Responder responder, bool prewarm) {
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     responder.send(Response::json(200, {{"model", model}, {"rung", policy::rung_name(rung)}, {"seconds", seconds}}));
   });
+}
+
+void Gateway::admin_publish(Request& r, Responder responder) {
+  const std::string model = r.param("model");
+  if (auto err = decode_body(r)) {
+    responder.send(std::move(*err));
+    return;
+  }
+  json j = parse_admin_body(r.body);
+  if (j.is_discarded() || !j.is_object() || !j.contains("source") || !j["source"].is_string() ||
+      (j.contains("sha256") && !j["sha256"].is_string()) ||
+      (j.contains("canary_percent") && (!j["canary_percent"].is_number_integer() || j["canary_percent"].get<int64_t>() < 0 ||
+                                        j["canary_percent"].get<int64_t>() > 100))) {
+    responder.send(Response::error(400, "the body must be {\"source\": \"http://HOST:PORT/models/NAME/VERSION\"} "
+                                        "with an optional \"sha256\" and \"canary_percent\" (0-100)"));
+    return;
+  }
+  const int canary = j.contains("canary_percent") ? j["canary_percent"].get<int>() : 0;
+  const std::string source = j["source"].get<std::string>();
+  const std::string sha = j.value("sha256", "");
+  const auto t0 = std::chrono::steady_clock::now();
+  manager_.publish_version(
+      model, source, sha,
+      [this, responder, model, source, t0](Status s) {
+        if (!s.is_ok()) {
+          responder.send(Response::from_status(s));
+          return;
+        }
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        responder.send(Response::json(200, {{"model", model},
+                                            {"version", manager_.model_version(model)},
+                                            {"source", source},
+                                            {"seconds", seconds}}));
+      },
+      canary);
 }
 
 void Gateway::repository_load(Request& r, Responder responder, bool load) {
@@ -263,7 +307,7 @@ http::Router Gateway::router(Routes which) {
   });
   add_sync(router, "GET", "/v2/models/stats", RouteKind::kInference, [this](Request&) {
     json all = json::array();
-    for (const auto& [name, stats] : stats_) all.push_back(stats->to_json(name, manager_.model_config(name)->version));
+    for (const auto& [name, stats] : stats_) all.push_back(stats->to_json(name, manager_.model_version(name)));
     return Response::json(200, {{"model_stats", all}});
   });
   add_sync(router, "POST", "/v2/repository/index", RouteKind::kAdmin, [this](Request& r) {
@@ -313,7 +357,7 @@ http::Router Gateway::router(Routes which) {
     add_sync(router, "GET", prefix + "/stats", RouteKind::kInference, [this](Request& r) {
       if (auto err = check_model(r)) return *err;
       const std::string& model = r.param("model");
-      return Response::json(200, {{"model_stats", json::array({stats_for(model)->to_json(model, manager_.model_config(model)->version)})}});
+      return Response::json(200, {{"model_stats", json::array({stats_for(model)->to_json(model, manager_.model_version(model))})}});
     });
     add(router, "POST", prefix + "/infer", RouteKind::kInference,
         [this](Request& r, Responder resp, const Caller& c) { infer(r, std::move(resp), c); });
@@ -327,6 +371,8 @@ http::Router Gateway::router(Routes which) {
       [this](Request& r, Responder resp, const Caller&) { admin_move(r, std::move(resp), true); });
   add(router, "POST", "/admin/models/{model}/drain", RouteKind::kAdmin,
       [this](Request& r, Responder resp, const Caller&) { admin_move(r, std::move(resp), false); });
+  add(router, "POST", "/admin/models/{model}/versions", RouteKind::kAdmin,
+      [this](Request& r, Responder resp, const Caller&) { admin_publish(r, std::move(resp)); });
   return router;
 }
 

@@ -74,6 +74,8 @@ class Gateway {
   void infer(http::Request& request, http::Responder responder, const Caller& caller);
   void model_info(http::Request& request, http::Responder responder, const std::string& suffix, const Caller& caller);
   void admin_move(http::Request& request, http::Responder responder, bool prewarm);
+  // POST /admin/models/{m}/versions {"source", "sha256"?}: a new version (or the old one: a rollback).
+  void admin_publish(http::Request& request, http::Responder responder);
   void repository_load(http::Request& request, http::Responder responder, bool load);
   // Decodes a compressed JSON body of an admin or repository route; the error response if it cannot.
   std::optional<http::Response> decode_body(http::Request& request) const;

@@ -63,6 +63,8 @@ int http_status_for(Code code) {
     case Code::kCorrupt:
     case Code::kIo:
     case Code::kInternal: return 500;
+    case Code::kUpstream: return 502;
+    case Code::kNoSpace: return 507;
   }
   return 500;
 }

@@ -44,20 +44,27 @@ void LadderController::measure_memory() {
 
 void LadderController::refresh_costs() {
   for (ModelState* m : models_) {
-    std::string bundle;
+    std::string bundle, path;
     {
       std::lock_guard lock(m->mu);
+      path = m->config.bundle;
       if (m->idle() && m->live() == 0 && !m->zygote && m->applied == Rung::kPageCache) bundle = m->config.bundle;
     }
-    // What the page cache holds of the bundle, while nothing maps it (mincore: no lock held).
+    // What the page cache holds of the bundle, while nothing maps it (mincore: no lock held), and
+    // what fetching it would cost while it has no local copy.
     const uint64_t cached = bundle.empty() ? 0 : launcher_.cached_bytes(bundle);
+    const double fetch_ms = launcher_.fetch_cost_ms(path);
     policy::AppInfo info;
+    info.floor = fetch_ms > 0.0 ? Rung::kRegistry : Rung::kDisk;
     {
       std::lock_guard lock(m->mu);
       if (cached > 0) m->measured.page_cache = cached;
+      const bool fetch_moved = (fetch_ms > 0.0) != (m->fetch_estimate_ms > 0.0) ||
+                               std::abs(fetch_ms - m->fetch_estimate_ms) > 0.1 * std::max(fetch_ms, m->fetch_estimate_ms);
+      m->fetch_estimate_ms = fetch_ms;
       uint64_t starts = 0;
       for (uint64_t n : m->counters.cold_starts) starts += n;
-      if (m->given.profile && m->given.starts == starts && m->given.memory == m->measured) continue;
+      if (m->given.profile && m->given.starts == starts && m->given.memory == m->measured && !fetch_moved) continue;
       m->given.starts = starts;
       m->given.memory = m->measured;
       const uint64_t warm = m->measured.warm > 0 ? m->measured.warm : m->start_estimate;
@@ -65,7 +72,7 @@ void LadderController::refresh_costs() {
       info.profile = measured_profile(measurements(*m), options_.profile, warm);
       // Only a real move re-plans: each start nudges the mean a little.
       auto near = [](double a, double b) { return std::abs(a - b) <= 0.01 * std::max(std::abs(a), std::abs(b)) + 1e-9; };
-      bool same = m->given.profile.has_value() && near(m->given.memory_mb, info.memory_mb);
+      bool same = m->given.profile.has_value() && near(m->given.memory_mb, info.memory_mb) && !fetch_moved;
       for (int i = 0; same && i < policy::kRungCount; ++i)
         same = near(m->given.profile->latency_ms[i], info.profile->latency_ms[i]) &&
                near(m->given.profile->memory_fraction[i], info.profile->memory_fraction[i]);

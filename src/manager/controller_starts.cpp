@@ -12,11 +12,11 @@ namespace thaw::manager {
 
 using policy::Rung;
 
-StartSpec LadderController::spec_for(const ModelState& m, uint64_t id) const {
+StartSpec LadderController::spec_for(const ModelState& m, uint64_t id, const std::string& bundle) const {
   namespace fs = std::filesystem;
   StartSpec s;
   s.model = m.config.name;
-  s.bundle = m.config.bundle;
+  s.bundle = bundle;
   s.args = {std::string(protocol::kFlagModelName), m.config.name};
   s.args.insert(s.args.end(), m.config.worker_args.begin(), m.config.worker_args.end());
   const fs::path dir = options_.runtime_dir;
@@ -39,8 +39,10 @@ uint64_t LadderController::start_instance(ModelState& m, bool reserved, Deferred
 void LadderController::launch_instance(ModelState& m, uint64_t start_id) {
   std::shared_ptr<ZygoteHandle> zygote;
   uint64_t estimate = 0, instance_id = 0;
+  std::string bundle;
   {
     std::lock_guard lock(m.mu);
+    bundle = m.config.bundle;  // a version switch changes it under the lock
     auto it = std::find_if(m.starts.begin(), m.starts.end(), [&](const PendingStart& s) { return s.id == start_id; });
     if (it == m.starts.end() || it->abandoned) return;
     if (m.zygote_safe && !m.zygote_starting) zygote = m.zygote;
@@ -48,15 +50,15 @@ void LadderController::launch_instance(ModelState& m, uint64_t start_id) {
     for (const auto& i : m.instances) estimate = std::max(estimate, i->pss);
   }
   if (zygote && !zygote->alive()) zygote.reset();
-  const Rung from = zygote ? Rung::kZygote : launcher_.storage_rung(m.config.bundle);
+  const Rung from = zygote ? Rung::kZygote : launcher_.storage_rung(bundle);
   // A forked instance shares the template's pages; a fresh one faults in what the backend plans.
   if (estimate == 0 && !zygote) estimate = m.start_estimate;
   const Nanos launched = clock_.now();
   Status room = make_room(m, zygote ? (8u << 20) : estimate);
-  if (!room.is_ok()) return instance_started(m, start_id, instance_id, from, launched, room);
-  launcher_.start_instance(spec_for(m, instance_id), zygote,
-                           [this, &m, start_id, instance_id, from, launched](Result<std::shared_ptr<WorkerHandle>> r) {
-                             instance_started(m, start_id, instance_id, from, launched, std::move(r));
+  if (!room.is_ok()) return instance_started(m, start_id, instance_id, from, launched, bundle, room);
+  launcher_.start_instance(spec_for(m, instance_id, bundle), zygote,
+                           [this, &m, start_id, instance_id, from, launched, bundle](Result<std::shared_ptr<WorkerHandle>> r) {
+                             instance_started(m, start_id, instance_id, from, launched, bundle, std::move(r));
                            });
 }
 
@@ -65,14 +67,16 @@ void LadderController::start_failed(ModelState& m, const Status& why, Deferred& 
   m.last_error = why;
   m.start_backoff_until = clock_.now() + options_.start_backoff;
   if (m.live() == 0 && m.starting() == 0) {
-    pool_.fail_waiters(m, make_error(Code::kUnavailable, "model '{}' failed to start: {}", m.config.name, why.to_string()),
-                       later);
+    // A fetch from the model's source failed (bad answer: 502, full disk: 507) or not (503).
+    const Code code = why.code() == Code::kUpstream || why.code() == Code::kNoSpace ? why.code() : Code::kUnavailable;
+    pool_.fail_waiters(m, make_error(code, "model '{}' failed to start: {}", m.config.name, why.to_string()), later);
     if (m.idle()) went_idle(m, clock_.now());
   }
 }
 
 void LadderController::instance_started(ModelState& m, uint64_t start_id, uint64_t instance_id, Rung from,
-                                        Nanos launched, Result<std::shared_ptr<WorkerHandle>> result) {
+                                        Nanos launched, const std::string& bundle,
+                                        Result<std::shared_ptr<WorkerHandle>> result) {
   Deferred later;
   std::unique_lock lock(m.mu);
   auto it = std::find_if(m.starts.begin(), m.starts.end(), [&](const PendingStart& s) { return s.id == start_id; });
@@ -101,6 +105,7 @@ void LadderController::instance_started(ModelState& m, uint64_t start_id, uint64
   inst->worker = std::move(worker);
   inst->reserved = reserved;
   inst->last_used = now;
+  inst->draining = bundle != m.config.bundle;  // started before a version switch: the old version
   ++m.counters.cold_starts[policy::index(from)];
   m.counters.cold_start_seconds[policy::index(from)] += to_seconds(now - launched);
   m.applied = Rung::kWarm;
@@ -114,8 +119,10 @@ void LadderController::instance_started(ModelState& m, uint64_t start_id, uint64
 
 void LadderController::start_zygote(ModelState& m, std::function<void(Status)> done) {
   bool already = false;
+  std::string bundle;
   {
     std::lock_guard lock(m.mu);
+    bundle = m.config.bundle;
     already = (m.zygote && m.zygote->alive()) || m.zygote_starting;
     if (!already) m.zygote_starting = true;
   }
@@ -134,7 +141,7 @@ void LadderController::start_zygote(ModelState& m, std::function<void(Status)> d
     return;
   }
   const Nanos t0 = clock_.now();
-  launcher_.start_zygote(spec_for(m, 0), [this, &m, done, t0](Result<std::shared_ptr<ZygoteHandle>> z) {
+  launcher_.start_zygote(spec_for(m, 0, bundle), [this, &m, done, t0](Result<std::shared_ptr<ZygoteHandle>> z) {
     std::shared_ptr<ZygoteHandle> extra;
     Status st = z.status();
     {
@@ -181,9 +188,11 @@ void LadderController::apply_rung(ModelState& m, Rung target, std::function<void
   std::shared_ptr<ZygoteHandle> zygote_victim;
   bool need_zygote = false, started = false, floors_live = false;
   Rung previous;
+  std::string bundle;
   {
     Deferred later;
     std::lock_guard lock(m.mu);
+    bundle = m.config.bundle;  // a version switch changes it under the lock
     if (target == Rung::kZygote && !m.zygote_safe) target = Rung::kPageCache;
     previous = m.applied;
     if (target != Rung::kWarm) victims = take_idle_spares(m, m.config.min_instances);
@@ -221,7 +230,6 @@ void LadderController::apply_rung(ModelState& m, Rung target, std::function<void
     stop_instances(victims, m, "idle plan");
     return start_zygote(m, std::move(done));
   }
-  const std::string bundle = m.config.bundle;
   auto report = [name = m.config.name, done = std::move(done)](const char* what) {
     return [name, done, what](Status s) {
       if (!s.is_ok()) spdlog::warn("model={} {} failed: {}", name, what, s.to_string());

@@ -95,7 +95,7 @@ void FakeLauncher::start_zygote(const StartSpec& spec, ZygoteDone done) {
   if (forget_dead_) std::erase_if(zygotes_, [](const auto& z) { return !z->alive(); });
   zygotes_.push_back(zygote);
   const Rung from = storage_.count(spec.bundle) ? storage_[spec.bundle] : Rung::kDisk;
-  const Nanos took = from == Rung::kDisk ? c.start[policy::index(Rung::kDisk)] : c.zygote_start;
+  const Nanos took = from >= Rung::kDisk ? c.start[policy::index(from)] : c.zygote_start;
   schedule(took, spec.model, [this, done, zygote, bundle = spec.bundle] {
     {
       std::lock_guard lock(mu_);
@@ -141,6 +141,14 @@ Rung FakeLauncher::storage_rung(const std::string& bundle) {
   return it == storage_.end() ? Rung::kDisk : it->second;
 }
 
+double FakeLauncher::fetch_cost_ms(const std::string& bundle) {
+  std::lock_guard lock(mu_);
+  auto it = storage_.find(bundle);
+  if (it == storage_.end() || it->second != Rung::kRegistry) return 0.0;
+  const FakeCosts& c = costs_for(bundle);
+  return std::max(1e-3, to_ms(c.start[policy::index(Rung::kRegistry)] - c.start[policy::index(Rung::kDisk)]));
+}
+
 void FakeLauncher::warm_page_cache(const std::string& bundle, Done done) {
   std::lock_guard lock(mu_);
   schedule(costs_for(bundle).warm_page_cache, bundle, [this, bundle, done] {
@@ -157,7 +165,7 @@ void FakeLauncher::evict(const std::string& bundle, Done done) {
   schedule(Nanos{0}, bundle, [this, bundle, done] {
     {
       std::lock_guard lock(mu_);
-      storage_[bundle] = Rung::kDisk;
+      if (storage_[bundle] != Rung::kRegistry) storage_[bundle] = Rung::kDisk;  // no local copy stays none
     }
     if (done) done(Status::ok());
   });

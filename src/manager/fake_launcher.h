@@ -23,7 +23,7 @@ namespace thaw::manager {
 struct FakeCosts {
   // How long a start takes, by the rung it starts from (kZygote: a fork).
   std::array<Nanos, policy::kRungCount> start{Nanos{0}, std::chrono::milliseconds(3), std::chrono::milliseconds(40),
-                                              std::chrono::milliseconds(400)};
+                                              std::chrono::milliseconds(400), std::chrono::milliseconds(1450)};
   Nanos zygote_start = std::chrono::milliseconds(40);  // a template from the page cache
   Nanos warm_page_cache = Nanos{0};
   uint64_t instance_bytes = 64 << 20;  // PSS of a fresh instance
@@ -102,6 +102,8 @@ class FakeLauncher final : public Launcher {
   void stop_zygote(std::shared_ptr<ZygoteHandle> zygote, std::chrono::milliseconds grace, Done done) override;
   void ping(std::shared_ptr<WorkerHandle> worker, Done done) override;
   policy::Rung storage_rung(const std::string& bundle) override;
+  // The registry start's cost over the disk start's while the bundle is at kRegistry, else 0.
+  double fetch_cost_ms(const std::string& bundle) override;
   void warm_page_cache(const std::string& bundle, Done done) override;
   void evict(const std::string& bundle, Done done) override;
   void drain(std::chrono::milliseconds limit) override;

@@ -55,8 +55,22 @@ bool InstancePool::has_instance(const ModelState& m, Tier tier) {
 }
 
 std::shared_ptr<Instance> InstancePool::pick(ModelState& m, Tier tier) const {
+  if (m.canary.percent > 0) {
+    // Every request in order: the canary's share, spread evenly (request n goes to the canary when
+    // its cumulative share crosses a whole request); the other group when that one is full.
+    const uint64_t n = m.canary.seen++;
+    const uint64_t p = static_cast<uint64_t>(m.canary.percent);
+    const bool canary = (n + 1) * p / 100 > n * p / 100;
+    if (auto inst = pick_in(m, tier, canary)) return inst;
+    return pick_in(m, tier, !canary);
+  }
+  return pick_in(m, tier, std::nullopt);
+}
+
+std::shared_ptr<Instance> InstancePool::pick_in(ModelState& m, Tier tier, std::optional<bool> canary) const {
   std::shared_ptr<Instance> best;
   for (const auto& i : m.instances) {
+    if (canary && i->canary != *canary) continue;
     if (i->reserved && tier != Tier::kPremium) continue;
     if (i->dead || i->draining || i->outstanding >= m.config.concurrency) continue;
     if (!best) {

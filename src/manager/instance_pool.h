@@ -103,6 +103,8 @@ class InstancePool {
   friend class Lease;
   void release(Lease& lease);
   std::shared_ptr<Instance> pick(ModelState& m, Tier tier) const;
+  // The least busy instance with room, of the canary group, the other, or (nullopt) either.
+  std::shared_ptr<Instance> pick_in(ModelState& m, Tier tier, std::optional<bool> canary) const;
   Lease grant(ModelState& m, std::shared_ptr<Instance> inst, Nanos enqueued, std::optional<policy::Rung> cold);
   void finish(ModelState& m, Waiter& w);
 

@@ -88,6 +88,8 @@ void LadderController::deadline_added(Nanos at) {
 Rung LadderController::rung_of(const ModelState& m) const {
   if (m.live() > 0) return Rung::kWarm;
   if (m.zygote) return Rung::kZygote;
+  // At the bottom, a model whose bundle has no local copy sits at the registry rung.
+  if (m.applied == Rung::kDisk && launcher_.fetch_cost_ms(m.config.bundle) > 0.0) return Rung::kRegistry;
   return m.applied;
 }
 

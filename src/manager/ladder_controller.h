@@ -66,6 +66,19 @@ class LadderController final : public PoolEvents {
   // Moves a model to `rung` now and holds it there until its next request. `done` runs once the
   // rung is reached (warm, zygote and page cache) or the move has begun (lower rungs).
   void hold(ModelState& m, policy::Rung rung, std::function<void(Status)> done);
+  // A new version without a cold-start spike: starts as many instances of `bundle` as the model
+  // runs now (at least one) beside them; once all are ready they take the model's traffic at once:
+  // its bundle and version change, every older instance drains (its requests in flight finish, it
+  // takes no new ones) and the older zygote stops. A failed start changes nothing (the started
+  // instances stop); `done` hears why. Rolling back is the same call with the older bundle.
+  // With `canary_percent` in 1..99 the new instances take that share of the requests beside the
+  // old ones instead (a canary: the model's bundle and version stay) until promote_canary() or
+  // cancel_canary().
+  void switch_bundle(ModelState& m, std::string bundle, std::string version, std::string source,
+                     std::function<void(Status)> done, int canary_percent = 0);
+  // The canary becomes the served version (the others drain); or its instances drain.
+  void promote_canary(ModelState& m);
+  void cancel_canary(ModelState& m);
   // Starts one instance in the background if none is running or starting (a student answers
   // meanwhile). Counts as an invocation for the policy.
   void start_in_background(ModelState& m);
@@ -94,14 +107,14 @@ class LadderController final : public PoolEvents {
   uint64_t start_instance(ModelState& m, bool reserved, Deferred& later);
   void launch_instance(ModelState& m, uint64_t start_id);
   void instance_started(ModelState& m, uint64_t start_id, uint64_t instance_id, policy::Rung from, Nanos launched,
-                        Result<std::shared_ptr<WorkerHandle>> result);
+                        const std::string& bundle, Result<std::shared_ptr<WorkerHandle>> result);
   void start_failed(ModelState& m, const Status& why, Deferred& later);
   void start_zygote(ModelState& m, std::function<void(Status)> done);
   void apply_rung(ModelState& m, policy::Rung target, std::function<void(Status)> done);
   // Stops them (broken ones are killed); `stopped` runs once every one has exited.
   void stop_instances(const std::vector<std::shared_ptr<Instance>>& victims, const ModelState& m, const char* why,
                       std::function<void()> stopped = nullptr);
-  StartSpec spec_for(const ModelState& m, uint64_t id) const;
+  StartSpec spec_for(const ModelState& m, uint64_t id, const std::string& bundle) const;
 
   // Publishes `event` once `later` runs (model mutex held) and records the model active.
   void publish_active(ModelState& m, DemandEvent event, Deferred& later);

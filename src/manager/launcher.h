@@ -71,10 +71,17 @@ class Launcher {
   // A keep-warm ping (GET /warm); an error means the instance should be replaced.
   virtual void ping(std::shared_ptr<WorkerHandle> worker, Done done) = 0;
 
-  // Where a bundle's bytes are now: kPageCache (mostly resident) or kDisk.
+  // Where a bundle's bytes are now: kPageCache (mostly resident), kDisk, or kRegistry (no local
+  // copy: a start fetches it first).
   virtual policy::Rung storage_rung(const std::string& bundle) = 0;
   virtual void warm_page_cache(const std::string& bundle, Done done) = 0;
   virtual void evict(const std::string& bundle, Done done) = 0;
+  // What getting the bundle onto local disk would cost now, in ms (its bytes over the measured
+  // fetch bandwidth plus the source's latency): 0 when it is there (storage_rung is not kRegistry).
+  virtual double fetch_cost_ms(const std::string& bundle) {
+    (void)bundle;
+    return 0.0;
+  }
   // The bundle's bytes in the page cache now (for the measured profile); 0 when unknown.
   virtual uint64_t cached_bytes(const std::string& bundle) {
     (void)bundle;

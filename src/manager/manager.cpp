@@ -47,8 +47,12 @@ Result<std::unique_ptr<Manager>> Manager::create(ManagerOptions options, std::ve
     const ModelLoadInfo info = load_info(config);
     state->start_estimate = info.fresh_instance_bytes;
     state->zygote_safe = info.zygote_safe;
-    // The policy weighs idle memory by what an instance is expected to hold.
-    m->policy_->add_app(state->app, policy::AppInfo{static_cast<double>(info.fresh_instance_bytes) / (1 << 20)});
+    // The policy weighs idle memory by what an instance is expected to hold, and a cold start by
+    // where the model falls (the registry rung while its bundle has no local copy).
+    state->fetch_estimate_ms = m->launcher_->fetch_cost_ms(config.bundle);
+    policy::AppInfo app_info{static_cast<double>(info.fresh_instance_bytes) / (1 << 20)};
+    app_info.floor = state->fetch_estimate_ms > 0.0 ? policy::Rung::kRegistry : policy::Rung::kDisk;
+    m->policy_->add_app(state->app, app_info);
     state->config = std::move(config);
     state->idle_since = now;
     state->last_request = now;
@@ -174,6 +178,74 @@ void Manager::hold(const std::string& model, Rung rung, std::function<void(Statu
     return;
   }
   controller_->hold(*m, rung, std::move(done));
+}
+
+void Manager::publish_version(const std::string& model, const std::string& source, const std::string& sha256,
+                              std::function<void(Status)> done, int canary_percent) {
+  ModelState* m = model_state(model);
+  if (m == nullptr) {
+    done(make_error(Code::kNotFound, "unknown model '{}'; GET /admin/models lists the models", model));
+    return;
+  }
+  if (!options_.register_source) {
+    done(make_error(Code::kInvalidArgument, "this server has no model store: give some model a `source:` in thaw.yaml"));
+    return;
+  }
+  auto v = options_.register_source(model, source, sha256);
+  if (!v.is_ok()) {
+    done(v.status());
+    return;
+  }
+  // The canary's or the served version's source: no fetch, no start.
+  bool handled = false, promote = false, cancel = false;
+  {
+    std::lock_guard lock(m->mu);
+    if (m->canary.percent > 0 && m->canary.bundle == v->bundle) {
+      handled = true;
+      if (canary_percent > 0 && canary_percent < 100) m->canary.percent = canary_percent;  // a new share
+      else promote = true;
+    } else if (m->config.bundle == v->bundle) {
+      handled = true;
+      cancel = m->canary.percent > 0;  // back to the served version alone
+    }
+  }
+  if (handled) {
+    if (promote) controller_->promote_canary(*m);
+    if (cancel) controller_->cancel_canary(*m);
+    done(Status::ok());
+    return;
+  }
+  {
+    std::lock_guard lock(m->mu);
+    if (m->switching) {
+      done(make_error(Code::kUnavailable, "a version switch of model '{}' is under way; publish again once it answers",
+                      model));
+      return;
+    }
+    m->switching = true;
+  }
+  done = [m, done = std::move(done)](Status s) {
+    {
+      std::lock_guard lock(m->mu);
+      m->switching = false;
+    }
+    done(std::move(s));
+  };
+  // Fetch (the launcher's threads) and warm, then start beside the serving version and switch.
+  launcher_->warm_page_cache(v->bundle, [this, m, v = *v, source, done, canary_percent](Status s) {
+    if (!s.is_ok()) {
+      done(s.with_context(fmt::format("version {} was not fetched; the serving version keeps serving", v.version)));
+      return;
+    }
+    controller_->switch_bundle(*m, v.bundle, v.version, source, done, canary_percent);
+  });
+}
+
+std::string Manager::model_version(const std::string& model) const {
+  const ModelState* m = model_state(model);
+  if (m == nullptr) return "";
+  std::lock_guard lock(m->mu);
+  return m->config.version;
 }
 
 Status Manager::hold_wait(const std::string& model, Rung rung) {

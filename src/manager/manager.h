@@ -60,6 +60,16 @@ struct ManagerOptions {
   // Models given but not served (bad bundles): listed by describe(), and a request for one gets
   // kUnavailable naming the error.
   std::vector<RefusedModel> refused;
+  // Registers a version's source with the model store: its local bundle path and version, or why
+  // not (docs/registry.md). Unset: publishing versions is refused.
+  struct SourceVersion {
+    std::string bundle;
+    std::string version;
+  };
+  std::function<Result<SourceVersion>(const std::string& model, const std::string& source, const std::string& sha256)>
+      register_source;
+  // The model store's state for describe() ("store"); unset: null.
+  std::function<nlohmann::json()> describe_store;
 };
 
 class Manager {
@@ -94,6 +104,17 @@ class Manager {
   void unload(const std::string& model, std::function<void(Status)> done);
   void load(const std::string& model, std::function<void(Status)> done);
   bool unloaded(const std::string& model) const;
+  // A new version from `source` (POST /admin/models/{m}/versions, SIGHUP): fetched into the model
+  // store (only the chunks the local versions do not share), warmed into the page cache, started
+  // beside the serving version, then switched to at once (LadderController::switch_bundle). The
+  // same source as now answers at once; a failure anywhere leaves the serving version as it is.
+  // `canary_percent` 1..99: the new version takes that share of the requests beside the served one
+  // (a canary); publishing the canary's source again (without a share, or 100) promotes it, the
+  // served one's source cancels it, another share changes it.
+  void publish_version(const std::string& model, const std::string& source, const std::string& sha256,
+                       std::function<void(Status)> done, int canary_percent = 0);
+  // The version a model serves now (a copy: a switch may change it at any time).
+  std::string model_version(const std::string& model) const;
 
   // The timed work (see LadderController::tick); the timer thread calls it every tick_interval.
   void tick();

@@ -44,6 +44,7 @@ json Manager::describe() const {
                            {"forked", i->worker->forked()},
                            {"outstanding", i->outstanding},
                            {"draining", i->draining},
+                           {"canary", i->canary},
                            {"pss_bytes", i->pss}});
     }
     json queue;
@@ -84,6 +85,12 @@ json Manager::describe() const {
                       {"timeouts", m->counters.timeouts},
                       {"cancelled", m->counters.cancelled},
                       {"idle_plan", plan},
+                      {"source", m->config.source.empty() ? json(nullptr) : json(m->config.source)},
+                      {"canary", m->canary.percent > 0 ? json({{"percent", m->canary.percent},
+                                                               {"version", m->canary.version},
+                                                               {"source", m->canary.source}})
+                                                       : json(nullptr)},
+                      {"fetch_estimate_ms", m->fetch_estimate_ms},
                       {"last_error", m->last_error.is_ok() ? json(nullptr) : json(m->last_error.to_string())}});
   }
   json refused = json::array();
@@ -95,7 +102,8 @@ json Manager::describe() const {
           {"memory_budget_bytes", options_.memory_budget_bytes},
           {"waiting", pool_->waiting_total()},
           {"max_waiting", options_.max_waiting},
-          {"policy", policy_->spec()}};
+          {"policy", policy_->spec()},
+          {"store", options_.describe_store ? options_.describe_store() : json(nullptr)}};
 }
 
 }  // namespace thaw::manager

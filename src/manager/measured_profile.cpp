@@ -14,11 +14,13 @@ using policy::index;
 namespace {
 
 // Latency from pooled starts, rung by rung, kept non-decreasing down the ladder.
+// An unmeasured registry rung is the disk rung plus `fetch_ms` when that is known.
 void set_latency(policy::RungProfile& p, const std::array<uint64_t, policy::kRungCount>& starts,
-                 const std::array<double, policy::kRungCount>& seconds) {
-  for (Rung r : {Rung::kZygote, Rung::kPageCache, Rung::kDisk}) {
+                 const std::array<double, policy::kRungCount>& seconds, double fetch_ms = 0.0) {
+  for (Rung r : {Rung::kZygote, Rung::kPageCache, Rung::kDisk, Rung::kRegistry}) {
     const int i = index(r);
     if (starts[i] > 0) p.latency_ms[i] = 1000.0 * seconds[i] / static_cast<double>(starts[i]);
+    else if (r == Rung::kRegistry && fetch_ms > 0.0) p.latency_ms[i] = p.latency_ms[i - 1] + fetch_ms;
     p.latency_ms[i] = std::max(p.latency_ms[i], p.latency_ms[i - 1]);
   }
 }
@@ -39,13 +41,14 @@ RungMeasurements measurements(const ModelState& m) {
   out.warm_bytes = m.measured.warm;
   out.zygote_bytes = m.measured.zygote;
   out.page_cache_bytes = m.measured.page_cache;
+  out.fetch_ms = m.fetch_estimate_ms;
   return out;
 }
 
 policy::RungProfile measured_profile(const RungMeasurements& m, const policy::RungProfile& base,
                                      uint64_t estimate_bytes) {
   policy::RungProfile p = base;
-  set_latency(p, m.starts, m.start_seconds);
+  set_latency(p, m.starts, m.start_seconds, m.fetch_ms);
   const double warm = static_cast<double>(m.warm_bytes > 0 ? m.warm_bytes : estimate_bytes);
   if (warm > 0.0) {
     p.memory_fraction[index(Rung::kWarm)] = 1.0;

@@ -23,6 +23,9 @@ struct RungMeasurements {
   uint64_t warm_bytes = 0;        // PSS of a fresh (not forked) instance; 0: none measured yet
   uint64_t zygote_bytes = 0;      // PSS of the zygote; 0: none measured yet
   uint64_t page_cache_bytes = 0;  // the bundle's resident bytes at the page-cache rung; 0: not measured
+  // The registry rung before a start from it was measured: the bundle's bytes over the measured
+  // fetch bandwidth plus the source's latency (ms, added to the disk rung); 0: not a registry model.
+  double fetch_ms = 0.0;
 };
 
 // What the model's state says of its rungs (model mutex held).

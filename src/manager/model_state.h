@@ -30,6 +30,7 @@ struct Instance {
   std::shared_ptr<WorkerHandle> worker;
   bool reserved = false;  // premium-only pool
   bool draining = false;  // takes no new requests; stopped once idle
+  bool canary = false;    // runs the canary version (ModelState::canary): takes canary.percent of requests
   bool dead = false;
   bool broken = false;    // failed a request: draining, already counted in instance_deaths
   int outstanding = 0;
@@ -87,6 +88,9 @@ struct ModelState {
   bool zygote_safe = true;
 
   mutable std::mutex mu;
+  // For a model fetched from a source: what a fetch of its bundle would cost now (ms; bytes over the
+  // measured bandwidth plus latency), 0 when it is not fetched. Set by the manager's fetch_estimate.
+  double fetch_estimate_ms = 0.0;
   std::vector<std::shared_ptr<Instance>> instances;
   std::vector<PendingStart> starts;
   std::array<std::deque<std::shared_ptr<Waiter>>, kTierCount> waiters;
@@ -102,6 +106,14 @@ struct ModelState {
   policy::IdlePlan plan{policy::Rung::kDisk};
   bool holding = false;
   bool unloaded = false;  // Triton's repository unload: refused until loaded again
+  bool switching = false;  // a version switch is under way (Manager::publish_version): one at a time
+  // A new version on a share of the traffic beside the serving one (LadderController::switch_bundle
+  // with a percentage); promoted or cancelled by the next publish.
+  struct {
+    int percent = 0;  // 0: no canary
+    std::string bundle, version, source;
+    uint64_t seen = 0;  // requests given an instance while the canary runs
+  } canary;
   policy::Rung applied = policy::Rung::kDisk;  // the lowest rung the last action reached
   Nanos last_request{0};
   Nanos start_backoff_until{0};

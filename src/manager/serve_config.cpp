@@ -70,11 +70,15 @@ std::string resolve(const std::string& base, const std::string& path) {
 Status read_model_keys(const YAML::Node& node, std::string_view where, ModelConfig& m, bool with_identity) {
   if (with_identity) {
     THAW_TRY(check_keys(node, where,
-                        {"name", "bundle", "student", "min_instances", "reserved_instances", "max_instances", "concurrency",
+                        {"name", "bundle", "source", "sha256", "prefetch", "pinned", "student", "min_instances", "reserved_instances", "max_instances", "concurrency",
                          "queue_limit", "queue_timeout_ms", "request_timeout_ms", "start_timeout_ms",
                          "worker_args"}));
     read(node, "name", m.name);
     read(node, "bundle", m.bundle);
+    read(node, "source", m.source);
+    read(node, "sha256", m.sha256);
+    read(node, "prefetch", m.prefetch);
+    read(node, "pinned", m.pinned);
     read(node, "student", m.student);
   } else {
     THAW_TRY(check_keys(node, where,
@@ -136,7 +140,7 @@ Status read_security(const YAML::Node& s, const std::string& base_dir, SecurityC
 Result<ServeConfig> parse_node(const YAML::Node& root, const std::string& base_dir) {
   ServeConfig c;
   if (!root || root.IsNull()) return c;
-  THAW_TRY(check_keys(root, "thaw.yaml", {"server", "security", "models_dir", "defaults", "models"}));
+  THAW_TRY(check_keys(root, "thaw.yaml", {"server", "security", "models_dir", "store", "defaults", "models"}));
   if (auto s = root["server"]) {
     THAW_TRY(check_keys(s, "server",
                         {"host", "port", "grpc_port", "keda_scaler_port", "threads", "max_body_mb", "memory_budget_mb", "policy", "profile",
@@ -167,13 +171,32 @@ Result<ServeConfig> parse_node(const YAML::Node& root, const std::string& base_d
   if (auto s = root["security"]) THAW_TRY(read_security(s, base_dir, c.security));
   read(root, "models_dir", c.models_dir);
   c.models_dir = resolve(base_dir, c.models_dir);
+  c.store_dir = resolve(base_dir, c.store_dir);
+  if (auto st = root["store"]) {
+    THAW_TRY(check_keys(st, "store", {"dir", "budget_mb"}));
+    read(st, "dir", c.store_dir);
+    c.store_dir = resolve(base_dir, c.store_dir);
+    if (st["budget_mb"]) c.store_budget_bytes = read_mb(st, "budget_mb");
+  }
   if (auto d = root["defaults"]) THAW_TRY(read_model_keys(d, "defaults", c.defaults, false));
   if (auto ms = root["models"]) {
     if (!ms.IsSequence()) return make_error(Code::kInvalidArgument, "models: expected a list");
     for (size_t i = 0; i < ms.size(); ++i) {
       ModelConfig m = c.defaults;
       THAW_TRY(read_model_keys(ms[i], fmt::format("models[{}]", i), m, true));
-      if (m.bundle.empty()) return make_error(Code::kInvalidArgument, "models[{}]: 'bundle' is required", i);
+      if (m.bundle.empty() == m.source.empty())
+        return make_error(Code::kInvalidArgument, "models[{}]: give either 'bundle' (a file) or 'source' (a URL)", i);
+      if (!m.source.empty()) {
+        // .../NAME/VERSION: the model is NAME unless named.
+        const fs::path p(m.source);
+        if (m.name.empty()) m.name = p.parent_path().filename().string();
+        if (m.name.empty() || m.name == "http:")
+          return make_error(Code::kInvalidArgument, "models[{}]: name it, or give a source ending in NAME/VERSION", i);
+        c.models.push_back(std::move(m));
+        continue;
+      }
+      if (!m.sha256.empty() || m.prefetch)
+        return make_error(Code::kInvalidArgument, "models[{}]: 'sha256' and 'prefetch' go with 'source'", i);
       m.bundle = resolve(base_dir, m.bundle);
       if (m.name.empty()) m.name = fs::path(m.bundle).stem().string();
       c.models.push_back(std::move(m));
@@ -301,7 +324,7 @@ Status validate(const ServeConfig& c) {
                           m.name, m.student);
     }
     std::error_code ec;
-    if (!fs::is_regular_file(m.bundle, ec))
+    if (m.source.empty() && !fs::is_regular_file(m.bundle, ec))
       return make_error(Code::kNotFound, "model '{}': bundle '{}' does not exist", m.name, m.bundle);
   }
   return Status::ok();

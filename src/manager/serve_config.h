@@ -9,9 +9,10 @@
 //              allowed_origins, allowed_hosts, access_log, audit_log, admin_listen,
 //              tls_cert_file, tls_key_file, tls_client_ca_file, tls_client_cert}
 //   models_dir: ./models          # every *.thaw here joins `models` with the defaults
+//   store: {dir, budget_mb}       # models fetched from a `source` (default ./thaw-store, no budget)
 //   defaults: {min_instances, reserved_instances, max_instances, concurrency, queue_limit,
 //              queue_timeout_ms, request_timeout_ms, start_timeout_ms, worker_args}
-//   models:   - {name, bundle, student, ...any key of defaults}
+//   models:   - {name, bundle | source (+ sha256, prefetch, pinned), student, ...any key of defaults}
 //
 // Unknown keys are errors, so a typo never silently falls back to a default.
 #pragma once
@@ -44,6 +45,15 @@ struct ModelConfig {
   std::string student;
   // The version the bundle declares (its manifest); the only one served under the model's name.
   std::string version = "1";
+  // Fetched from a registry instead of a file (docs/registry.md): `source` is
+  // http://HOST:PORT/models/NAME/VERSION (a `thaw cache`, or any server holding bundles that honours
+  // byte ranges); `bundle` is then the copy in the model store. `sha256`: the expected hash of the
+  // whole file. `prefetch`: fetch at start instead of on the first request. `pinned`: the store's
+  // disk budget never evicts it.
+  std::string source;
+  std::string sha256;
+  bool prefetch = false;
+  bool pinned = false;
 };
 
 // A model `thaw serve` was given but does not serve: its bundle failed the start-up check.
@@ -96,6 +106,9 @@ struct ServeConfig {
   SecurityConfig security;
   double batch_shed_fraction = 0.5;  // batch is shed once a model's queue is this full
   std::string models_dir = "./models";
+  // Where models with a `source` are kept, and the disk they may use there (0: no budget).
+  std::string store_dir = "./thaw-store";
+  uint64_t store_budget_bytes = 0;
   // Refuse to start when any model's bundle is bad; else the good ones are served and the bad
   // ones listed (refused).
   bool strict = false;

@@ -22,7 +22,7 @@ void FaasCache::add_app(AppId app, const AppInfo& info) {
   if (a.cached) used_gb_ += size - a.size_gb;
   total_gb_ += size - a.size_gb;
   a.size_gb = size;
-  a.cost_s = p.latency_s(Rung::kDisk) - p.latency_s(Rung::kWarm);
+  a.cost_s = p.latency_s(info.floor) - p.latency_s(Rung::kWarm);
 }
 
 void FaasCache::on_invocation(AppId app, Nanos now) {

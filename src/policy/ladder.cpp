@@ -19,10 +19,11 @@ std::string LadderPolicy::spec() const {
 }
 
 void LadderPolicy::add_app(AppId app, const AppInfo& info) {
-  if (app >= apps_.size()) apps_.resize(app + 1, App{0.0, std::nullopt, IdleHistogram(cfg_.range_minutes)});
+  if (app >= apps_.size()) apps_.resize(app + 1, App{0.0, std::nullopt, Rung::kDisk, IdleHistogram(cfg_.range_minutes)});
   App& a = apps_[app];
   a.memory_mb = info.memory_mb > 0.0 ? info.memory_mb : cfg_.default_memory_mb;
   a.profile = info.profile;
+  a.floor = info.floor;
   a.dirty = true;  // new costs: the next idle period is planned with them
 }
 
@@ -134,8 +135,9 @@ void LadderPolicy::replan(App& a) {
   // Ties go to the cheaper rung: with nothing to gain, hold nothing.
   const RungProfile& profile = costs(a);
   auto best_rung = [&](double expected_idle_s, double p_arrive) {
+    // Holding nothing leaves the model at its floor: disk, or the registry while it has no local copy.
     Rung best = Rung::kDisk;
-    double best_cost = lambda_ * p_arrive * profile.latency_s(Rung::kDisk);
+    double best_cost = lambda_ * p_arrive * profile.latency_s(a.floor);
     for (Rung r : {Rung::kPageCache, Rung::kZygote, Rung::kWarm}) {
       double cost = profile.memory_gb(r, a.memory_mb) * expected_idle_s + lambda_ * p_arrive * profile.latency_s(r);
       if (cost < best_cost) {

@@ -45,6 +45,7 @@ class LadderPolicy final : public Policy {
   struct App {
     double memory_mb = 0.0;
     std::optional<RungProfile> profile;  // the model's own costs, when measured
+    Rung floor = Rung::kDisk;            // where it falls with nothing held (AppInfo::floor)
     IdleHistogram hist;
     double log_sum = 0.0, log_sq = 0.0;  // of idle times >= 1 minute, for the kernel width
     uint64_t log_n = 0;

@@ -29,6 +29,9 @@ struct AppInfo {
   double memory_mb = 0.0;  // resident memory of one warm instance (PSS)
   // The model's own rung costs (thaw serve measures them as it runs); unset: the policy's profile.
   std::optional<RungProfile> profile;
+  // Where the model falls with nothing held: kDisk, or kRegistry while its bundle has no local copy
+  // (a start then fetches it first). Cost-weighing policies price a cold start at this rung.
+  Rung floor = Rung::kDisk;
 };
 
 // A plan changed during an idle period. Offsets count from that period's start, as on_idle's; the

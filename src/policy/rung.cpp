@@ -15,6 +15,7 @@ std::string_view rung_name(Rung r) {
     case Rung::kZygote: return "zygote";
     case Rung::kPageCache: return "page_cache";
     case Rung::kDisk: return "disk";
+    case Rung::kRegistry: return "registry";
   }
   return "?";
 }
@@ -30,6 +31,13 @@ Result<RungProfile> parse_rung_profile(std::string_view yaml_text) {
     for (Rung r : kAllRungs) {
       std::string name(rung_name(r));
       YAML::Node n = rungs[name];
+      if (!n && r == Rung::kRegistry) {
+        const RungProfile builtin;
+        p.latency_ms[index(r)] = p.latency_ms[index(Rung::kDisk)] + builtin.latency_ms[index(r)] -
+                                 builtin.latency_ms[index(Rung::kDisk)];
+        p.memory_fraction[index(r)] = 0.0;
+        continue;
+      }
       if (!n || !n.IsMap()) return make_error(Code::kInvalidArgument, "rung profile: missing rung '{}'", name);
       if (!n["latency_ms"] || !n["memory_fraction"])
         return make_error(Code::kInvalidArgument, "rung profile: rung '{}' needs latency_ms and memory_fraction", name);
@@ -51,6 +59,8 @@ Result<RungProfile> parse_rung_profile(std::string_view yaml_text) {
   }
   if (p.memory_fraction[index(Rung::kDisk)] != 0.0)
     return make_error(Code::kInvalidArgument, "rung profile: the disk rung holds no memory");
+  if (p.memory_fraction[index(Rung::kRegistry)] != 0.0)
+    return make_error(Code::kInvalidArgument, "rung profile: the registry rung holds no memory");
   return p;
 }
 

@@ -16,10 +16,11 @@ enum class Rung : uint8_t {
   kZygote = 1,     // a loaded template process: forks a ready instance
   kPageCache = 2,  // the bundle's pages are in the OS page cache: process start without disk reads
   kDisk = 3,       // nothing resident: process start reading the bundle from disk
+  kRegistry = 4,   // no local copy: fetch the bundle from its source (bytes / bandwidth + latency), then disk
 };
-inline constexpr int kRungCount = 4;
-inline constexpr std::array<Rung, kRungCount> kAllRungs = {Rung::kWarm, Rung::kZygote,
-                                                           Rung::kPageCache, Rung::kDisk};
+inline constexpr int kRungCount = 5;
+inline constexpr std::array<Rung, kRungCount> kAllRungs = {Rung::kWarm, Rung::kZygote, Rung::kPageCache,
+                                                           Rung::kDisk, Rung::kRegistry};
 
 std::string_view rung_name(Rung r);
 inline int index(Rung r) { return static_cast<int>(r); }
@@ -31,8 +32,9 @@ inline bool is_expensive(Rung r) { return r >= Rung::kPageCache; }
 // than the one above it (a bundle larger than what a process maps of it): it is then dominated,
 // and a cost-minimising policy never picks it.
 struct RungProfile {
-  std::array<double, kRungCount> latency_ms{0.0, 3.0, 40.0, 400.0};
-  std::array<double, kRungCount> memory_fraction{1.0, 0.6, 0.3, 0.0};
+  // The registry rung's default is a 100 MB bundle at 100 MB/s with 50 ms per request, after disk.
+  std::array<double, kRungCount> latency_ms{0.0, 3.0, 40.0, 400.0, 1450.0};
+  std::array<double, kRungCount> memory_fraction{1.0, 0.6, 0.3, 0.0, 0.0};
   std::string source = "built-in estimates (docs/policies.md)";
 
   double latency_s(Rung r) const { return latency_ms[index(r)] / 1000.0; }
@@ -43,7 +45,8 @@ struct RungProfile {
 
 // Parses a profile from YAML text (the format of profiles/default-rungs.yaml; other top-level keys
 // are ignored). Validates that latency does not fall down the ladder, that memory is not negative,
-// and that the disk rung holds no memory.
+// and that the disk and registry rungs hold no memory. The registry rung may be left out (profiles
+// written before it): it is then the disk rung plus the built-in fetch estimate.
 Result<RungProfile> parse_rung_profile(std::string_view yaml_text);
 // The `rungs` map of that format, as a YAML node's text at `indent` spaces (for writers).
 std::string rungs_yaml(const RungProfile& p, int indent);

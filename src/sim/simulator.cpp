@@ -92,6 +92,7 @@ class Replay {
       c.forked_bytes = c.instance_bytes / 16;
       c.zygote_bytes = static_cast<uint64_t>(p.memory_fraction[policy::index(Rung::kZygote)] * mb * (1 << 20));
       fake_->set_costs(m.bundle, c);
+      if (opts_.from_registry) fake_->set_storage(m.bundle, Rung::kRegistry);
       models.push_back(std::move(m));
     }
     manager::ManagerOptions mo;

@@ -35,6 +35,9 @@ struct SimOptions {
   // Called for every request served: its app, its index among the app's arrivals, and the
   // latency the start added (the cluster simulation adds the wait for a pod to it).
   std::function<void(uint32_t app, uint32_t k, float added_ms)> on_request;
+  // Every app's bundle starts out in a registry, not on local disk: its first start fetches it
+  // (the registry rung's latency) and later ones find it on disk (`thaw serve` with `source:`).
+  bool from_registry = false;
 };
 
 struct SimResult {

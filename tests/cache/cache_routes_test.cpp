@@ -16,6 +16,7 @@
 
 #include "bundle/bundle.h"
 #include "http/client.h"
+#include "test_bundle.h"
 #include "test_registry.h"
 
 namespace thaw::cache {
@@ -24,31 +25,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-// A bundle of `tensors` random tensors of `per_tensor` bytes, cut into `chunk_size` chunks.
-std::string make_bundle(const std::string& name, int tensors, uint64_t per_tensor, uint64_t seed,
-                        uint64_t chunk_size) {
-  std::vector<std::vector<uint64_t>> data(tensors);
-  bundle::BundleContents c;
-  c.name = name;
-  for (int i = 0; i < tensors; ++i) {
-    std::mt19937_64 rng(seed + i);
-    data[i].resize(per_tensor / 8);
-    for (auto& w : data[i]) w = rng();
-    c.tensors.push_back({"t" + std::to_string(i),
-                         DType::kU8,
-                         {static_cast<int64_t>(per_tensor)},
-                         std::as_bytes(std::span(data[i]))});
-  }
-  c.files.push_back({"config.json", "{}"});
-  bundle::WriteOptions o;
-  o.chunk_size = chunk_size;
-  o.threads = 1;
-  fs::path p = fs::temp_directory_path() / fmt::format("thaw-routes-{}-{}.thaw", ::getpid(), name);
-  EXPECT_TRUE(bundle::write(p.string(), c, o).is_ok());
-  auto bytes = read_whole_file(p.string());
-  fs::remove(p);
-  return *bytes;
-}
+using testing::make_bundle;
 
 // A client socket with a small receive window, so a client that stops reading stalls the server.
 class StalledClient {

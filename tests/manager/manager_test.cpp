@@ -3,7 +3,9 @@
 // process, and every case is deterministic.
 #include "manager/manager.h"
 
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -591,6 +593,121 @@ TEST_F(ManagerUnitTest, ConcurrentRequestsFromManyThreadsAllGetAnAnswer) {
   EXPECT_EQ(done, 800);
   EXPECT_EQ(ok, 800);
   EXPECT_EQ(manager_->describe()["waiting"], 0);
+}
+
+}  // namespace
+}  // namespace thaw::manager
+
+namespace thaw::manager {
+namespace {
+
+class VersionSwitchTest : public ManagerUnitTest {
+ protected:
+  Status switch_to(const std::string& bundle, const std::string& version) {
+    std::optional<Status> got;
+    manager_->controller().switch_bundle(*manager_->model_state("m"), bundle, version, "http://r/m/" + version,
+                                         [&](Status s) { got = s; });
+    advance(seconds(1));
+    EXPECT_TRUE(got.has_value());
+    return got.value_or(make_error(Code::kInternal, "no answer"));
+  }
+};
+
+TEST_F(VersionSwitchTest, TheNewVersionStartsBesideTheOldThenTakesTheTrafficAtOnce) {
+  start({model("m")});
+  auto first = acquire("m");
+  advance(seconds(1));
+  ASSERT_TRUE(first->ok()) << first->message();
+  const std::string old_endpoint = first->lease().endpoint().to_string();
+  // Version 2 starts while a request is in flight on version 1; then the switch.
+  ASSERT_TRUE(switch_to("/models/m-2.thaw", "2").is_ok());
+  EXPECT_EQ(manager_->model_version("m"), "2");
+  EXPECT_EQ(describe("m")["bundle"], "/models/m-2.thaw");
+  // New requests go to version 2 at once; the one in flight on version 1 finishes there.
+  auto next = acquire("m");
+  advance(seconds(1));
+  ASSERT_TRUE(next->ok());
+  EXPECT_NE(next->lease().endpoint().to_string(), old_endpoint);
+  EXPECT_EQ(alive_workers(), 2);
+  first.reset();  // the request on version 1 ends
+  advance(seconds(1));
+  EXPECT_EQ(alive_workers(), 1) << "the drained version-1 instance stops once idle";
+  EXPECT_EQ(instances("m"), 1);
+}
+
+TEST_F(VersionSwitchTest, AFailedStartLeavesTheOldVersionServing) {
+  start({model("m")});
+  auto first = acquire("m");
+  advance(seconds(1));
+  ASSERT_TRUE(first->ok());
+  fake_->fail_next_starts(1, make_error(Code::kUnavailable, "version 2 crashed at load"));
+  Status s = switch_to("/models/m-2.thaw", "2");
+  ASSERT_FALSE(s.is_ok());
+  EXPECT_NE(s.message().find("version 1 keeps serving"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("crashed at load"), std::string::npos);
+  EXPECT_EQ(manager_->model_version("m"), "1");
+  first.reset();
+  auto again = acquire("m");
+  advance(seconds(1));
+  EXPECT_TRUE(again->ok());
+  EXPECT_EQ(instances("m"), 1);
+  // Rolling back is the same operation.
+  ASSERT_TRUE(switch_to("/models/m-2.thaw", "2").is_ok());
+  again.reset();
+  ASSERT_TRUE(switch_to("/models/m.thaw", "1").is_ok());
+  EXPECT_EQ(manager_->model_version("m"), "1");
+}
+
+}  // namespace
+}  // namespace thaw::manager
+
+namespace thaw::manager {
+namespace {
+
+TEST_F(VersionSwitchTest, ACanaryTakesItsShareUntilPromotedOrCancelled) {
+  start({model("m")});
+  {
+    auto warm = acquire("m");
+    advance(seconds(1));
+    ASSERT_TRUE(warm->ok());
+  }
+  std::optional<Status> got;
+  manager_->controller().switch_bundle(*manager_->model_state("m"), "/models/m-2.thaw", "2", "http://r/m/2",
+                                       [&](Status s) { got = s; }, 25);
+  advance(seconds(1));
+  ASSERT_TRUE(got && got->is_ok());
+  EXPECT_EQ(manager_->model_version("m"), "1") << "a canary does not change the served version";
+  EXPECT_EQ(describe("m")["canary"]["percent"], 25);
+  // 100 requests, one at a time: a quarter reach the canary's instance.
+  std::map<std::string, int> by_endpoint;
+  for (int i = 0; i < 100; ++i) {
+    auto r = acquire("m");
+    settle();
+    ASSERT_TRUE(r->ok());
+    ++by_endpoint[r->lease().endpoint().to_string()];
+  }
+  ASSERT_EQ(by_endpoint.size(), 2u);
+  std::vector<int> counts;
+  for (auto& [e, n] : by_endpoint) counts.push_back(n);
+  std::sort(counts.begin(), counts.end());
+  EXPECT_EQ(counts, (std::vector<int>{25, 75}));
+  // Promotion: the canary serves everything, the old instance drains.
+  manager_->controller().promote_canary(*manager_->model_state("m"));
+  EXPECT_EQ(manager_->model_version("m"), "2");
+  EXPECT_TRUE(describe("m")["canary"].is_null());
+  advance(seconds(1));
+  EXPECT_EQ(instances("m"), 1);
+  // A second canary, cancelled: its instance drains, version 2 stays.
+  got.reset();
+  manager_->controller().switch_bundle(*manager_->model_state("m"), "/models/m-3.thaw", "3", "http://r/m/3",
+                                       [&](Status s) { got = s; }, 10);
+  advance(seconds(1));
+  ASSERT_TRUE(got && got->is_ok());
+  EXPECT_EQ(instances("m"), 2);
+  manager_->controller().cancel_canary(*manager_->model_state("m"));
+  advance(seconds(1));
+  EXPECT_EQ(instances("m"), 1);
+  EXPECT_EQ(manager_->model_version("m"), "2");
 }
 
 }  // namespace

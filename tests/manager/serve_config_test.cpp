@@ -244,3 +244,37 @@ TEST(ServeConfigSecurity, RefusesUnknownKeysAndKeysWithoutAFile) {
 
 }  // namespace
 }  // namespace thaw::manager
+
+namespace thaw::manager {
+namespace {
+
+TEST_F(ServeConfigTest, AModelFromASourceNeedsNoFileAndTheStoreIsRead) {
+  auto c = parse_serve_config(R"(
+store: {dir: cache/store, budget_mb: 2048}
+models:
+  - source: http://127.0.0.1:8090/models/minilm/3
+    sha256: "sha256:abc"
+    prefetch: true
+    pinned: true
+  - {name: other, source: "http://registry/b/other/v2.thaw"}
+)",
+                              dir_.string());
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ(c->store_dir, (dir_ / "cache" / "store").string());
+  EXPECT_EQ(c->store_budget_bytes, uint64_t{2048} << 20);
+  ASSERT_EQ(c->models.size(), 2u);
+  EXPECT_EQ(c->models[0].name, "minilm");  // NAME/VERSION
+  EXPECT_TRUE(c->models[0].prefetch && c->models[0].pinned);
+  EXPECT_EQ(c->models[0].sha256, "sha256:abc");
+  EXPECT_TRUE(c->models[0].bundle.empty());
+  EXPECT_TRUE(validate(*c).is_ok()) << "no file to check yet";
+  // Exactly one of bundle and source; the fetch keys go with a source; store keys are checked.
+  EXPECT_FALSE(parse_serve_config("models: [{name: m, bundle: a.thaw, source: 'http://h/m/1'}]", dir_.string()).is_ok());
+  EXPECT_FALSE(parse_serve_config("models: [{name: m}]", dir_.string()).is_ok());
+  EXPECT_FALSE(parse_serve_config("models: [{name: m, bundle: a.thaw, prefetch: true}]", dir_.string()).is_ok());
+  EXPECT_FALSE(parse_serve_config("store: {size: 3}", dir_.string()).is_ok());
+  EXPECT_FALSE(parse_serve_config("store: {budget_mb: -1}", dir_.string()).is_ok());
+}
+
+}  // namespace
+}  // namespace thaw::manager

@@ -40,6 +40,25 @@ TEST(Ladder, AModelsOwnMeasuredCostsReplaceTheGlobalOnes) {
   EXPECT_EQ(p.on_idle(0, minutes(60 * 30 + 30)).rung_at(minutes(30)), Rung::kDisk);
 }
 
+TEST(Ladder, AModelWithoutALocalCopyPricesAColdStartAtTheRegistryRung) {
+  // The same arrivals; one model falls to disk, the other to a registry a minute away: the second
+  // is worth holding (the page cache before it arrives), so it falls to the bottom less often.
+  RungProfile far;
+  far.latency_ms[index(Rung::kRegistry)] = 60'000;
+  LadderConfig c;
+  c.lambda = 100.0;
+  LadderPolicy disk(c, far), registry(c, far);
+  disk.add_app(0, AppInfo{1024.0});
+  AppInfo fetched{1024.0};
+  fetched.floor = Rung::kRegistry;
+  registry.add_app(0, fetched);
+  std::vector<double> arrivals;
+  for (int i = 0; i < 200; ++i) arrivals.push_back(i * 45.0 + (i % 7) * 5.0);
+  auto on_disk = drive(disk, 0, arrivals), on_registry = drive(registry, 0, arrivals);
+  // An idle plan never names the registry rung: holding nothing is kDisk in both.
+  EXPECT_LT(count_rung(on_registry, Rung::kDisk), count_rung(on_disk, Rung::kDisk) / 2);
+}
+
 TEST(Ladder, ZeroPriceOfLatencyHoldsNothing) {
   LadderPolicy p = make(0.0);
   auto found = drive(p, 0, every(5, 100));

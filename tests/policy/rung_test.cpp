@@ -43,6 +43,24 @@ TEST(RungProfile, RejectsBadProfiles) {
   EXPECT_FALSE(parse_rung_profile("rungs:\n  warm: {latency_ms: abc, memory_fraction: 1}\n").is_ok());
 }
 
+TEST(RungProfile, TheRegistryRungDefaultsBelowDiskAndHoldsNoMemory) {
+  const std::string base =
+      "rungs:\n  warm: {latency_ms: 0, memory_fraction: 1}\n  zygote: {latency_ms: 3, memory_fraction: 0.6}\n"
+      "  page_cache: {latency_ms: 40, memory_fraction: 0.3}\n  disk: {latency_ms: 500, memory_fraction: 0}\n";
+  auto p = parse_rung_profile(base);
+  ASSERT_TRUE(p.is_ok());
+  const RungProfile builtin;
+  EXPECT_DOUBLE_EQ(p->latency_ms[index(Rung::kRegistry)],
+                   500 + builtin.latency_ms[index(Rung::kRegistry)] - builtin.latency_ms[index(Rung::kDisk)]);
+  auto given = parse_rung_profile(base + "  registry: {latency_ms: 2500, memory_fraction: 0}\n");
+  ASSERT_TRUE(given.is_ok());
+  EXPECT_DOUBLE_EQ(given->latency_ms[index(Rung::kRegistry)], 2500);
+  EXPECT_FALSE(parse_rung_profile(base + "  registry: {latency_ms: 2500, memory_fraction: 0.1}\n").is_ok());
+  EXPECT_FALSE(parse_rung_profile(base + "  registry: {latency_ms: 100, memory_fraction: 0}\n").is_ok());
+  EXPECT_EQ(rung_name(Rung::kRegistry), "registry");
+  EXPECT_TRUE(is_expensive(Rung::kRegistry));
+}
+
 TEST(RungProfile, LoadsTheShippedProfilesAndNamesMissingOnes) {
   for (const char* name : {"default-rungs.yaml", "minilm-measured.yaml"}) {
     auto p = load_rung_profile(std::string(THAW_SOURCE_DIR) + "/profiles/" + name);

@@ -55,6 +55,22 @@ SimResult run(const Trace& t, const std::string& spec) {
   return simulate(t, std::move(*p), opts);
 }
 
+TEST(Simulator, FromARegistryTheFirstStartFetches) {
+  Trace t = make_trace({every(5, 1440), every(30, 1440)}, 1440);
+  SimOptions opts;
+  opts.from_registry = true;
+  auto pol = policy::make_policy("fixed10", opts.profile);
+  SimResult r = simulate(t, std::move(*pol), opts);
+  // Each app's first call pays the fetch; the 30-minute app falls back to disk, not to the registry.
+  EXPECT_EQ(r.starts_by_rung[index(Rung::kRegistry)], 2u);
+  EXPECT_EQ(r.starts_by_rung[index(Rung::kDisk)], 1440u / 30 - 1);
+  SimResult local = run(t, "fixed10");
+  EXPECT_EQ(local.starts_by_rung[index(Rung::kRegistry)], 0u);
+  const policy::RungProfile p;
+  EXPECT_NEAR(r.latency_mean_ms * r.invocations - local.latency_mean_ms * local.invocations,
+              2 * (p.latency_ms[index(Rung::kRegistry)] - p.latency_ms[index(Rung::kDisk)]), 1e-3);
+}
+
 TEST(Simulator, StrictTimerUnderFixedKeepAlive) {
   Trace t = make_trace({every(5, 1440)}, 1440);
   SimResult ten = run(t, "fixed10");

@@ -1,0 +1,59 @@
+// Fetches one bundle from a source (a `thaw cache`, or any HTTP server holding bundles that honours
+// byte ranges) into a local file, by its content-addressed chunks: a chunk a local bundle already
+// holds (an earlier version of the same model) is copied from disk, the rest are read by range in
+// parallel. Every chunk is checked against its id, the whole file against an optional SHA-256, and
+// the file appears only when complete: written to a temp file beside it, fsynced, renamed, the
+// directory fsynced. A failure leaves nothing behind.
+//
+// Errors name the cause: kUpstream (the source has no such bundle, or sent bytes that never
+// verified, or the file's hash differs), kUnavailable (the source cannot be reached or timed out),
+// kNoSpace (the local disk is full), kIo (another local write failure).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cache/upstream.h"
+#include "common/status.h"
+
+namespace thaw::cache {
+
+// A source URL split for Upstream: "http://HOST:PORT" and the bundle's path there.
+struct SourceUrl {
+  std::string base;     // http://host:port
+  std::string path;     // /models/NAME/VERSION or /.../NAME/VERSION.thaw
+  std::string version;  // the last path segment, without ".thaw"
+};
+// kInvalidArgument unless http://HOST[:PORT]/PATH with a safe last segment.
+Result<SourceUrl> parse_source_url(std::string_view url);
+
+// "sha256:<64 hex>" or "<64 hex>" -> the lower-case hex digest; kInvalidArgument otherwise.
+Result<std::string> parse_sha256(std::string_view text);
+// SHA-256 of a file as lower-case hex.
+Result<std::string> sha256_of_file(const std::string& path);
+
+struct BundleFetchOptions {
+  int parallel = 4;                  // range reads in flight
+  uint64_t piece_bytes = 16 << 20;   // largest range read (memory: parallel x piece, or one chunk)
+  uint64_t head_probe_bytes = 256 << 10;  // grown while the manifest is longer
+  std::string sha256;                // expected hash of the whole file (hex); "": not checked
+  std::vector<std::string> local;    // bundles on disk whose chunks may be reused
+};
+
+struct BundleFetchReport {
+  uint64_t file_bytes = 0;
+  uint64_t fetched_bytes = 0;  // read from the source (head included)
+  uint64_t reused_bytes = 0;   // chunk bytes copied from local bundles
+  uint64_t chunks = 0, chunks_reused = 0;
+  uint64_t requests = 0;       // range reads sent to the source
+  double head_seconds = 0.0;   // the first read: the source's latency
+  double seconds = 0.0;        // the whole fetch
+};
+
+// Fetches `path` on `source` into `dest` (replaced atomically if present).
+Result<BundleFetchReport> fetch_bundle(Upstream& source, const std::string& path, const std::string& dest,
+                                       const BundleFetchOptions& options);
+
+}  // namespace thaw::cache

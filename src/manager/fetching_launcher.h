@@ -1,0 +1,48 @@
+// A launcher in front of another that brings a model's bundle from its source first: the
+// registry rung. For a bundle of the model store (thaw.yaml `source:`), a start fetches it into the
+// store when it is absent (on the launcher's own threads, one fetch however many starts), then asks
+// the inner launcher; the instance or zygote it gets holds a store lease, so the budget never
+// deletes a copy a process runs from. Everything else passes straight through.
+//
+// A failed fetch fails the start with the fetch's error (502/503/507 at the client, naming the
+// cause); the next start fetches again.
+#pragma once
+
+#include <memory>
+
+#include "cache/worker_pool.h"
+#include "manager/launcher.h"
+#include "manager/model_store.h"
+
+namespace thaw::manager {
+
+class FetchingLauncher final : public Launcher {
+ public:
+  // `store` must outlive this launcher and every handle it returns.
+  FetchingLauncher(std::unique_ptr<Launcher> inner, ModelStore& store, int threads = 4);
+  ~FetchingLauncher() override;
+
+  void start_instance(const StartSpec& spec, std::shared_ptr<ZygoteHandle> zygote, InstanceDone done) override;
+  void start_zygote(const StartSpec& spec, ZygoteDone done) override;
+  void stop(std::shared_ptr<WorkerHandle> worker, std::chrono::milliseconds grace, Done done) override;
+  void kill(std::shared_ptr<WorkerHandle> worker) override;
+  void stop_zygote(std::shared_ptr<ZygoteHandle> zygote, std::chrono::milliseconds grace, Done done) override;
+  void ping(std::shared_ptr<WorkerHandle> worker, Done done) override;
+  // kRegistry for a store bundle with no local copy; else the inner launcher's answer.
+  policy::Rung storage_rung(const std::string& bundle) override;
+  // Warming an absent bundle fetches it first.
+  void warm_page_cache(const std::string& bundle, Done done) override;
+  void evict(const std::string& bundle, Done done) override;
+  uint64_t cached_bytes(const std::string& bundle) override;
+  double fetch_cost_ms(const std::string& bundle) override;
+  void drain(std::chrono::milliseconds limit) override;
+
+  Launcher& inner() { return *inner_; }
+
+ private:
+  std::unique_ptr<Launcher> inner_;
+  ModelStore& store_;
+  cache::WorkerPool pool_;  // fetches (and the starts they lead to); last, so it stops first
+};
+
+}  // namespace thaw::manager

@@ -1,0 +1,116 @@
+// The registry rung's launcher on the fake launcher and a real in-process registry: a start of a
+// bundle without a local copy fetches it first, the handle holds the copy against the budget, and a
+// failed fetch fails the start with the fetch's error.
+#include "manager/fetching_launcher.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <future>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "../cache/test_bundle.h"
+#include "../cache/test_registry.h"
+#include "manager/fake_launcher.h"
+
+namespace thaw::manager {
+namespace {
+
+namespace fs = std::filesystem;
+using policy::Rung;
+
+class FetchingLauncherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt::format("thaw-fetching-{}-{}", ::getpid(), counter_++);
+    bundle_ = cache::testing::make_bundle("m", 2, 1 << 20, 1, 256 << 10);
+    StoreOptions o;
+    o.dir = dir_.string();
+    o.budget_bytes = bundle_.size() * 3 / 2;  // room for one copy
+    store_ = std::move(ModelStore::open(o, clock_)).value();
+    auto fake = std::make_unique<FakeLauncher>(clock_, FakeCosts{});
+    fake_ = fake.get();
+    launcher_ = std::make_unique<FetchingLauncher>(std::move(fake), *store_, 2);
+  }
+  void TearDown() override {
+    launcher_.reset();
+    fs::remove_all(dir_);
+  }
+  std::string add(const std::string& name) {
+    return *store_->add({name, "1", registry_.url() + "/" + name + "/1.thaw", "", false});
+  }
+  // Starts an instance of `bundle`; runs the fake launcher's work once the fetch has handed it on.
+  Result<std::shared_ptr<WorkerHandle>> start(const std::string& bundle) {
+    auto promise = std::make_shared<std::promise<Result<std::shared_ptr<WorkerHandle>>>>();
+    auto future = promise->get_future();
+    StartSpec spec;
+    spec.model = "m";
+    spec.bundle = bundle;
+    launcher_->start_instance(spec, nullptr, [promise](Result<std::shared_ptr<WorkerHandle>> r) {
+      promise->set_value(std::move(r));
+    });
+    for (int i = 0; i < 2000 && future.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready; ++i) {
+      if (auto due = fake_->next_due()) {
+        clock_.set(std::max(clock_.now(), *due));
+        fake_->run_due(clock_.now());
+      }
+    }
+    return future.get();
+  }
+
+  static inline int counter_ = 0;
+  fs::path dir_;
+  std::string bundle_;
+  cache::testing::TestRegistry registry_;
+  ManualClock clock_;
+  std::unique_ptr<ModelStore> store_;
+  FakeLauncher* fake_ = nullptr;
+  std::unique_ptr<FetchingLauncher> launcher_;
+};
+
+TEST_F(FetchingLauncherTest, AStartFetchesFirstAndTheHandleHoldsTheCopy) {
+  registry_.put("a", "1", bundle_);
+  registry_.put("b", "1", bundle_);
+  const std::string a = add("a"), b = add("b");
+  EXPECT_EQ(launcher_->storage_rung(a), Rung::kRegistry);
+  EXPECT_GT(launcher_->fetch_cost_ms(a), 0.0);
+  auto worker = start(a);
+  ASSERT_TRUE(worker.is_ok()) << worker.status().to_string();
+  EXPECT_TRUE(store_->present(a));
+  EXPECT_NE(launcher_->storage_rung(a), Rung::kRegistry);
+  EXPECT_EQ(launcher_->fetch_cost_ms(a), 0.0);
+  // b over the budget: a's copy stays while its instance lives, then goes.
+  clock_.advance(std::chrono::seconds(1));
+  auto other = start(b);
+  ASSERT_TRUE(other.is_ok());
+  EXPECT_TRUE(store_->present(a));
+  other->reset();
+  worker->reset();
+  clock_.advance(std::chrono::seconds(1));
+  store_->enforce_budget();
+  EXPECT_EQ(store_->present(a) + store_->present(b), 1) << "one copy fits";
+}
+
+TEST_F(FetchingLauncherTest, AFailedFetchFailsTheStartWithItsCause) {
+  const std::string gone = add("gone");
+  auto worker = start(gone);
+  ASSERT_FALSE(worker.is_ok());
+  EXPECT_EQ(worker.status().code(), Code::kUpstream);
+  EXPECT_EQ(fake_->instance_starts(), 0);
+  EXPECT_EQ(launcher_->storage_rung(gone), Rung::kRegistry);
+}
+
+TEST_F(FetchingLauncherTest, BundlesOutsideTheStorePassStraightThrough) {
+  EXPECT_EQ(launcher_->storage_rung("/models/local.thaw"), Rung::kDisk);
+  EXPECT_EQ(launcher_->fetch_cost_ms("/models/local.thaw"), 0.0);
+  auto worker = start("/models/local.thaw");
+  ASSERT_TRUE(worker.is_ok());
+  launcher_->stop(*worker, std::chrono::milliseconds(0), nullptr);  // unwrapped for the inner launcher
+  fake_->run_due(clock_.now());
+  EXPECT_FALSE((*worker)->alive());
+}
+
+}  // namespace
+}  // namespace thaw::manager

@@ -1,0 +1,125 @@
+#include "manager/model_store.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "../cache/test_bundle.h"
+#include "../cache/test_registry.h"
+
+namespace thaw::manager {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ModelStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt::format("thaw-store-{}-{}", ::getpid(), counter_++);
+    bundle_ = cache::testing::make_bundle("m", 2, 1 << 20, 1, 256 << 10);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::unique_ptr<ModelStore> open(uint64_t budget) {
+    StoreOptions o;
+    o.dir = dir_.string();
+    o.budget_bytes = budget;
+    return std::move(ModelStore::open(o, clock_)).value();
+  }
+  std::string add(ModelStore& s, const std::string& name, bool pinned = false) {
+    return *s.add({name, "1", registry_.url() + "/" + name + "/1.thaw", "", pinned});
+  }
+
+  static inline int counter_ = 0;
+  fs::path dir_;
+  std::string bundle_;
+  cache::testing::TestRegistry registry_;
+  ManualClock clock_;
+};
+
+TEST_F(ModelStoreTest, FetchesOnFirstNeedAndPricesTheRegistryRung) {
+  registry_.put("a", "1", bundle_);
+  auto store = open(0);
+  const std::string a = add(*store, "a");
+  EXPECT_EQ(a, (dir_ / "a" / "1.thaw").string());
+  EXPECT_TRUE(store->knows(a));
+  EXPECT_FALSE(store->present(a));
+  ASSERT_TRUE(store->probe(a).is_ok());
+  EXPECT_EQ(store->size_of(a), bundle_.size());
+  EXPECT_GT(store->fetch_cost_ms(a), store->options().default_latency_ms);
+  auto lease = store->ensure(a);
+  ASSERT_TRUE(lease.is_ok()) << lease.status().to_string();
+  EXPECT_TRUE(store->present(a));
+  EXPECT_EQ(store->fetch_cost_ms(a), 0.0);
+  EXPECT_EQ(*cache::read_whole_file(a), bundle_);
+}
+
+TEST_F(ModelStoreTest, TheBudgetEvictsTheLeastRecentlyUsedUnpinnedUnusedCopy) {
+  for (const char* n : {"a", "b", "p"}) registry_.put(n, "1", bundle_);
+  auto store = open(bundle_.size() * 5 / 2);  // room for two
+  const std::string p = add(*store, "p", true), a = add(*store, "a"), b = add(*store, "b");
+  ASSERT_TRUE(store->ensure(p).is_ok());
+  clock_.advance(std::chrono::seconds(1));
+  ASSERT_TRUE(store->ensure(a).is_ok());
+  clock_.advance(std::chrono::seconds(1));
+  ASSERT_TRUE(store->ensure(b).is_ok());
+  EXPECT_TRUE(store->present(p)) << "pinned";
+  EXPECT_FALSE(store->present(a)) << "least recently used";
+  EXPECT_FALSE(fs::exists(a));
+  EXPECT_TRUE(store->present(b));
+  EXPECT_GT(store->fetch_cost_ms(a), 0.0);
+  EXPECT_EQ(store->describe()["models"].size(), 3u);
+}
+
+TEST_F(ModelStoreTest, ACopyInUseIsKeptUntilItsLastLeaseGoes) {
+  for (const char* n : {"a", "b"}) registry_.put(n, "1", bundle_);
+  auto store = open(bundle_.size() * 3 / 2);  // room for one
+  const std::string a = add(*store, "a"), b = add(*store, "b");
+  auto held = store->ensure(a);
+  ASSERT_TRUE(held.is_ok());
+  clock_.advance(std::chrono::seconds(1));
+  ASSERT_TRUE(store->ensure(b).is_ok());
+  // Over the budget: the copy in use stays, the unused one goes, however recent.
+  EXPECT_TRUE(store->present(a));
+  EXPECT_FALSE(store->present(b));
+  held->reset();
+  EXPECT_TRUE(store->present(a)) << "within the budget again";
+  clock_.advance(std::chrono::seconds(1));
+  ASSERT_TRUE(store->ensure(b).is_ok());
+  EXPECT_FALSE(store->present(a)) << "unused now: the least recently used goes";
+  EXPECT_TRUE(store->present(b));
+}
+
+TEST_F(ModelStoreTest, AFailedFetchLeavesNothingAndTheNextOneRetries) {
+  auto store = open(0);
+  const std::string a = add(*store, "a");
+  auto r = store->ensure(a);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), Code::kUpstream);
+  EXPECT_FALSE(fs::exists(a));
+  EXPECT_TRUE(!fs::exists(dir_ / "a") || fs::is_empty(dir_ / "a"));
+  EXPECT_EQ(store->describe()["models"][0]["failures"], 1);
+  registry_.put("a", "1", bundle_);
+  EXPECT_TRUE(store->ensure(a).is_ok());
+}
+
+TEST_F(ModelStoreTest, CopiesFromAnEarlierRunCountAndTempFilesGo) {
+  fs::create_directories(dir_ / "old");
+  { std::ofstream(dir_ / "old" / "1.thaw") << std::string(1000, 'x'); }
+  { std::ofstream(dir_ / "old" / "1.thaw.123-0.tmp") << "partial"; }
+  auto store = open(0);
+  EXPECT_EQ(store->bytes(), 1000u);
+  EXPECT_FALSE(fs::exists(dir_ / "old" / "1.thaw.123-0.tmp"));
+}
+
+TEST_F(ModelStoreTest, RefusesBadSources) {
+  auto store = open(0);
+  EXPECT_FALSE(store->add({"a", "1", "https://x/a/1", "", false}).is_ok());
+  EXPECT_FALSE(store->add({"a", "1", registry_.url() + "/a/1", "not-a-hash", false}).is_ok());
+}
+
+}  // namespace
+}  // namespace thaw::manager
