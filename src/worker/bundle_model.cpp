@@ -19,7 +19,8 @@ namespace thaw::worker {
 namespace {
 
 // The route families this worker serves (see routes.h).
-constexpr engine::RouteFamily kServedRoutes[] = {engine::RouteFamily::kOpenInference};
+constexpr engine::RouteFamily kServedRoutes[] = {engine::RouteFamily::kOpenInference,
+                                                  engine::RouteFamily::kOpenAICompletions};
 
 std::string as_string(std::span<const std::byte> bytes) {
   return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());

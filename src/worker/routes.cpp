@@ -4,6 +4,7 @@
 
 #include "http/prometheus.h"
 #include "protocol/worker_protocol.h"
+#include "worker/openai_routes.h"
 
 namespace thaw::worker {
 namespace {
@@ -90,6 +91,7 @@ http::Router make_router(const RouteContext& ctx) {
       return s->infer(r);
     });
   }
+  add_openai_routes(router, s);
   return router;
 }
 
