@@ -98,4 +98,11 @@ if [ ! -f "$llama_home/build/.built" ]; then
   nice cmake --build "$llama_home/build" -j2 --target llama
   touch "$llama_home/build/.built"
 fi
+# 6. The synthetic generative model for the tests (Qwen2 shape, real byte-level BPE), as GGUF.
+llm_tiny="$root/models/src/llm-tiny"
+if [ ! -f "$llm_tiny/model-q8_0.gguf" ]; then
+  say "making the synthetic Qwen2-shaped test model (GGUF F16 and Q8_0)"
+  HF_HUB_OFFLINE=1 "$venv/bin/python" "$root/tools/make_synthetic_llm.py" --size tiny --out "$llm_tiny" \
+    --llama-src "$llama_home/src" --types f16,q8_0 >/dev/null
+fi
 say "ready"

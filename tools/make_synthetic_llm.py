@@ -93,16 +93,16 @@ def make_model(size: str, seed: int, out: Path, tok):
     vocab = tok.get_vocab_size()
     cfg = Qwen2Config(vocab_size=vocab, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
                       num_key_value_heads=kv, intermediate_size=inter, max_position_embeddings=4096,
-                      rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=True,
+                      rope_theta=1000000.0, rms_norm_eps=1e-6, tie_word_embeddings=False,
                       bos_token_id=tok.token_to_id("<|endoftext|>"), eos_token_id=tok.token_to_id("<|im_end|>"),
                       pad_token_id=tok.token_to_id("<|endoftext|>"), initializer_range=0.05,
                       torch_dtype="float32")
     torch.manual_seed(seed)
     model = Qwen2ForCausalLM(cfg)
     with torch.no_grad():
-        # Rounded to F16, so the F16 GGUF carries exactly these weights; peaked logits (larger
-        # embeddings) make greedy decoding stable against the runtimes' summation orders.
-        model.model.embed_tokens.weight.mul_(8.0)
+        # Rounded to F16, so the F16 GGUF carries exactly these weights; peaked logits (a larger
+        # output head) make greedy decoding stable against the runtimes' summation orders.
+        model.lm_head.weight.mul_(4.0)
         for p in model.parameters():
             p.copy_(p.half().float())
     model.generation_config.do_sample = False
@@ -144,7 +144,7 @@ def main():
     ap.add_argument("--llama-src", required=True, help="llama.cpp source tree (from the llama-cpp-python sdist)")
     ap.add_argument("--types", default="f16,q8_0", help="GGUF types to write: f32, f16, bf16, q8_0")
     a = ap.parse_args()
-    out = Path(a.out)
+    out = Path(a.out).resolve()
     hf = out / "hf"
     hf.mkdir(parents=True, exist_ok=True)
     tok = make_tokenizer(SIZES[a.size][5], a.seed, hf)

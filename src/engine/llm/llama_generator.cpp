@@ -163,10 +163,11 @@ class LlamaBackend final : public Backend, public Generator {
     {
       std::lock_guard lock(wake_->mu);
       if (stopping_) return make_error(Code::kUnavailable, "the model is stopping");
-      if (queue_.size() >= options_.queue)
+      if (in_flight_ >= options_.slots + options_.queue)
         return make_error(Code::kResourceExhausted,
                           "all {} slots are busy and {} requests are already waiting; retry later",
                           options_.slots, queue_.size());
+      in_flight_++;
       queue_.push_back(job);
       if (!thread_.joinable()) thread_ = std::thread([this] { run(); });
       wake_->cv.notify_all();
@@ -190,6 +191,7 @@ class LlamaBackend final : public Backend, public Generator {
       }, std::move(tokens), wake_);
       {
         std::lock_guard lock(wake_->mu);
+        in_flight_++;
         queue_.push_back(job);
       }
       while (busy()) step();  // on this thread: no decoding thread exists yet
@@ -228,7 +230,11 @@ class LlamaBackend final : public Backend, public Generator {
     }
   }
 
-  static void finish(Job& job, const char* reason, uint32_t generated, Status error) {
+  void finish(Job& job, const char* reason, uint32_t generated, Status error) {
+    {
+      std::lock_guard lock(wake_->mu);
+      in_flight_--;
+    }
     GenerationEvent e;
     e.done = true;
     e.finish_reason = reason;
@@ -253,16 +259,18 @@ class LlamaBackend final : public Backend, public Generator {
 
   // One decoding step over every active sequence.
   void step() {
-    // Admit waiting requests into free slots; drop cancelled ones.
+    // Admit waiting requests into free slots; drop cancelled ones (their sinks run unlocked).
+    for (Slot& s : slots_)
+      if (s.job && s.job->cancelled) release(s, "cancelled");
+    std::vector<std::shared_ptr<Job>> dropped;
     {
       std::lock_guard lock(wake_->mu);
       for (Slot& s : slots_) {
-        if (s.job && s.job->cancelled) release(s, "cancelled");
         while (!s.job && !queue_.empty()) {
           std::shared_ptr<Job> job = std::move(queue_.front());
           queue_.pop_front();
           if (job->cancelled) {
-            finish(*job, "cancelled", 0, {});
+            dropped.push_back(std::move(job));
             continue;
           }
           s.job = std::move(job);
@@ -275,6 +283,7 @@ class LlamaBackend final : public Backend, public Generator {
         }
       }
     }
+    for (auto& job : dropped) finish(*job, "cancelled", 0, {});
     // Build the batch: decoding sequences first (one token each), then prompt chunks.
     batch_.n_tokens = 0;
     const auto add = [&](Slot& s, llama_token t, bool logits) {
@@ -348,6 +357,7 @@ class LlamaBackend final : public Backend, public Generator {
   std::vector<Slot> slots_;                 // decoding thread (or warm_up) only
   std::deque<std::shared_ptr<Job>> queue_;  // wake_->mu
   bool stopping_ = false;                   // wake_->mu
+  uint32_t in_flight_ = 0;                  // wake_->mu: queued or in a slot
   std::mutex warm_mu_;
   std::thread thread_;                      // started by the first submit
 };
