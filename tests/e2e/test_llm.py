@@ -191,7 +191,8 @@ def test_client_that_disconnects_mid_stream_frees_its_slot(bundle):
     w = Worker(bundle, "--port", "0", "--backend-opt", "threads=1", "--backend-opt", "slots=1",
                "--backend-opt", "queue=0")
     try:
-        body = json.dumps({"prompt": "the model", "max_tokens": 3000, "stream": True}).encode()
+        # Greedy "the model" runs to max_tokens on this model (no end token): only a cancel frees the slot.
+        body = json.dumps({"prompt": "the model", "max_tokens": 3000, "temperature": 0, "stream": True}).encode()
         s = socket.create_connection(("127.0.0.1", w.port), timeout=10)
         s.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                   b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
