@@ -246,3 +246,27 @@ def test_zygote_forks_children_that_generate(bundle, reference, tmp_path):
             assert r.choices[0].text == ref["the model"][2]
     finally:
         assert w.stop() == 0
+
+
+def test_serve_routes_openai_requests_by_the_body_model(bundle, reference, tmp_path):
+    from serve_harness import Gateway
+    _, ref = reference
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "tiny.thaw").symlink_to(bundle)
+    g = Gateway(cwd=tmp_path, log_path=tmp_path / "serve.log")
+    try:
+        c = openai.OpenAI(base_url=f"{g.base}/v1", api_key="unused", max_retries=0, timeout=120)
+        assert [m.id for m in c.models.list().data] == ["tiny"]
+        # The first request starts the model (from disk), streamed through the gateway.
+        pieces = [ch.choices[0].text for ch in c.completions.create(
+            model="tiny", prompt="the model", max_tokens=20, temperature=0, stream=True) if ch.choices]
+        assert "".join(pieces) == ref["the model"][2]
+        chat = c.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "hi"}], max_tokens=4)
+        assert chat.usage.completion_tokens >= 1
+        with pytest.raises(openai.NotFoundError):
+            c.completions.create(model="nope", prompt="x", max_tokens=2)
+        r = g.post("/v1/completions", json={"prompt": "x"})
+        assert r.status_code == 400 and "model" in r.json()["error"]["message"]
+    finally:
+        assert g.stop() == 0
