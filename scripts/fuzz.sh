@@ -23,7 +23,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
     -DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link -DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link >/dev/null
 fi
 targets=(bundle_reader_fuzz safetensors_fuzz fuzz_kserve_request fuzz_json_bounded fuzz_http_router
-         fuzz_http_request_parser tokenizer_fuzz serve_config_fuzz fuzz_grpc_infer)
+         fuzz_http_request_parser tokenizer_fuzz serve_config_fuzz fuzz_grpc_infer fuzz_openai_request)
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" bundle_fuzz_seeds
 "$build/fuzz/bundle_fuzz_seeds" "$build/seeds"
 status=0
@@ -35,6 +35,7 @@ for t in "${targets[@]}"; do
     serve_config_fuzz) seeds="$root/fuzz/manager/corpus" ;;
     fuzz_grpc_infer) seeds="$root/fuzz/grpc/corpus" ;;
     fuzz_http_request_parser) seeds="$root/fuzz/http/corpus" ;;
+    fuzz_openai_request) seeds="$root/fuzz/worker/corpus_openai" ;;
     *) seeds="$build/seeds/${t%_fuzz}" ;;
   esac
   mkdir -p "$corpus"
