@@ -32,6 +32,7 @@ struct GenerateRequest {
   uint32_t max_tokens = 16;
   std::vector<std::string> stop;  // generation ends before the first of these appears in the output
   SamplingParams sampling;
+  bool ignore_eos = false;  // generate max_tokens even past the model's end token (benchmarks)
 };
 
 // One step of a generation, delivered in order. `text` is never a partial UTF-8 sequence and never

@@ -166,6 +166,11 @@ Result<CompletionRequest> parse_completion_request(std::string_view text, Comple
     }
     r.generate.stop = std::move(stops);
   }
+  // llama-server's and vLLM's extension: run to max_tokens whatever the model says.
+  if (auto it = body.find("ignore_eos"); it != body.end() && !it->is_null()) {
+    if (!it->is_boolean()) return bad("ignore_eos", "must be true or false");
+    r.generate.ignore_eos = it->get<bool>();
+  }
   if (auto it = body.find("stream"); it != body.end() && !it->is_null()) {
     if (!it->is_boolean()) return bad("stream", "must be true or false");
     r.stream = it->get<bool>();

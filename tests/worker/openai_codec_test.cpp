@@ -34,7 +34,7 @@ void expect_refused(const Result<CompletionRequest>& r, std::string_view word) {
 TEST(OpenAICodec, ReadsACompletionWithEverySamplingField) {
   auto r = text({{"model", "m"}, {"prompt", "hi"}, {"max_tokens", 5}, {"temperature", 0}, {"top_p", 0.5},
                  {"seed", 42}, {"stop", {"a", "b"}}, {"stream", true}, {"stream_options", {{"include_usage", true}}},
-                 {"user", "ignored"}});
+                 {"user", "ignored"}, {"ignore_eos", true}});
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   EXPECT_EQ(*r->model, "m");
   EXPECT_EQ(r->generate.prompt, "hi");
@@ -45,6 +45,7 @@ TEST(OpenAICodec, ReadsACompletionWithEverySamplingField) {
   EXPECT_EQ(r->generate.stop, (std::vector<std::string>{"a", "b"}));
   EXPECT_TRUE(r->stream);
   EXPECT_TRUE(r->include_usage);
+  EXPECT_TRUE(r->generate.ignore_eos);
 }
 
 TEST(OpenAICodec, DefaultsComeFromTheModel) {

@@ -323,7 +323,7 @@ class LlamaBackend final : public Backend, public Generator {
       }
       const llama_token t = llama_sampler_sample(s.sampler.get(), ctx_.get(), s.logits_index);
       s.generated++;
-      if (llama_vocab_is_eog(vocab_, t)) {
+      if (llama_vocab_is_eog(vocab_, t) && !s.job->request.ignore_eos) {
         release(s, "stop");
         continue;
       }
