@@ -88,6 +88,7 @@ if [ ! -f "$llama_home/build/.built" ]; then
     rm -rf "$llama_home/x" && mkdir -p "$llama_home/x"
     tar xzf "$llama_home/dl/llama_cpp_python-$llama_py_version.tar.gz" -C "$llama_home/x"
     rm -rf "$llama_home/src" && mv "$llama_home/x/llama_cpp_python-$llama_py_version/vendor/llama.cpp" "$llama_home/src"
+    rm -f "$llama_home/src/.git"  # a submodule link into the sdist's (absent) repository
     rm -rf "$llama_home/x" "$llama_home/dl"
   fi
   launcher=(); command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)

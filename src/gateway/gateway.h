@@ -12,6 +12,7 @@
 //   GET  /v2/models/{m}[/versions/{v}]/ready      200 for every known model: a cold one still serves
 //   GET  /v2/models/{m}[/versions/{v}]/config
 //   POST /v2/models/{m}[/versions/{v}]/infer      forwarded; one retry if the instance dies
+//   POST /v2/models/{m}[/versions/{v}]/generate[_stream]   KServe's generate extension, forwarded
 //   POST /v2/repository/index                     every model with its state and rung
 //   POST /v2/repository/models/{m}/load|unload    hold warm / drop to disk
 //   GET  /admin/models                            rung, instances, queue, memory per model
@@ -76,7 +77,9 @@ class Gateway {
   Routes building_ = Routes::kAll;  // the listener router() is building for
   // Forwards to the model r.param("model"); `openai`: an OpenAI route (same path upstream, and a
   // student answering gets its own name in the body).
-  void infer(http::Request& request, http::Responder responder, const Caller& caller, bool openai = false);
+  // `generate`: KServe's generate extension (no student: the path names the model).
+  void infer(http::Request& request, http::Responder responder, const Caller& caller, bool openai = false,
+             bool generate = false);
   // The OpenAI routes: the model comes from the body (openai_proxy.cpp).
   void openai(http::Request& request, http::Responder responder, const Caller& caller);
   void add_openai_routes(http::Router& router);

@@ -2,11 +2,11 @@
 
 #include <atomic>
 #include <chrono>
-#include <mutex>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "worker/generation_answer.h"
 #include "worker/openai_codec.h"
 
 namespace thaw::worker {
@@ -17,12 +17,7 @@ using json = nlohmann::json;
 http::Response error_response(int status, std::string_view message) {
   return http::Response::json(status, openai_error(status, message));
 }
-http::Response error_response(const Status& s) {
-  const int status = s.code() == Code::kResourceExhausted && s.message().find("slots") != std::string::npos
-                         ? 429
-                         : http::http_status_for(s.code());
-  return error_response(status, s.message());
-}
+http::Response error_response(const Status& s) { return error_response(http::http_status_for(s.code()), s.message()); }
 
 int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -33,73 +28,6 @@ std::string next_id(CompletionKind kind) {
   const uint64_t n = counter.fetch_add(1) ^ (static_cast<uint64_t>(::getpid()) << 40);
   return fmt::format("{}-{:016x}", kind == CompletionKind::kChat ? "chatcmpl" : "cmpl", n);
 }
-
-// One answer in flight: what the generator's events turn into, streamed or gathered.
-struct Answer {
-  Answer(http::Responder r, ModelService* s, CompletionKind k, CompletionIds i, bool st, bool usage)
-      : responder(std::move(r)), service(s), kind(k), ids(std::move(i)), stream(st), include_usage(usage) {}
-  http::Responder responder;
-  ModelService* service;
-  CompletionKind kind;
-  CompletionIds ids;
-  bool stream;
-  bool include_usage;
-  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
-
-  std::mutex mu;
-  bool begun = false;                        // stream head sent; events before it wait in `early`
-  std::vector<engine::GenerationEvent> early;
-  std::string text;                          // gathered (not streamed)
-
-  void on_event(engine::GenerationEvent e) {
-    std::lock_guard lock(mu);
-    if (stream && !begun) {
-      early.push_back(std::move(e));
-      return;
-    }
-    deliver(std::move(e));
-  }
-
-  // Under mu.
-  void deliver(engine::GenerationEvent e) {
-    if (!stream) {
-      text += e.text;
-      if (!e.done) return;
-      if (e.finish_reason == "cancelled") return;  // the client is gone
-      if (e.finish_reason == "error") {
-        finish_outcome(500);
-        responder.send(error_response(500, "generation failed: " + e.error.message()));
-        return;
-      }
-      finish_outcome(200);
-      responder.send(http::Response::json(
-          200, completion_response(kind, ids, text, e.finish_reason, {e.prompt_tokens, e.completion_tokens})));
-      return;
-    }
-    if (!e.text.empty()) responder.write(completion_chunk(kind, ids, e.text, ""));
-    if (!e.done) return;
-    if (e.finish_reason == "cancelled") {
-      responder.abort();
-      return;
-    }
-    if (e.finish_reason == "error") {
-      finish_outcome(500);
-      responder.write(error_event("generation failed: " + e.error.message()));
-      responder.finish();
-      return;
-    }
-    std::string tail = completion_chunk(kind, ids, "", e.finish_reason);
-    if (include_usage) tail += usage_chunk(kind, ids, {e.prompt_tokens, e.completion_tokens});
-    tail += kDoneEvent;
-    responder.write(std::move(tail));
-    responder.finish();
-    finish_outcome(200);
-  }
-
-  void finish_outcome(int status) {
-    service->record_outcome(status, std::chrono::steady_clock::now() - start);
-  }
-};
 
 void handle_completion(ModelService* s, CompletionKind kind, http::Request& request, const http::Responder& res) {
   engine::Generator* gen = s->generator();
@@ -124,21 +52,23 @@ void handle_completion(ModelService* s, CompletionKind kind, http::Request& requ
     req.generate.prompt = std::move(prompt).value();
   }
 
-  auto answer = std::make_shared<Answer>(res, s, kind, CompletionIds{next_id(kind), s->name(), unix_now()},
-                                         req.stream, req.include_usage);
-  auto generation = gen->submit(std::move(req.generate), [answer](engine::GenerationEvent e) { answer->on_event(std::move(e)); });
-  if (!generation.is_ok()) return refuse(error_response(generation.status()));
-  res.on_cancel([g = *generation] { g->cancel(); });
-  if (!answer->stream) return;
-  std::lock_guard lock(answer->mu);
-  http::ResponseHead head;
-  head.content_type = "text/event-stream";
-  head.headers.emplace_back("Cache-Control", "no-cache");
-  res.begin(std::move(head));
-  if (kind == CompletionKind::kChat) res.write(completion_chunk(kind, answer->ids, "", "", /*role_only=*/true));
-  answer->begun = true;
-  for (engine::GenerationEvent& e : answer->early) answer->deliver(std::move(e));
-  answer->early.clear();
+  const CompletionIds ids{next_id(kind), s->name(), unix_now()};
+  AnswerFormat format;
+  if (kind == CompletionKind::kChat)
+    format.stream_start = [kind, ids] { return completion_chunk(kind, ids, "", "", /*role_only=*/true); };
+  format.stream_piece = [kind, ids](const std::string& text) { return completion_chunk(kind, ids, text, ""); };
+  format.stream_end = [kind, ids, usage = req.include_usage](const engine::GenerationEvent& e) {
+    std::string tail = completion_chunk(kind, ids, "", e.finish_reason);
+    if (usage) tail += usage_chunk(kind, ids, {e.prompt_tokens, e.completion_tokens});
+    return tail + std::string(kDoneEvent);
+  };
+  format.stream_error = [](std::string_view message) { return error_event(message); };
+  format.whole = [kind, ids](const std::string& text, const engine::GenerationEvent& e) {
+    return http::Response::json(200, completion_response(kind, ids, text, e.finish_reason,
+                                                         {e.prompt_tokens, e.completion_tokens}));
+  };
+  format.error = [](int status, std::string_view message) { return error_response(status, message); };
+  answer_generation(s, std::move(req.generate), req.stream, std::move(format), res);
 }
 
 json model_card(const ModelService& s) {

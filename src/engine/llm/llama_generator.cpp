@@ -178,9 +178,9 @@ class LlamaBackend final : public Backend, public Generator {
   Status warm_up() override {
     std::lock_guard serial(warm_mu_);
     if (thread_.joinable()) return Status::ok();  // serving already: nothing left to warm
-    for (const std::string& user : options_.warmup_prompts) {
+    for (const std::string& prompt : options_.warmup_prompts) {
       GenerateRequest r;
-      THAW_ASSIGN_OR_RETURN(r.prompt, apply_chat_template({{"user", user}}));
+      r.prompt = prompt;
       r.max_tokens = std::max(1u, std::min(options_.warmup_tokens, info_.context_length / 2));
       r.sampling.temperature = 0.0f;
       Status result;

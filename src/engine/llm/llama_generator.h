@@ -22,8 +22,8 @@ struct LlamaOptions {
   uint32_t threads = 0;           // compute threads per step; 0: the machine's cores
   uint32_t batch = 512;           // tokens per decoding step (prompt chunks are cut to fit)
   uint32_t queue = 64;            // requests waiting for a slot beyond `slots`
-  std::vector<std::string> warmup_prompts;  // user turns, rendered by the chat template
-  uint32_t warmup_tokens = 4;
+  std::vector<std::string> warmup_prompts;  // raw prompts (no chat template) run before ready
+  uint32_t warmup_tokens = 1;
   GeneratorInfo defaults;         // default_max_tokens and sampling defaults from the manifest
 };
 

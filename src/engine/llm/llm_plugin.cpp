@@ -137,7 +137,8 @@ class LlmPlugin final : public Plugin {
       {.key = "top_p", .help = "default nucleus sampling mass (0 to 1); default: the GGUF's, else 0.95"},
       {.key = "max_tokens", .help = "tokens generated when a request names no max_tokens", .default_value = "256",
        .range = std::pair<int64_t, int64_t>{1, 1 << 20}},
-      {.key = "warmup_prompt", .help = "a user turn run before the model reports ready; default: 'Say hello.'"},
+      {.key = "warmup_prompt",
+       .help = "a prompt run (one token generated) before the model reports ready; default: 'Hello'"},
   };
   const std::vector<OptionSpec> create_options_ = {
       {.key = "slots", .help = "requests decoded together by continuous batching", .default_value = "4",

@@ -22,7 +22,7 @@ Result<std::unique_ptr<bundle::PackedModel>> pack_gguf(const std::string& path, 
 
   nlohmann::json prompts = nlohmann::json::array();
   for (const std::string& p : options.warmup_prompts) prompts.push_back(p);
-  if (prompts.empty()) prompts.push_back("Say hello.");  // user turns, rendered by the chat template
+  if (prompts.empty()) prompts.push_back("Hello");  // one step through the graphs: as cheap as warm-up gets
   c.metadata["llm"] = {
       {"gguf_file", kGgufFile},
       {"architecture", meta.architecture},

@@ -18,8 +18,8 @@ struct GgufPackOptions {
   // temperature 0.7 and top_p 0.95.
   std::optional<float> temperature, top_p;
   uint32_t max_tokens = 256;
-  std::vector<std::string> warmup_prompts;  // user turns, rendered by the chat template; empty: one
-  uint32_t warmup_tokens = 4;
+  std::vector<std::string> warmup_prompts;  // raw prompts run before ready; empty: "Hello"
+  uint32_t warmup_tokens = 1;
 };
 
 Result<std::unique_ptr<bundle::PackedModel>> pack_gguf(const std::string& path, const GgufPackOptions& options);
