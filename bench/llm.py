@@ -382,6 +382,9 @@ def report(r):
         lines.append(f"  disk - (storage read + warm) = {ms(d - r['storage_read_s'] - warm)} (target <= 50 ms)")
     if rt and z:
         lines.append(f"  llama-server router on-demand / thaw zygote = {rt / z:.1f}x (target >= 10x)")
+        if warm and rt > warm and z > warm:
+            lines.append(f"  start cost beyond a warm first token: router {ms(rt - warm)}, zygote {ms(z - warm)} "
+                         f"= {(rt - warm) / (z - warm):.1f}x")
     if rt and d:
         lines.append(f"  llama-server router on-demand / thaw disk   = {rt / d:.1f}x")
     if "marginal_pss_per_child_kib" in r:
