@@ -23,7 +23,7 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from worker_harness import THAW_BIN, Worker  # noqa: E402
+from worker_harness import THAW_BIN, Worker, fork_child  # noqa: E402
 
 PROMPT = "Tell me about the cold start of a warm model."
 PAGE_CACHE_TOOL = os.environ.get("THAW_PAGE_CACHE_TOOL", str(ROOT / "build" / "src" / "loader" / "thaw_page_cache"))
@@ -138,19 +138,10 @@ def pss_kib(pid):
     return rollup(pid).get("Pss", 0)
 
 
-def fork_child(control):
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(60)
-        s.connect(str(control))
-        s.sendall(b"fork\n")
-        reply = b""
-        while not reply.endswith(b"\n"):
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
-    status, pid, endpoint = reply.decode().strip().split(" ", 2)
-    assert status == "ready", reply
+def fork_ready_child(control):
+    """(pid, host, port) of a child forked by a `thaw run --zygote` template."""
+    status, pid, endpoint = fork_child(control, timeout=60)
+    assert status == "ready", (status, pid, endpoint)
     host, port = endpoint.rsplit(":", 1)
     return int(pid), host, int(port)
 
@@ -208,7 +199,7 @@ class Bench:
             for _ in range(self.a.runs):
                 # From the fork command to the child's first token.
                 t0 = time.perf_counter()
-                pid, host, port = fork_child(control)
+                pid, host, port = fork_ready_child(control)
                 t_req = time.perf_counter()
                 t_first, _, _ = first_token(host, port, self.body)
                 ttft.append(None if t_first is None else t_req - t0 + t_first)

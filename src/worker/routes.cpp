@@ -5,6 +5,7 @@
 #include "http/prometheus.h"
 #include "protocol/worker_protocol.h"
 #include "worker/kserve_generate.h"
+#include "worker/openai_embeddings.h"
 #include "worker/openai_routes.h"
 
 namespace thaw::worker {
@@ -94,6 +95,7 @@ http::Router make_router(const RouteContext& ctx) {
   }
   add_openai_routes(router, s);
   add_generate_routes(router, s);
+  add_embeddings_route(router, s);
   return router;
 }
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from worker_harness import ROOT, THAW_BIN, Worker  # noqa: E402
+from worker_harness import ROOT, THAW_BIN, Worker, fork_child  # noqa: E402
 
 LLM = ROOT / "models" / "src" / "llm-tiny"
 openai = pytest.importorskip("openai")
@@ -213,20 +213,6 @@ def test_client_that_disconnects_mid_stream_frees_its_slot(bundle):
         assert r.status_code == 200, r.text
     finally:
         assert w.stop() == 0
-
-
-def fork_child(control, timeout=30):
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(str(control))
-        s.sendall(b"fork\n")
-        reply = b""
-        while not reply.endswith(b"\n"):
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
-    return reply.decode().strip().split(" ", 2)
 
 
 def test_zygote_forks_children_that_generate(bundle, reference, tmp_path):
