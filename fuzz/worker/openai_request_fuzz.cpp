@@ -3,9 +3,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <string_view>
-
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "worker/openai_codec.h"
 
@@ -25,8 +24,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!(g.sampling.top_p > 0 && g.sampling.top_p <= 1)) std::abort();
     if (kind == CompletionKind::kChat && r->messages.empty()) std::abort();
     CompletionIds ids{"x", "m", 0};
-    const std::string text = kind == CompletionKind::kChat && !r->messages.empty() ? r->messages[0].content : g.prompt;
-    (void)completion_response(kind, ids, text, "stop", {1, 2}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    const std::string text =
+        kind == CompletionKind::kChat && !r->messages.empty() ? r->messages[0].content : g.prompt;
+    (void)completion_response(kind, ids, text, "stop", {1, 2})
+        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     (void)completion_chunk(kind, ids, text, "");
   }
   return 0;

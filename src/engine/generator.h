@@ -59,12 +59,12 @@ class Generation {
 };
 
 struct GeneratorInfo {
-  std::string architecture;       // e.g. "qwen2"
-  uint32_t context_length = 0;    // tokens one sequence holds (prompt + completion)
-  uint32_t slots = 1;             // sequences decoded together (continuous batching)
-  uint32_t queue_limit = 0;       // waiting requests beyond the slots; more are refused
+  std::string architecture;     // e.g. "qwen2"
+  uint32_t context_length = 0;  // tokens one sequence holds (prompt + completion)
+  uint32_t slots = 1;           // sequences decoded together (continuous batching)
+  uint32_t queue_limit = 0;     // waiting requests beyond the slots; more are refused
   uint32_t default_max_tokens = 256;
-  SamplingParams defaults;        // from the model's generation config
+  SamplingParams defaults;  // from the model's generation config
 };
 
 class Generator {

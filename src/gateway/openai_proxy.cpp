@@ -17,10 +17,11 @@ using json = nlohmann::json;
 constexpr uint64_t kMaxOpenAIBody = 64ull << 20;
 
 Response openai_error(int status, std::string_view message) {
-  return Response::json(status, {{"error", {{"message", message},
-                                            {"type", status == 404 ? "not_found_error" : "invalid_request_error"},
-                                            {"param", nullptr},
-                                            {"code", nullptr}}}});
+  return Response::json(status, {{"error",
+                                  {{"message", message},
+                                   {"type", status == 404 ? "not_found_error" : "invalid_request_error"},
+                                   {"param", nullptr},
+                                   {"code", nullptr}}}});
 }
 
 }  // namespace
@@ -30,7 +31,8 @@ Result<std::string> openai_model(std::string_view body) {
   if (!j.is_object()) return Status(Code::kInvalidArgument, "the request body must be a JSON object");
   auto it = j.find("model");
   if (it == j.end() || !it->is_string() || it->get<std::string>().empty())
-    return Status(Code::kInvalidArgument, "'model' is required: the name of the model to run (GET /v1/models lists them)");
+    return Status(Code::kInvalidArgument,
+                  "'model' is required: the name of the model to run (GET /v1/models lists them)");
   return it->get<std::string>();
 }
 
@@ -52,7 +54,8 @@ void Gateway::openai(Request& r, Responder responder, const Caller& caller) {
     return;
   }
   if (!manager_.has_model(*model) && !manager_.refusal(*model)) {
-    responder.send(openai_error(404, "model '" + *model + "' does not exist; GET /v1/models lists the models"));
+    responder.send(
+        openai_error(404, "model '" + *model + "' does not exist; GET /v1/models lists the models"));
     return;
   }
   r.params["model"] = *model;

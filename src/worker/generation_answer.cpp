@@ -18,9 +18,9 @@ struct Answer {
   std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
 
   std::mutex mu;
-  bool begun = false;                         // stream head sent; events before it wait in `early`
+  bool begun = false;  // stream head sent; events before it wait in `early`
   std::vector<engine::GenerationEvent> early;
-  std::string text;                           // gathered (not streamed)
+  std::string text;  // gathered (not streamed)
 
   void on_event(engine::GenerationEvent e) {
     std::lock_guard lock(mu);
@@ -70,8 +70,8 @@ int generation_refusal_status(const Status& s) {
   return s.code() == Code::kResourceExhausted ? 429 : http::http_status_for(s.code());
 }
 
-void answer_generation(ModelService* service, engine::GenerateRequest request, bool stream, AnswerFormat format,
-                       const http::Responder& responder) {
+void answer_generation(ModelService* service, engine::GenerateRequest request, bool stream,
+                       AnswerFormat format, const http::Responder& responder) {
   auto answer = std::make_shared<Answer>(responder, service, std::move(format), stream);
   auto generation = service->generator()->submit(
       std::move(request), [answer](engine::GenerationEvent e) { answer->on_event(std::move(e)); });

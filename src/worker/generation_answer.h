@@ -28,8 +28,8 @@ struct AnswerFormat {
 
 // Submits `request` and answers through `responder`. Refusals (prompt too long, queue full) are
 // answered at once with format.error; every outcome is counted on `service`.
-void answer_generation(ModelService* service, engine::GenerateRequest request, bool stream, AnswerFormat format,
-                       const http::Responder& responder);
+void answer_generation(ModelService* service, engine::GenerateRequest request, bool stream,
+                       AnswerFormat format, const http::Responder& responder);
 
 // The HTTP status for a generator's refusal: 429 for a full queue, else the code's status.
 int generation_refusal_status(const Status& s);

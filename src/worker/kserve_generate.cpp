@@ -1,6 +1,7 @@
 #include "worker/kserve_generate.h"
 
 #include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 #include "protocol/worker_protocol.h"
@@ -11,7 +12,9 @@ namespace {
 
 using json = nlohmann::json;
 
-std::string sse(const json& j) { return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n"; }
+std::string sse(const json& j) {
+  return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+}
 
 void handle_generate(ModelService* s, http::Request& r, const http::Responder& res, bool stream) {
   const auto refuse = [&](const http::Response& response) {
@@ -19,9 +22,11 @@ void handle_generate(ModelService* s, http::Request& r, const http::Responder& r
     res.send(response);
   };
   if (r.param("model") != s->name() || !s->serves(r.param("model"), r.param("version")))
-    return refuse(http::Response::error(404, fmt::format("unknown model '{}'; this worker serves '{}' version '{}'",
-                                                         r.param("model"), s->name(), s->version())));
-  if (!s->ready()) return refuse(http::Response::error(503, fmt::format("model '{}' is warming up", s->name())));
+    return refuse(
+        http::Response::error(404, fmt::format("unknown model '{}'; this worker serves '{}' version '{}'",
+                                               r.param("model"), s->name(), s->version())));
+  if (!s->ready())
+    return refuse(http::Response::error(503, fmt::format("model '{}' is warming up", s->name())));
   const engine::GeneratorInfo& info = s->generator()->info();
   CompletionLimits limits;
   limits.context_length = info.context_length;

@@ -1,8 +1,8 @@
 #include "worker/openai_codec.h"
 
-#include <cmath>
-
 #include <fmt/format.h>
+
+#include <cmath>
 #include <nlohmann/json.hpp>
 
 namespace thaw::worker {
@@ -33,18 +33,22 @@ Result<std::vector<engine::ChatMessage>> parse_messages(const json& body, const 
   if (!body.contains("messages")) return bad("messages", "is required");
   const json& ms = body["messages"];
   if (!ms.is_array() || ms.empty()) return bad("messages", "must be a non-empty array");
-  if (ms.size() > limits.max_messages) return bad("messages", fmt::format("holds more than {} messages", limits.max_messages));
+  if (ms.size() > limits.max_messages)
+    return bad("messages", fmt::format("holds more than {} messages", limits.max_messages));
   std::vector<engine::ChatMessage> out;
   for (size_t i = 0; i < ms.size(); ++i) {
     const json& m = ms[i];
     if (!m.is_object()) return bad(fmt::format("messages[{}]", i), "must be an object with role and content");
     const json role = m.value("role", json());
-    if (!role.is_string()) return bad(fmt::format("messages[{}].role", i), "is required (system, user, assistant or tool)");
+    if (!role.is_string())
+      return bad(fmt::format("messages[{}].role", i), "is required (system, user, assistant or tool)");
     std::string r = role.get<std::string>();
     if (r == "developer") r = "system";
     if (r != "system" && r != "user" && r != "assistant" && r != "tool")
-      return bad(fmt::format("messages[{}].role", i), fmt::format("'{}' is not system, user, assistant or tool", r));
-    if (!m.contains("content") && r != "assistant") return bad(fmt::format("messages[{}].content", i), "is required");
+      return bad(fmt::format("messages[{}].role", i),
+                 fmt::format("'{}' is not system, user, assistant or tool", r));
+    if (!m.contains("content") && r != "assistant")
+      return bad(fmt::format("messages[{}].content", i), "is required");
     THAW_ASSIGN_OR_RETURN(std::string text, content_text(m.value("content", json()), i));
     out.push_back({std::move(r), std::move(text)});
   }
@@ -66,7 +70,8 @@ Result<std::optional<double>> number(const json& body, std::string_view key, dou
   if (it == body.end() || it->is_null()) return std::optional<double>();
   if (!it->is_number()) return bad(key, "must be a number");
   const double v = it->get<double>();
-  if (!std::isfinite(v) || v < lo || v > hi) return bad(key, fmt::format("must be between {} and {}", lo, hi));
+  if (!std::isfinite(v) || v < lo || v > hi)
+    return bad(key, fmt::format("must be between {} and {}", lo, hi));
   return std::optional<double>(v);
 }
 
@@ -92,7 +97,9 @@ json usage_json(const Usage& u) {
           {"total_tokens", u.prompt_tokens + u.completion_tokens}};
 }
 
-std::string sse(const json& j) { return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n"; }
+std::string sse(const json& j) {
+  return "data: " + j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n";
+}
 
 const char* object_name(CompletionKind kind, bool chunk) {
   if (kind == CompletionKind::kChat) return chunk ? "chat.completion.chunk" : "chat.completion";
@@ -122,8 +129,7 @@ Result<CompletionRequest> parse_completion_request(std::string_view text, Comple
   for (const char* key : {"max_completion_tokens", "max_tokens"}) {
     auto it = body.find(key);
     if (it == body.end() || it->is_null()) continue;
-    if (!it->is_number_integer() || it->get<int64_t>() < 1)
-      return bad(key, "must be a positive integer");
+    if (!it->is_number_integer() || it->get<int64_t>() < 1) return bad(key, "must be a positive integer");
     if (it->get<int64_t>() > static_cast<int64_t>(limits.context_length))
       return bad(key, fmt::format("is {} but the model's context holds {} tokens in all", it->get<int64_t>(),
                                   limits.context_length));
@@ -145,7 +151,8 @@ Result<CompletionRequest> parse_completion_request(std::string_view text, Comple
   }
   if (auto it = body.find("seed"); it != body.end() && !it->is_null()) {
     if (!it->is_number_integer()) return bad("seed", "must be an integer");
-    r.generate.sampling.seed = it->is_number_unsigned() ? it->get<uint64_t>() : static_cast<uint64_t>(it->get<int64_t>());
+    r.generate.sampling.seed =
+        it->is_number_unsigned() ? it->get<uint64_t>() : static_cast<uint64_t>(it->get<int64_t>());
   }
   if (auto it = body.find("stop"); it != body.end() && !it->is_null()) {
     std::vector<std::string> stops;
@@ -159,10 +166,12 @@ Result<CompletionRequest> parse_completion_request(std::string_view text, Comple
     } else {
       return bad("stop", "must be a string or an array of strings");
     }
-    if (stops.size() > limits.max_stop) return bad("stop", fmt::format("holds more than {} strings", limits.max_stop));
+    if (stops.size() > limits.max_stop)
+      return bad("stop", fmt::format("holds more than {} strings", limits.max_stop));
     for (const std::string& s : stops) {
       if (s.empty()) return bad("stop", "strings must not be empty");
-      if (s.size() > limits.max_stop_bytes) return bad("stop", fmt::format("strings must be at most {} bytes", limits.max_stop_bytes));
+      if (s.size() > limits.max_stop_bytes)
+        return bad("stop", fmt::format("strings must be at most {} bytes", limits.max_stop_bytes));
     }
     r.generate.stop = std::move(stops);
   }
@@ -191,33 +200,44 @@ json completion_response(CompletionKind kind, const CompletionIds& ids, const st
     choice["message"] = {{"role", "assistant"}, {"content", text}};
   else
     choice["text"] = text;
-  return {{"id", ids.id}, {"object", object_name(kind, false)}, {"created", ids.created}, {"model", ids.model},
-          {"choices", json::array({choice})}, {"usage", usage_json(usage)}};
+  return {{"id", ids.id},       {"object", object_name(kind, false)}, {"created", ids.created},
+          {"model", ids.model}, {"choices", json::array({choice})},   {"usage", usage_json(usage)}};
 }
 
 std::string completion_chunk(CompletionKind kind, const CompletionIds& ids, const std::string& text,
                              const std::string& finish_reason, bool role_only) {
-  json choice = {{"index", 0}, {"logprobs", nullptr},
+  json choice = {{"index", 0},
+                 {"logprobs", nullptr},
                  {"finish_reason", finish_reason.empty() ? json(nullptr) : json(finish_reason)}};
   if (kind == CompletionKind::kChat) {
     json delta = json::object();
-    if (role_only) delta = {{"role", "assistant"}, {"content", ""}};
-    else if (finish_reason.empty() || !text.empty()) delta = {{"content", text}};
+    if (role_only)
+      delta = {{"role", "assistant"}, {"content", ""}};
+    else if (finish_reason.empty() || !text.empty())
+      delta = {{"content", text}};
     choice["delta"] = delta;
   } else {
     choice["text"] = text;
   }
-  return sse({{"id", ids.id}, {"object", object_name(kind, true)}, {"created", ids.created}, {"model", ids.model},
+  return sse({{"id", ids.id},
+              {"object", object_name(kind, true)},
+              {"created", ids.created},
+              {"model", ids.model},
               {"choices", json::array({choice})}});
 }
 
 std::string usage_chunk(CompletionKind kind, const CompletionIds& ids, const Usage& usage) {
-  return sse({{"id", ids.id}, {"object", object_name(kind, true)}, {"created", ids.created}, {"model", ids.model},
-              {"choices", json::array()}, {"usage", usage_json(usage)}});
+  return sse({{"id", ids.id},
+              {"object", object_name(kind, true)},
+              {"created", ids.created},
+              {"model", ids.model},
+              {"choices", json::array()},
+              {"usage", usage_json(usage)}});
 }
 
 std::string error_event(std::string_view message) {
-  return sse({{"error", {{"message", message}, {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}}) +
+  return sse({{"error",
+               {{"message", message}, {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}}) +
          std::string(kDoneEvent);
 }
 

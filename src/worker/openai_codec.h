@@ -4,12 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "common/json_limits.h"
 #include "common/status.h"
@@ -21,15 +20,15 @@ enum class CompletionKind { kText, kChat };
 
 struct CompletionRequest {
   CompletionKind kind = CompletionKind::kText;
-  std::optional<std::string> model;         // as the client named it
+  std::optional<std::string> model;           // as the client named it
   std::vector<engine::ChatMessage> messages;  // kChat
-  engine::GenerateRequest generate;         // prompt (kText), max_tokens, stop, sampling
+  engine::GenerateRequest generate;           // prompt (kText), max_tokens, stop, sampling
   bool stream = false;
-  bool include_usage = false;               // stream_options.include_usage
+  bool include_usage = false;  // stream_options.include_usage
 };
 
 struct CompletionLimits {
-  uint32_t context_length = 4096;   // max_tokens above this is refused at once
+  uint32_t context_length = 4096;  // max_tokens above this is refused at once
   uint32_t default_max_tokens = 256;
   engine::SamplingParams defaults;  // when the request names none
   size_t max_stop = 4;              // stop strings per request, as OpenAI allows
@@ -45,7 +44,7 @@ Result<CompletionRequest> parse_completion_request(std::string_view body, Comple
 
 // What identifies one answer in every chunk.
 struct CompletionIds {
-  std::string id;       // "cmpl-..." or "chatcmpl-..."
+  std::string id;  // "cmpl-..." or "chatcmpl-..."
   std::string model;
   int64_t created = 0;  // Unix seconds
 };

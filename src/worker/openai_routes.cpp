@@ -1,9 +1,9 @@
 #include "worker/openai_routes.h"
 
+#include <fmt/format.h>
+
 #include <atomic>
 #include <chrono>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "worker/generation_answer.h"
@@ -17,10 +17,13 @@ using json = nlohmann::json;
 http::Response error_response(int status, std::string_view message) {
   return http::Response::json(status, openai_error(status, message));
 }
-http::Response error_response(const Status& s) { return error_response(http::http_status_for(s.code()), s.message()); }
+http::Response error_response(const Status& s) {
+  return error_response(http::http_status_for(s.code()), s.message());
+}
 
 int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 std::string next_id(CompletionKind kind) {
@@ -29,13 +32,15 @@ std::string next_id(CompletionKind kind) {
   return fmt::format("{}-{:016x}", kind == CompletionKind::kChat ? "chatcmpl" : "cmpl", n);
 }
 
-void handle_completion(ModelService* s, CompletionKind kind, http::Request& request, const http::Responder& res) {
+void handle_completion(ModelService* s, CompletionKind kind, http::Request& request,
+                       const http::Responder& res) {
   engine::Generator* gen = s->generator();
   const auto refuse = [&](const http::Response& r) {
     s->record_outcome(r.status, std::chrono::nanoseconds(0));
     res.send(r);
   };
-  if (!s->ready()) return refuse(error_response(503, fmt::format("model '{}' is warming up; retry shortly", s->name())));
+  if (!s->ready())
+    return refuse(error_response(503, fmt::format("model '{}' is warming up; retry shortly", s->name())));
   const engine::GeneratorInfo& info = gen->info();
   CompletionLimits limits;
   limits.context_length = info.context_length;
@@ -45,7 +50,8 @@ void handle_completion(ModelService* s, CompletionKind kind, http::Request& requ
   if (!parsed.is_ok()) return refuse(error_response(parsed.status()));
   CompletionRequest& req = *parsed;
   if (req.model && *req.model != s->name())
-    return refuse(error_response(404, fmt::format("model '{}' does not exist; this server has '{}'", *req.model, s->name())));
+    return refuse(error_response(
+        404, fmt::format("model '{}' does not exist; this server has '{}'", *req.model, s->name())));
   if (kind == CompletionKind::kChat) {
     auto prompt = gen->apply_chat_template(req.messages);
     if (!prompt.is_ok()) return refuse(error_response(prompt.status()));
@@ -56,7 +62,9 @@ void handle_completion(ModelService* s, CompletionKind kind, http::Request& requ
   AnswerFormat format;
   if (kind == CompletionKind::kChat)
     format.stream_start = [kind, ids] { return completion_chunk(kind, ids, "", "", /*role_only=*/true); };
-  format.stream_piece = [kind, ids](const std::string& text) { return completion_chunk(kind, ids, text, ""); };
+  format.stream_piece = [kind, ids](const std::string& text) {
+    return completion_chunk(kind, ids, text, "");
+  };
   format.stream_end = [kind, ids, usage = req.include_usage](const engine::GenerationEvent& e) {
     std::string tail = completion_chunk(kind, ids, "", e.finish_reason);
     if (usage) tail += usage_chunk(kind, ids, {e.prompt_tokens, e.completion_tokens});
@@ -64,8 +72,8 @@ void handle_completion(ModelService* s, CompletionKind kind, http::Request& requ
   };
   format.stream_error = [](std::string_view message) { return error_event(message); };
   format.whole = [kind, ids](const std::string& text, const engine::GenerationEvent& e) {
-    return http::Response::json(200, completion_response(kind, ids, text, e.finish_reason,
-                                                         {e.prompt_tokens, e.completion_tokens}));
+    return http::Response::json(
+        200, completion_response(kind, ids, text, e.finish_reason, {e.prompt_tokens, e.completion_tokens}));
   };
   format.error = [](int status, std::string_view message) { return error_response(status, message); };
   answer_generation(s, std::move(req.generate), req.stream, std::move(format), res);
@@ -73,8 +81,12 @@ void handle_completion(ModelService* s, CompletionKind kind, http::Request& requ
 
 json model_card(const ModelService& s) {
   const auto& info = s.generator()->info();
-  return {{"id", s.name()}, {"object", "model"}, {"created", 0}, {"owned_by", "thaw"},
-          {"context_length", info.context_length}, {"architecture", info.architecture}};
+  return {{"id", s.name()},
+          {"object", "model"},
+          {"created", 0},
+          {"owned_by", "thaw"},
+          {"context_length", info.context_length},
+          {"architecture", info.architecture}};
 }
 
 }  // namespace
@@ -92,7 +104,8 @@ void add_openai_routes(http::Router& router, ModelService* s) {
   });
   router.get("/v1/models/{model}", [s](const http::Request& r) {
     if (r.param("model") != s->name())
-      return error_response(404, fmt::format("model '{}' does not exist; this server has '{}'", r.param("model"), s->name()));
+      return error_response(
+          404, fmt::format("model '{}' does not exist; this server has '{}'", r.param("model"), s->name()));
     return http::Response::json(200, model_card(*s));
   });
 }

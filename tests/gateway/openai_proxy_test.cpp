@@ -23,7 +23,8 @@ TEST(OpenAIProxy, RefusesBodiesWithoutAModel) {
 }
 
 TEST(OpenAIProxy, RenamesTheModelForAStudent) {
-  auto j = nlohmann::json::parse(with_model(R"({"model": "big", "messages": [{"role": "user", "content": "hi"}]})", "small"));
+  auto j = nlohmann::json::parse(
+      with_model(R"({"model": "big", "messages": [{"role": "user", "content": "hi"}]})", "small"));
   EXPECT_EQ(j["model"], "small");
   EXPECT_EQ(j["messages"][0]["content"], "hi");
   EXPECT_EQ(with_model("not json", "small"), "not json");

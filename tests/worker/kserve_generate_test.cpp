@@ -8,8 +8,10 @@ namespace {
 TEST(KServeGenerate, ReadsTextInputAndParametersInsideOrBeside) {
   CompletionLimits l;
   l.context_length = 50;
-  auto r = parse_generate_request(R"({"id": "1", "text_input": "hi", "parameters": {"max_tokens": 3, "temperature": 0},
-                                      "stop": ["x"], "stream": true})", l);
+  auto r = parse_generate_request(
+      R"({"id": "1", "text_input": "hi", "parameters": {"max_tokens": 3, "temperature": 0},
+                                      "stop": ["x"], "stream": true})",
+      l);
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   EXPECT_EQ(r->generate.prompt, "hi");
   EXPECT_EQ(r->generate.max_tokens, 3u);

@@ -32,9 +32,17 @@ void expect_refused(const Result<CompletionRequest>& r, std::string_view word) {
 }
 
 TEST(OpenAICodec, ReadsACompletionWithEverySamplingField) {
-  auto r = text({{"model", "m"}, {"prompt", "hi"}, {"max_tokens", 5}, {"temperature", 0}, {"top_p", 0.5},
-                 {"seed", 42}, {"stop", {"a", "b"}}, {"stream", true}, {"stream_options", {{"include_usage", true}}},
-                 {"user", "ignored"}, {"ignore_eos", true}});
+  auto r = text({{"model", "m"},
+                 {"prompt", "hi"},
+                 {"max_tokens", 5},
+                 {"temperature", 0},
+                 {"top_p", 0.5},
+                 {"seed", 42},
+                 {"stop", {"a", "b"}},
+                 {"stream", true},
+                 {"stream_options", {{"include_usage", true}}},
+                 {"user", "ignored"},
+                 {"ignore_eos", true}});
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   EXPECT_EQ(*r->model, "m");
   EXPECT_EQ(r->generate.prompt, "hi");
@@ -61,8 +69,10 @@ TEST(OpenAICodec, DefaultsComeFromTheModel) {
 }
 
 TEST(OpenAICodec, ReadsChatMessagesWithTextParts) {
-  auto r = chat({{"messages", {{{"role", "developer"}, {"content", "be brief"}},
-                               {{"role", "user"}, {"content", {{{"type", "text"}, {"text", "a"}}, {{"type", "text"}, {"text", "b"}}}}}}},
+  auto r = chat({{"messages",
+                  {{{"role", "developer"}, {"content", "be brief"}},
+                   {{"role", "user"},
+                    {"content", {{{"type", "text"}, {"text", "a"}}, {{"type", "text"}, {"text", "b"}}}}}}},
                  {"max_completion_tokens", 3}});
   ASSERT_TRUE(r.is_ok()) << r.status().to_string();
   ASSERT_EQ(r->messages.size(), 2u);
@@ -94,12 +104,17 @@ TEST(OpenAICodec, RefusesBadFieldsByName) {
   expect_refused(chat({{"messages", json::array()}}), "messages");
   expect_refused(chat({{"messages", {{{"role", "king"}, {"content", "x"}}}}}), "role");
   expect_refused(chat({{"messages", {{{"role", "user"}}}}}), "content");
-  expect_refused(chat({{"messages", {{{"role", "user"}, {"content", {{{"type", "image_url"}}}}}}}}), "content");
+  expect_refused(chat({{"messages", {{{"role", "user"}, {"content", {{{"type", "image_url"}}}}}}}}),
+                 "content");
   expect_refused(chat({{"messages", {"hi"}}}), "messages[0]");
 }
 
 TEST(OpenAICodec, AcceptsDefaultValuesOfUnsupportedFields) {
-  auto r = text({{"prompt", "x"}, {"n", 1}, {"logprobs", nullptr}, {"echo", false}, {"frequency_penalty", 0},
+  auto r = text({{"prompt", "x"},
+                 {"n", 1},
+                 {"logprobs", nullptr},
+                 {"echo", false},
+                 {"frequency_penalty", 0},
                  {"tools", json::array()}});
   EXPECT_TRUE(r.is_ok()) << r.status().to_string();
 }

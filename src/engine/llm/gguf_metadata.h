@@ -11,15 +11,15 @@
 namespace thaw::engine {
 
 struct GgufMetadata {
-  std::string architecture;      // general.architecture, e.g. "qwen2"
-  std::string name;              // general.name, may be empty
-  uint64_t context_length = 0;   // <arch>.context_length; 0: absent
-  uint64_t parameters = 0;       // sum of the tensors' elements
+  std::string architecture;     // general.architecture, e.g. "qwen2"
+  std::string name;             // general.name, may be empty
+  uint64_t context_length = 0;  // <arch>.context_length; 0: absent
+  uint64_t parameters = 0;      // sum of the tensors' elements
   uint64_t tensor_bytes = 0;
-  std::string tokenizer_model;   // tokenizer.ggml.model, e.g. "gpt2"
-  std::string tokenizer_pre;     // tokenizer.ggml.pre, e.g. "qwen2"
+  std::string tokenizer_model;  // tokenizer.ggml.model, e.g. "gpt2"
+  std::string tokenizer_pre;    // tokenizer.ggml.pre, e.g. "qwen2"
   uint64_t vocab_size = 0;
-  std::string chat_template;     // tokenizer.chat_template, may be empty
+  std::string chat_template;                // tokenizer.chat_template, may be empty
   std::optional<float> temperature, top_p;  // general.sampling.*
 };
 

@@ -5,8 +5,8 @@
 namespace thaw::engine {
 
 Result<GgufMetadata> read_gguf_metadata(const std::string& path) {
-  return make_error(Code::kUnsupported, "this build of thaw has no llama.cpp to read {}; run scripts/setup.sh and rebuild",
-                    path);
+  return make_error(Code::kUnsupported,
+                    "this build of thaw has no llama.cpp to read {}; run scripts/setup.sh and rebuild", path);
 }
 
 }  // namespace thaw::engine

@@ -1,5 +1,8 @@
 #include "engine/llm/llama_generator.h"
 
+#include <fmt/format.h>
+#include <llama.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -8,9 +11,6 @@
 #include <mutex>
 #include <random>
 #include <thread>
-
-#include <fmt/format.h>
-#include <llama.h>
 
 #include "engine/llm/stop_filter.h"
 
@@ -61,10 +61,10 @@ struct Slot {
   llama_seq_id seq = 0;
   std::shared_ptr<Job> job;  // null: free
   SamplerPtr sampler;
-  size_t fed = 0;            // prompt tokens in the KV cache
-  llama_pos pos = 0;         // next position
-  llama_token last = -1;     // sampled, not yet fed
-  int32_t logits_index = -1; // row of this step's batch whose logits it samples; -1: none
+  size_t fed = 0;             // prompt tokens in the KV cache
+  llama_pos pos = 0;          // next position
+  llama_token last = -1;      // sampled, not yet fed
+  int32_t logits_index = -1;  // row of this step's batch whose logits it samples; -1: none
   uint32_t generated = 0;
   StopFilter filter;
 };
@@ -86,10 +86,15 @@ SamplerPtr make_sampler(const SamplingParams& p) {
 
 class LlamaBackend final : public Backend, public Generator {
  public:
-  LlamaBackend(std::unique_ptr<llama_model, ModelDeleter> model, std::unique_ptr<llama_context, ContextDeleter> ctx,
-               const LlamaOptions& options, GeneratorInfo info)
-      : model_(std::move(model)), ctx_(std::move(ctx)), vocab_(llama_model_get_vocab(model_.get())),
-        options_(options), info_(std::move(info)), wake_(std::make_shared<Wake>()),
+  LlamaBackend(std::unique_ptr<llama_model, ModelDeleter> model,
+               std::unique_ptr<llama_context, ContextDeleter> ctx, const LlamaOptions& options,
+               GeneratorInfo info)
+      : model_(std::move(model)),
+        ctx_(std::move(ctx)),
+        vocab_(llama_model_get_vocab(model_.get())),
+        options_(options),
+        info_(std::move(info)),
+        wake_(std::make_shared<Wake>()),
         batch_(llama_batch_init(static_cast<int32_t>(options.batch), 0, 1)) {
     slots_.resize(options_.slots);
     for (uint32_t i = 0; i < options_.slots; ++i) slots_[i].seq = static_cast<llama_seq_id>(i);
@@ -110,7 +115,8 @@ class LlamaBackend final : public Backend, public Generator {
 
   // --- Backend
   const ModelSignature& signature() const override { return signature_; }
-  Result<std::vector<OutputTensor>> infer(std::span<const InputTensor>, std::span<const std::string>) override {
+  Result<std::vector<OutputTensor>> infer(std::span<const InputTensor>,
+                                          std::span<const std::string>) override {
     return make_error(Code::kInvalidArgument,
                       "this is a generative model: send POST /v1/completions or /v1/chat/completions");
   }
@@ -133,9 +139,11 @@ class LlamaBackend final : public Backend, public Generator {
                                           static_cast<int32_t>(out.size()));
     if (n > static_cast<int32_t>(out.size())) {
       out.resize(static_cast<size_t>(n));
-      n = llama_chat_apply_template(tmpl, chat.data(), chat.size(), true, out.data(), static_cast<int32_t>(out.size()));
+      n = llama_chat_apply_template(tmpl, chat.data(), chat.size(), true, out.data(),
+                                    static_cast<int32_t>(out.size()));
     }
-    if (n < 0) return make_error(Code::kInvalidArgument, "the model's chat template cannot render these messages");
+    if (n < 0)
+      return make_error(Code::kInvalidArgument, "the model's chat template cannot render these messages");
     out.resize(static_cast<size_t>(n));
     return out;
   }
@@ -144,8 +152,9 @@ class LlamaBackend final : public Backend, public Generator {
     if (text.size() > static_cast<size_t>(INT32_MAX / 2))
       return make_error(Code::kInvalidArgument, "prompt of {} bytes is too long", text.size());
     std::vector<llama_token> tokens(text.size() + 8);
-    int32_t n = llama_tokenize(vocab_, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                               static_cast<int32_t>(tokens.size()), /*add_special=*/true, /*parse_special=*/true);
+    int32_t n =
+        llama_tokenize(vocab_, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                       static_cast<int32_t>(tokens.size()), /*add_special=*/true, /*parse_special=*/true);
     if (n < 0) {
       tokens.resize(static_cast<size_t>(-n));
       n = llama_tokenize(vocab_, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
@@ -186,9 +195,12 @@ class LlamaBackend final : public Backend, public Generator {
       Status result;
       THAW_ASSIGN_OR_RETURN(std::vector<int32_t> tokens, tokenize(r.prompt));
       THAW_TRY(check_fits(tokens.size(), r.max_tokens));
-      auto job = std::make_shared<Job>(std::move(r), [&result](GenerationEvent e) {
-        if (e.done && e.finish_reason == "error") result = e.error;
-      }, std::move(tokens), wake_);
+      auto job = std::make_shared<Job>(
+          std::move(r),
+          [&result](GenerationEvent e) {
+            if (e.done && e.finish_reason == "error") result = e.error;
+          },
+          std::move(tokens), wake_);
       {
         std::lock_guard lock(wake_->mu);
         in_flight_++;
@@ -204,16 +216,18 @@ class LlamaBackend final : public Backend, public Generator {
   Status check_fits(size_t prompt_tokens, uint32_t max_tokens) const {
     if (prompt_tokens == 0) return make_error(Code::kInvalidArgument, "the prompt is empty");
     if (prompt_tokens + max_tokens > info_.context_length)
-      return make_error(Code::kInvalidArgument,
-                        "the prompt ({} tokens) plus max_tokens ({}) exceeds the model's context of {} tokens; "
-                        "shorten the prompt or lower max_tokens",
-                        prompt_tokens, max_tokens, info_.context_length);
+      return make_error(
+          Code::kInvalidArgument,
+          "the prompt ({} tokens) plus max_tokens ({}) exceeds the model's context of {} tokens; "
+          "shorten the prompt or lower max_tokens",
+          prompt_tokens, max_tokens, info_.context_length);
     return Status::ok();
   }
 
   bool busy() {
     std::lock_guard lock(wake_->mu);
-    return !queue_.empty() || std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.job != nullptr; });
+    return !queue_.empty() ||
+           std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.job != nullptr; });
   }
 
   void run() {
@@ -298,7 +312,8 @@ class LlamaBackend final : public Backend, public Generator {
     const int32_t capacity = static_cast<int32_t>(options_.batch);
     for (Slot& s : slots_) {
       s.logits_index = -1;
-      if (s.job && s.fed == s.job->tokens.size() && s.last >= 0 && batch_.n_tokens < capacity) add(s, s.last, true);
+      if (s.job && s.fed == s.job->tokens.size() && s.last >= 0 && batch_.n_tokens < capacity)
+        add(s, s.last, true);
     }
     for (Slot& s : slots_) {
       if (!s.job || s.fed == s.job->tokens.size()) continue;
@@ -359,7 +374,7 @@ class LlamaBackend final : public Backend, public Generator {
   bool stopping_ = false;                   // wake_->mu
   uint32_t in_flight_ = 0;                  // wake_->mu: queued or in a slot
   std::mutex warm_mu_;
-  std::thread thread_;                      // started by the first submit
+  std::thread thread_;  // started by the first submit
 };
 
 struct FileCloser {
@@ -389,9 +404,11 @@ Result<std::unique_ptr<Backend>> create_llama_backend(const std::string& path, u
 
   GeneratorInfo info = options.defaults;
   char arch[64] = {0};
-  if (llama_model_meta_val_str(model.get(), "general.architecture", arch, sizeof arch) > 0) info.architecture = arch;
+  if (llama_model_meta_val_str(model.get(), "general.architecture", arch, sizeof arch) > 0)
+    info.architecture = arch;
   const uint32_t trained = static_cast<uint32_t>(std::max(0, llama_model_n_ctx_train(model.get())));
-  info.context_length = options.context ? options.context : std::min<uint32_t>(trained ? trained : 4096, 4096);
+  info.context_length =
+      options.context ? options.context : std::min<uint32_t>(trained ? trained : 4096, 4096);
   info.slots = options.slots;
   info.queue_limit = options.queue;
 
@@ -401,13 +418,16 @@ Result<std::unique_ptr<Backend>> create_llama_backend(const std::string& path, u
   cp.n_batch = options.batch;
   cp.n_ubatch = std::min<uint32_t>(options.batch, 512);
   cp.kv_unified = false;  // every sequence its own share of the cache: one long prompt cannot starve the rest
-  const uint32_t threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  const uint32_t threads =
+      options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   cp.n_threads = static_cast<int32_t>(threads);
   cp.n_threads_batch = static_cast<int32_t>(threads);
   cp.no_perf = true;
   std::unique_ptr<llama_context, ContextDeleter> ctx(llama_init_from_model(model.get(), cp));
-  if (!ctx) return make_error(Code::kResourceExhausted, "llama.cpp cannot create a context of {} tokens", cp.n_ctx);
-  return std::unique_ptr<Backend>(new LlamaBackend(std::move(model), std::move(ctx), options, std::move(info)));
+  if (!ctx)
+    return make_error(Code::kResourceExhausted, "llama.cpp cannot create a context of {} tokens", cp.n_ctx);
+  return std::unique_ptr<Backend>(
+      new LlamaBackend(std::move(model), std::move(ctx), options, std::move(info)));
 }
 
 }  // namespace thaw::engine

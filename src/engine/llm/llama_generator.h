@@ -17,14 +17,14 @@
 namespace thaw::engine {
 
 struct LlamaOptions {
-  uint32_t slots = 4;             // sequences decoded together
-  uint32_t context = 0;           // tokens per sequence; 0: min(model's training context, 4096)
-  uint32_t threads = 0;           // compute threads per step; 0: the machine's cores
-  uint32_t batch = 512;           // tokens per decoding step (prompt chunks are cut to fit)
-  uint32_t queue = 64;            // requests waiting for a slot beyond `slots`
+  uint32_t slots = 4;                       // sequences decoded together
+  uint32_t context = 0;                     // tokens per sequence; 0: min(model's training context, 4096)
+  uint32_t threads = 0;                     // compute threads per step; 0: the machine's cores
+  uint32_t batch = 512;                     // tokens per decoding step (prompt chunks are cut to fit)
+  uint32_t queue = 64;                      // requests waiting for a slot beyond `slots`
   std::vector<std::string> warmup_prompts;  // raw prompts (no chat template) run before ready
   uint32_t warmup_tokens = 1;
-  GeneratorInfo defaults;         // default_max_tokens and sampling defaults from the manifest
+  GeneratorInfo defaults;  // default_max_tokens and sampling defaults from the manifest
 };
 
 // Loads the GGUF that starts at `offset` in the file `path` (a bundle's data section entry, used

@@ -7,7 +7,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "common/unique_fd.h"
@@ -113,7 +112,8 @@ class LlmPlugin final : public Plugin {
     const nlohmann::json& llm = bundle.manifest().metadata.value("llm", nlohmann::json::object());
     if (llm.contains("generation") && llm["generation"].is_object()) {
       const nlohmann::json& g = llm["generation"];
-      if (g.value("temperature", nlohmann::json()).is_number()) o.defaults.defaults.temperature = g["temperature"].get<float>();
+      if (g.value("temperature", nlohmann::json()).is_number())
+        o.defaults.defaults.temperature = g["temperature"].get<float>();
       if (g.value("top_p", nlohmann::json()).is_number()) o.defaults.defaults.top_p = g["top_p"].get<float>();
       if (g.value("max_tokens", nlohmann::json()).is_number_unsigned())
         o.defaults.default_max_tokens = g["max_tokens"].get<uint32_t>();
@@ -123,7 +123,8 @@ class LlmPlugin final : public Plugin {
       if (w.value("prompts", nlohmann::json()).is_array())
         for (const auto& p : w["prompts"])
           if (p.is_string()) o.warmup_prompts.push_back(p.get<std::string>());
-      if (w.value("max_tokens", nlohmann::json()).is_number_unsigned()) o.warmup_tokens = w["max_tokens"].get<uint32_t>();
+      if (w.value("max_tokens", nlohmann::json()).is_number_unsigned())
+        o.warmup_tokens = w["max_tokens"].get<uint32_t>();
     }
     THAW_ASSIGN_OR_RETURN(GgufSource src, gguf_source(bundle));
     auto backend = create_llama_backend(src.path, src.offset, o);
@@ -133,23 +134,36 @@ class LlmPlugin final : public Plugin {
  private:
   const ProtocolIdentity protocol_{"llama_cpp_gguf", {RouteFamily::kOpenAICompletions}};
   const std::vector<OptionSpec> pack_options_ = {
-      {.key = "temperature", .help = "default sampling temperature (0 to 2; 0 is greedy); default: the GGUF's, else 0.7"},
+      {.key = "temperature",
+       .help = "default sampling temperature (0 to 2; 0 is greedy); default: the GGUF's, else 0.7"},
       {.key = "top_p", .help = "default nucleus sampling mass (0 to 1); default: the GGUF's, else 0.95"},
-      {.key = "max_tokens", .help = "tokens generated when a request names no max_tokens", .default_value = "256",
+      {.key = "max_tokens",
+       .help = "tokens generated when a request names no max_tokens",
+       .default_value = "256",
        .range = std::pair<int64_t, int64_t>{1, 1 << 20}},
       {.key = "warmup_prompt",
        .help = "a prompt run (one token generated) before the model reports ready; default: 'Hello'"},
   };
   const std::vector<OptionSpec> create_options_ = {
-      {.key = "slots", .help = "requests decoded together by continuous batching", .default_value = "4",
+      {.key = "slots",
+       .help = "requests decoded together by continuous batching",
+       .default_value = "4",
        .range = std::pair<int64_t, int64_t>{1, 256}},
-      {.key = "context", .help = "tokens per request (prompt + completion); 0: the model's, at most 4096",
-       .default_value = "0", .range = std::pair<int64_t, int64_t>{0, 1 << 20}},
-      {.key = "threads", .help = "compute threads per decoding step; 0: every core", .default_value = "0",
+      {.key = "context",
+       .help = "tokens per request (prompt + completion); 0: the model's, at most 4096",
+       .default_value = "0",
+       .range = std::pair<int64_t, int64_t>{0, 1 << 20}},
+      {.key = "threads",
+       .help = "compute threads per decoding step; 0: every core",
+       .default_value = "0",
        .range = std::pair<int64_t, int64_t>{0, 1024}},
-      {.key = "batch", .help = "tokens per decoding step (prompts are fed in chunks of this size)",
-       .default_value = "512", .range = std::pair<int64_t, int64_t>{16, 8192}},
-      {.key = "queue", .help = "requests that may wait for a free slot; more get 429", .default_value = "64",
+      {.key = "batch",
+       .help = "tokens per decoding step (prompts are fed in chunks of this size)",
+       .default_value = "512",
+       .range = std::pair<int64_t, int64_t>{16, 8192}},
+      {.key = "queue",
+       .help = "requests that may wait for a free slot; more get 429",
+       .default_value = "64",
        .range = std::pair<int64_t, int64_t>{0, 1 << 20}},
   };
 };

@@ -22,6 +22,7 @@ struct GgufPackOptions {
   uint32_t warmup_tokens = 1;
 };
 
-Result<std::unique_ptr<bundle::PackedModel>> pack_gguf(const std::string& path, const GgufPackOptions& options);
+Result<std::unique_ptr<bundle::PackedModel>> pack_gguf(const std::string& path,
+                                                       const GgufPackOptions& options);
 
 }  // namespace thaw::engine

@@ -1,5 +1,7 @@
 // The llm plugin end to end on the synthetic test model: pack a GGUF, write the bundle, load it as
 // the load plan says, create the backend and generate.
+#include "engine/llm/llm_plugin.h"
+
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -9,7 +11,6 @@
 
 #include "engine/builtin_registry.h"
 #include "engine/generator.h"
-#include "engine/llm/llm_plugin.h"
 #include "loader/loader.h"
 
 namespace thaw::engine {
@@ -32,7 +33,8 @@ class LlmPluginTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   std::string pack(bundle::Compression compression) {
-    auto opts = BackendOptions::parse(std::vector<std::string>{"max_tokens=7"}, plugin_->pack_options(), "test");
+    auto opts =
+        BackendOptions::parse(std::vector<std::string>{"max_tokens=7"}, plugin_->pack_options(), "test");
     EXPECT_TRUE(opts.is_ok());
     auto packed = plugin_->pack(kGguf.string(), *opts);
     EXPECT_TRUE(packed.is_ok()) << packed.status().to_string();
@@ -43,7 +45,8 @@ class LlmPluginTest : public ::testing::Test {
     return out;
   }
 
-  std::unique_ptr<Backend> create(const loader::LoadedBundle& b, std::vector<std::string> items = {"threads=1"}) {
+  std::unique_ptr<Backend> create(const loader::LoadedBundle& b,
+                                  std::vector<std::string> items = {"threads=1"}) {
     auto opts = BackendOptions::parse(items, plugin_->create_options(), "test");
     EXPECT_TRUE(opts.is_ok());
     auto backend = plugin_->create(b, *opts);
@@ -154,7 +157,8 @@ TEST_F(LlmPluginTest, ChatTemplateRendersTheBundlesTemplate) {
   auto backend = create(*loaded);
   auto prompt = backend->generator()->apply_chat_template({{"system", "S"}, {"user", "U"}});
   ASSERT_TRUE(prompt.is_ok());
-  EXPECT_EQ(*prompt, "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(*prompt,
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");
 }
 
 TEST_F(LlmPluginTest, RefusesAFileThatIsNotGguf) {
