@@ -92,7 +92,9 @@ class LlmPlugin final : public Plugin {
     LoadPlan plan;
     const bundle::FileEntry* gguf = manifest.find_file(kGgufFile);
     if (gguf != nullptr && manifest.compression == bundle::Compression::kNone) {
-      plan.fault_in.emplace_back(kGgufFile);  // the same pages llama.cpp maps next
+      // llama.cpp maps the bundle itself and populates that mapping: faulting the GGUF in through
+      // the loader's mapping too would build its page tables twice.
+      plan.runtime_maps_file = true;
       plan.start_bytes = gguf->length + kLlamaRuntimeBytes;
     } else {
       plan.start_bytes = 2 * manifest.data_length + kLlamaRuntimeBytes;  // decoded, then copied
