@@ -76,4 +76,35 @@ if [ ! -f "$root/models/src/minilm/model.onnx" ]; then
   say "converting sentence-transformers/all-MiniLM-L6-v2 to ONNX"
   HF_HUB_OFFLINE=1 "$venv/bin/python" "$root/tools/export_minilm.py" --out "$root/models/src/minilm"
 fi
+# 5. llama.cpp (the generative backend's runtime): the tree vendored by PyPI's llama-cpp-python sdist,
+# built once per version outside the checkout (CPU, no OpenMP so a forked child starts its own threads).
+# Only libllama/ggml here; bench/llm.sh adds llama-server to the same build.
+llama_py_version="0.3.36"
+llama_home="${THAW_CACHE:-$HOME/.cache/thaw}/llama.cpp-$llama_py_version"
+if [ ! -f "$llama_home/build/.built" ]; then
+  say "building llama.cpp from llama-cpp-python $llama_py_version (sdist, CPU only); first run takes several minutes"
+  mkdir -p "$llama_home"
+  if [ ! -f "$llama_home/src/CMakeLists.txt" ]; then
+    "$venv/bin/pip" download -q --no-deps --no-binary :all: "llama-cpp-python==$llama_py_version" -d "$llama_home/dl"
+    rm -rf "$llama_home/x" && mkdir -p "$llama_home/x"
+    tar xzf "$llama_home/dl/llama_cpp_python-$llama_py_version.tar.gz" -C "$llama_home/x"
+    rm -rf "$llama_home/src" && mv "$llama_home/x/llama_cpp_python-$llama_py_version/vendor/llama.cpp" "$llama_home/src"
+    rm -f "$llama_home/src/.git"  # a submodule link into the sdist's (absent) repository
+    rm -rf "$llama_home/x" "$llama_home/dl"
+  fi
+  launcher=(); command -v ccache >/dev/null && launcher=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  cmake -S "$llama_home/src" -B "$llama_home/build" -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" \
+    -DBUILD_SHARED_LIBS=OFF -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DGGML_OPENMP=OFF -DGGML_NATIVE=ON \
+    -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
+    -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF >/dev/null
+  nice cmake --build "$llama_home/build" -j2 --target llama
+  touch "$llama_home/build/.built"
+fi
+# 6. The synthetic generative model for the tests (Qwen2 shape, real byte-level BPE), as GGUF.
+llm_tiny="$root/models/src/llm-tiny"
+if [ ! -f "$llm_tiny/model-q8_0.gguf" ]; then
+  say "making the synthetic Qwen2-shaped test model (GGUF F16 and Q8_0)"
+  HF_HUB_OFFLINE=1 "$venv/bin/python" "$root/tools/make_synthetic_llm.py" --size tiny --out "$llm_tiny" \
+    --llama-src "$llama_home/src" --types f16,q8_0 >/dev/null
+fi
 say "ready"

@@ -13,6 +13,8 @@
 
 namespace thaw::engine {
 
+class Generator;  // engine/generator.h
+
 // A model input or output as the model declares it; -1 in `shape` is a dynamic dimension.
 struct TensorSpec {
   std::string name;
@@ -49,6 +51,9 @@ class Backend {
   // An empty `outputs` means every output.
   virtual Result<std::vector<OutputTensor>> infer(std::span<const InputTensor> inputs,
                                                   std::span<const std::string> outputs) = 0;
+  // A generative model's token generator (engine/generator.h), owned by the backend; null for
+  // tensor-in, tensor-out models.
+  virtual Generator* generator() { return nullptr; }
 };
 
 }  // namespace thaw::engine

@@ -1,5 +1,6 @@
 #include "engine/builtin_registry.h"
 
+#include "engine/llm/llm_plugin.h"
 #include "engine/onnx/onnx_plugin.h"
 #include "engine/python/python_plugin.h"
 
@@ -9,6 +10,7 @@ Registry make_builtin_registry() {
   Registry registry;
   registry.add(make_onnx_plugin());
   registry.add(make_python_plugin());
+  registry.add(make_llm_plugin());
   return registry;
 }
 

@@ -5,7 +5,7 @@
 
 namespace thaw::engine {
 
-// Registers the built-in plugins: onnx. A new backend adds its folder and one line here.
+// Registers the built-in plugins: onnx, python, llm. A new backend adds its folder and one line here.
 Registry make_builtin_registry();
 
 }  // namespace thaw::engine

@@ -39,6 +39,9 @@ struct LoadPlan {
   // Non-empty: map the bundle lazily and fault in only these files; the rest of the data section is
   // read only if used. Empty: load the whole data section. Only for uncompressed bundles.
   std::vector<std::string> fault_in;
+  // With fault_in empty: map the bundle lazily and fault in nothing, because the backend's runtime
+  // maps and reads the file itself (llama.cpp). Only for uncompressed bundles.
+  bool runtime_maps_file = false;
   // Memory a fresh instance adds before it can be measured: what it loads plus its runtime's own.
   uint64_t start_bytes = 0;
   // Whether instances may be forked from a loaded template (the zygote rung). False for runtimes

@@ -34,7 +34,7 @@ class Registry {
   std::vector<const Plugin*> plugins() const;
   // "onnx: ONNX models (*.onnx)", "; "-separated, for errors and help.
   std::string describe_packers() const;
-  // "onnx, llm": the known backends.
+  // "onnx, python, llm": the known backends.
   std::string names() const;
 
  private:

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/json_limits.h"
+#include "gateway/openai_proxy.h"
 #include "gateway/proxy.h"
 #include "http/content_coding.h"
 #include "protocol/worker_protocol.h"
@@ -118,7 +119,7 @@ void Gateway::add_sync(http::Router& router, std::string method, std::string_vie
       [handler = std::move(handler)](Request& r, Responder responder, const Caller&) { responder.send(handler(r)); });
 }
 
-void Gateway::infer(Request& r, Responder responder, const Caller& caller) {
+void Gateway::infer(Request& r, Responder responder, const Caller& caller, bool openai, bool generate) {
   const std::string& model = r.param("model");
   Tier tier = Tier::kStandard;
   if (auto refused = access_->tier_for(caller, r, &tier)) {
@@ -144,10 +145,13 @@ void Gateway::infer(Request& r, Responder responder, const Caller& caller) {
   for (const char* name : {"Content-Type", "Inference-Header-Content-Length", "Accept", "Content-Encoding"})
     if (auto v = r.header(name)) call->upstream.headers.emplace_back(name, std::string(*v));
   // A cold model with a student: the student answers while the model starts.
-  if (!config->student.empty() && !manager_.has_instance(model, tier)) {
+  if (!config->student.empty() && !generate && !manager_.has_instance(model, tier)) {
     manager_.start_in_background(model);
     call->serving = config->student;
-    call->upstream.target = protocol::infer_path(config->student);
+    if (openai)
+      r.body = with_model(r.body, config->student);
+    else
+      call->upstream.target = protocol::infer_path(config->student);
     metrics_.student_answer(model);
   }
   call->upstream.body = std::move(r.body);
@@ -361,7 +365,12 @@ http::Router Gateway::router(Routes which) {
     });
     add(router, "POST", prefix + "/infer", RouteKind::kInference,
         [this](Request& r, Responder resp, const Caller& c) { infer(r, std::move(resp), c); });
+    // KServe's generate extension, forwarded as is (a student is not substituted: its path names it).
+    for (const char* suffix : {"/generate", "/generate_stream"})
+      add(router, "POST", prefix + suffix, RouteKind::kInference,
+          [this](Request& r, Responder resp, const Caller& c) { infer(r, std::move(resp), c, /*openai=*/false, /*generate=*/true); });
   }
+  add_openai_routes(router);
   add_sync(router, "GET", "/admin/models", RouteKind::kAdmin,
            [this](Request&) { return Response::json(200, manager_.describe()); });
   // The rung costs measured so far, as a profile `thaw sim --profile` reads.

@@ -12,12 +12,16 @@
 //   GET  /v2/models/{m}[/versions/{v}]/ready      200 for every known model: a cold one still serves
 //   GET  /v2/models/{m}[/versions/{v}]/config
 //   POST /v2/models/{m}[/versions/{v}]/infer      forwarded; one retry if the instance dies
+//   POST /v2/models/{m}[/versions/{v}]/generate[_stream]   KServe's generate extension, forwarded
 //   POST /v2/repository/index                     every model with its state and rung
 //   POST /v2/repository/models/{m}/load|unload    hold warm / drop to disk
 //   GET  /admin/models                            rung, instances, queue, memory per model
 //   POST /admin/models/{m}/prewarm                {"rung": "warm"|"zygote"|"page_cache"} (default warm)
 //   POST /admin/models/{m}/drain                  {"rung": "zygote"|"page_cache"|"disk"} (default disk)
 //   GET  /metrics                                 Prometheus text
+//   POST /v1/completions, /v1/chat/completions, /v1/embeddings   OpenAI-compatible: forwarded to the
+//                                                 model the JSON body's "model" names (SSE streams pass through)
+//   GET  /v1/models                               every model, OpenAI's list shape
 // Errors are {"error": "..."}: 400 bad tier or body, 401 no or a wrong credential, 403 refused
 // (foreign Origin, tier above the key's, an API key on an admin route), 404 unknown model, 429
 // shed or over a key's rate limit (Retry-After), 502 instance failed twice, 503 cannot start or
@@ -71,7 +75,14 @@ class Gateway {
   void add_sync(http::Router& router, std::string method, std::string_view pattern, RouteKind kind,
                 std::function<http::Response(http::Request&)> handler);
   Routes building_ = Routes::kAll;  // the listener router() is building for
-  void infer(http::Request& request, http::Responder responder, const Caller& caller);
+  // Forwards to the model r.param("model"); `openai`: an OpenAI route (same path upstream, and a
+  // student answering gets its own name in the body).
+  // `generate`: KServe's generate extension (no student: the path names the model).
+  void infer(http::Request& request, http::Responder responder, const Caller& caller, bool openai = false,
+             bool generate = false);
+  // The OpenAI routes: the model comes from the body (openai_proxy.cpp).
+  void openai(http::Request& request, http::Responder responder, const Caller& caller);
+  void add_openai_routes(http::Router& router);
   void model_info(http::Request& request, http::Responder responder, const std::string& suffix, const Caller& caller);
   void admin_move(http::Request& request, http::Responder responder, bool prewarm);
   // POST /admin/models/{m}/versions {"source", "sha256"?}: a new version (or the old one: a rollback).

@@ -122,6 +122,7 @@ class LoadSession {
     out.mode_ = mode;
     out.threads_ = options_.threads;
     out.manifest_ = m;
+    out.source_path_ = reader.path();
     for (size_t i = 0; i < m.tensors.size(); ++i) out.tensor_index_.emplace(m.tensors[i].name, i);
     for (size_t i = 0; i < m.files.size(); ++i) out.file_index_.emplace(m.files[i].name, i);
     timer_.mark("index");

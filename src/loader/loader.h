@@ -83,6 +83,9 @@ class LoadedBundle {
   Status fault_in_file(std::string_view name) const;
 
   const bundle::Manifest& manifest() const { return manifest_; }
+  // The bundle file it was loaded from: for runtimes that map their weights from the file
+  // themselves (data section at manifest().data_offset when uncompressed).
+  const std::string& source_path() const { return source_path_; }
   const LoadTimings& timings() const { return timings_; }
   Mode mode() const { return mode_; }  // the mode that ran (never kAuto)
   int threads() const { return threads_; }
@@ -93,6 +96,7 @@ class LoadedBundle {
   friend class LoadSession;
   Mapping memory_;
   bundle::Manifest manifest_;
+  std::string source_path_;
   std::unordered_map<std::string, size_t> tensor_index_;  // name -> manifest_.tensors index
   std::unordered_map<std::string, size_t> file_index_;
   LoadTimings timings_;

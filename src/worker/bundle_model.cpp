@@ -19,7 +19,8 @@ namespace thaw::worker {
 namespace {
 
 // The route families this worker serves (see routes.h).
-constexpr engine::RouteFamily kServedRoutes[] = {engine::RouteFamily::kOpenInference};
+constexpr engine::RouteFamily kServedRoutes[] = {engine::RouteFamily::kOpenInference,
+                                                  engine::RouteFamily::kOpenAICompletions};
 
 std::string as_string(std::span<const std::byte> bytes) {
   return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
@@ -57,7 +58,8 @@ Result<Preparation> prepare(const engine::Registry& backends, const bundle::Mani
 Result<loader::LoadedBundle> load_data(const bundle::Reader& reader, const engine::LoadPlan& plan) {
   loader::LoadOptions lo;
   lo.threads = 1;  // no threads left behind: a zygote may fork after loading
-  const bool lazy = !plan.fault_in.empty() && reader.manifest().compression == bundle::Compression::kNone;
+  const bool lazy = (!plan.fault_in.empty() || plan.runtime_maps_file) &&
+                    reader.manifest().compression == bundle::Compression::kNone;
   if (lazy) {
     lo.mode = loader::Mode::kMmap;
     lo.touch = lo.populate = lo.willneed = false;

@@ -88,6 +88,13 @@ json ModelService::metadata() const {
 }
 
 Status ModelService::warm_up(int passes) {
+  if (engine::Generator* gen = generator()) {
+    for (int pass = 0; pass < passes; ++pass) {
+      THAW_TRY(gen->warm_up());
+      warmup_runs_++;
+    }
+    return Status::ok();
+  }
   std::vector<std::vector<OwnedTensor>> requests;
   if (!model_.warmup.empty()) {
     requests = model_.warmup;
@@ -159,6 +166,18 @@ http::Response ModelService::infer(const http::Request& request) {
     if (first_response_) first_response_();
   }
   return response;
+}
+
+void ModelService::record_outcome(int http_status, Nanos took) {
+  if (http_status < 400) ok_++;
+  else if (http_status < 500) client_errors_++;
+  else server_errors_++;
+  if (http_status >= 400) return;
+  latency_.observe(to_seconds(took));
+  if (!first_done_.exchange(true)) {
+    if (timeline_) timeline_->mark("first_request");
+    if (first_response_) first_response_();
+  }
 }
 
 Result<http::Response> ModelService::infer_or_error(const http::Request& request,

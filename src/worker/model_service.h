@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "engine/backend.h"
+#include "engine/generator.h"
 #include "http/inference_stats.h"
 #include "http/message.h"
 #include "http/prometheus.h"
@@ -66,6 +67,12 @@ class ModelService {
   nlohmann::json metadata() const;
   // Whether `model`/`version` (version may be empty) names this model.
   bool serves(const std::string& model, const std::string& version) const;
+
+  // The model's token generator; null for tensor models (backend.h).
+  engine::Generator* generator() const { return model_.backend->generator(); }
+  // Counts a request answered elsewhere (the OpenAI routes) in the metrics, and marks the first
+  // successful one as infer() does.
+  void record_outcome(int http_status, Nanos took);
 
   // Handles POST .../infer. Never throws; errors are 4xx/5xx JSON responses.
   http::Response infer(const http::Request& request);

@@ -4,6 +4,9 @@
 
 #include "http/prometheus.h"
 #include "protocol/worker_protocol.h"
+#include "worker/kserve_generate.h"
+#include "worker/openai_embeddings.h"
+#include "worker/openai_routes.h"
 
 namespace thaw::worker {
 namespace {
@@ -90,6 +93,9 @@ http::Router make_router(const RouteContext& ctx) {
       return s->infer(r);
     });
   }
+  add_openai_routes(router, s);
+  add_generate_routes(router, s);
+  add_embeddings_route(router, s);
   return router;
 }
 

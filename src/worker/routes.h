@@ -28,6 +28,8 @@ struct RouteContext {
 //   POST /v2/repository/index                   Triton repository index
 //   GET  /warm                                  keep-alive ping: 200 once the model is loaded and warm
 //   GET  /metrics                               Prometheus text format
+// and for generative models the OpenAI-compatible routes (openai_routes.h) and KServe's generate
+// extension (kserve_generate.h).
 http::Router make_router(const RouteContext& context);
 
 }  // namespace thaw::worker

@@ -77,12 +77,12 @@ def test_bad_backend_options_are_refused_before_loading(bundle, opt, message):
 
 
 def test_a_bundle_of_an_unknown_backend_is_refused_naming_it(tmp_path):
-    out = tmp_path / "llm.thaw"
-    packed = thaw("pack", MINILM / "model.onnx", "-o", out, "--backend", "llm", "--backend-opt", "ort_format=false")
+    out = tmp_path / "trt.thaw"
+    packed = thaw("pack", MINILM / "model.onnx", "-o", out, "--backend", "tensorrt", "--backend-opt", "ort_format=false")
     assert packed.returncode == 0, packed.stderr
     code, error = failed_start(out)
     assert code == 1
-    assert "no backend 'llm' in this build of thaw (known backends: onnx, python)" in error, error
+    assert "no backend 'tensorrt' in this build of thaw (known backends: onnx, python, llm)" in error, error
 
 
 def test_pack_options_go_to_the_plugin_that_claims_the_input(tmp_path):
@@ -99,8 +99,9 @@ def test_pack_options_go_to_the_plugin_that_claims_the_input(tmp_path):
 
 
 def test_pack_refuses_an_input_no_backend_claims_listing_what_each_packs(tmp_path):
-    model = tmp_path / "model.gguf"
-    model.write_bytes(b"GGUF" + b"\0" * 60)
+    model = tmp_path / "model.tflite"
+    model.write_bytes(b"TFL3" + b"\0" * 60)
     out = thaw("pack", model, "-o", tmp_path / "m.thaw")
     assert out.returncode == 2
-    assert "onnx: ONNX models (*.onnx)" in out.stderr and "safetensors" in out.stderr, out.stderr
+    assert "onnx: ONNX models (*.onnx)" in out.stderr and "llm: GGUF language models (*.gguf)" in out.stderr, out.stderr
+    assert "safetensors" in out.stderr, out.stderr

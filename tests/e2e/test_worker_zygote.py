@@ -10,23 +10,9 @@ import pytest
 import tritonclient.http as triton
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from worker_harness import MINILM, Worker, pack_minilm  # noqa: E402
+from worker_harness import MINILM, Worker, fork_child, pack_minilm  # noqa: E402
 
 REFERENCE = json.loads((MINILM / "reference.json").read_text())
-
-
-def fork_child(control, endpoint=None, timeout=30):
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(str(control))
-        s.sendall(("fork" + (" " + endpoint if endpoint else "") + "\n").encode())
-        reply = b""
-        while not reply.endswith(b"\n"):
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            reply += chunk
-    return reply.decode().strip().split(" ", 2)
 
 
 def embed(url, model, index):

@@ -5,6 +5,7 @@ import pathlib
 import select
 import socket
 import signal
+import socket
 import subprocess
 import time
 
@@ -29,6 +30,22 @@ def pack_minilm(out_dir):
     subprocess.run([THAW_BIN, "pack", str(MINILM / "model.onnx"), "--extra", str(MINILM / "tokenizer.json"),
                     "-o", str(out)], check=True, capture_output=True, timeout=300)
     return out
+
+
+def fork_child(control, endpoint=None, timeout=30):
+    """Asks a `thaw run --zygote` template (its control socket) for a ready child; returns the reply
+    split as [status, pid, endpoint] ("ready", ...) or ["error", message]."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(control))
+        s.sendall(("fork" + (" " + endpoint if endpoint else "") + "\n").encode())
+        reply = b""
+        while not reply.endswith(b"\n"):
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    return reply.decode().strip().split(" ", 2)
 
 
 class EventLines:

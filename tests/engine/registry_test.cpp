@@ -93,6 +93,18 @@ TEST(Registry, LoadPlanOfABundleOnDisk) {
   EXPECT_EQ(r.load_plan("/nonexistent.thaw").status().code(), Code::kNotFound);
 }
 
+TEST(BuiltinRegistry, HasTheLlmPluginForGgufModels) {
+  const Registry r = make_builtin_registry();
+  auto llm = r.find("llm");
+  ASSERT_TRUE(llm.is_ok());
+  EXPECT_EQ((*llm)->protocol().platform, "llama_cpp_gguf");
+  ASSERT_EQ((*llm)->protocol().routes.size(), 1u);
+  EXPECT_EQ(route_family_name((*llm)->protocol().routes[0]), "openai_completions");
+  EXPECT_EQ(r.claim("/models/qwen.gguf"), *llm);
+  EXPECT_TRUE(BackendOptions::parse(std::vector<std::string>{"slots=8", "threads=2"}, (*llm)->create_options(), "llm").is_ok());
+  EXPECT_FALSE(BackendOptions::parse(std::vector<std::string>{"slots=0"}, (*llm)->create_options(), "llm").is_ok());
+}
+
 TEST(BuiltinRegistry, HasTheOnnxPluginWithItsIdentityAndOptions) {
   const Registry r = make_builtin_registry();
   auto onnx = r.find("onnx");
@@ -103,7 +115,8 @@ TEST(BuiltinRegistry, HasTheOnnxPluginWithItsIdentityAndOptions) {
   EXPECT_EQ(r.claim("/models/bert.onnx"), *onnx);
   EXPECT_EQ(r.claim("/models/bert.safetensors"), nullptr);
   EXPECT_EQ(r.describe_packers(),
-            "onnx: ONNX models (*.onnx); python: Python handlers (*.py: init/predict/warmup)");
+            "onnx: ONNX models (*.onnx); python: Python handlers (*.py: init/predict/warmup); "
+            "llm: GGUF language models (*.gguf)");
 
   std::vector<std::string> good = {"graph_optimization=all"}, bad = {"graph_optimization=max"};
   auto create = BackendOptions::parse(good, (*onnx)->create_options(), "backend 'onnx'");

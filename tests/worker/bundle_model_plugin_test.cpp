@@ -191,8 +191,8 @@ TEST_F(BundleModelPlugin, TheOnnxPluginChecksItsOptionsBeforeLoading) {
 }
 
 TEST_F(BundleModelPlugin, RoutesThisWorkerDoesNotServeAreRefused) {
-  use_plugin({}, {"llm", {engine::RouteFamily::kOpenAICompletions}});
-  expect_error(load(write_bundle("rowsum")), Code::kUnsupported, "openai_completions routes");
+  use_plugin({}, {"embedder", {engine::RouteFamily::kOpenAIEmbeddings}});
+  expect_error(load(write_bundle("rowsum")), Code::kUnsupported, "openai_embeddings routes");
 }
 
 TEST_F(BundleModelPlugin, AZygoteIsRefusedWhenThePlanSaysForkingIsUnsafe) {

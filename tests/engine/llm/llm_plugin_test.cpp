@@ -1,0 +1,175 @@
+// The llm plugin end to end on the synthetic test model: pack a GGUF, write the bundle, load it as
+// the load plan says, create the backend and generate.
+#include "engine/llm/llm_plugin.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+
+#include "engine/builtin_registry.h"
+#include "engine/generator.h"
+#include "loader/loader.h"
+
+namespace thaw::engine {
+namespace {
+
+namespace fs = std::filesystem;
+const fs::path kGguf = fs::path(THAW_SOURCE_DIR) / "models/src/llm-tiny/model-q8_0.gguf";
+
+class LlmPluginTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(kGguf)) GTEST_SKIP() << "run scripts/setup.sh to make " << kGguf;
+    registry_ = make_builtin_registry();
+    plugin_ = registry_.claim(kGguf.string());
+    ASSERT_NE(plugin_, nullptr);
+    ASSERT_EQ(plugin_->name(), kLlmBackendName);
+    dir_ = fs::temp_directory_path() / ("llm_plugin_test_" + std::to_string(::getpid()));
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string pack(bundle::Compression compression) {
+    auto opts =
+        BackendOptions::parse(std::vector<std::string>{"max_tokens=7"}, plugin_->pack_options(), "test");
+    EXPECT_TRUE(opts.is_ok());
+    auto packed = plugin_->pack(kGguf.string(), *opts);
+    EXPECT_TRUE(packed.is_ok()) << packed.status().to_string();
+    const std::string out = (dir_ / "m.thaw").string();
+    bundle::WriteOptions wo;
+    wo.compression = compression;
+    EXPECT_TRUE(bundle::write(out, (*packed)->contents, wo).is_ok());
+    return out;
+  }
+
+  std::unique_ptr<Backend> create(const loader::LoadedBundle& b,
+                                  std::vector<std::string> items = {"threads=1"}) {
+    auto opts = BackendOptions::parse(items, plugin_->create_options(), "test");
+    EXPECT_TRUE(opts.is_ok());
+    auto backend = plugin_->create(b, *opts);
+    EXPECT_TRUE(backend.is_ok()) << backend.status().to_string();
+    return backend.is_ok() ? std::move(backend).value() : nullptr;
+  }
+
+  Registry registry_;
+  const Plugin* plugin_ = nullptr;
+  fs::path dir_;
+};
+
+// Runs one generation to its end and returns (text, finish reason, completion tokens).
+struct Outcome {
+  std::string text, reason;
+  uint32_t tokens = 0;
+};
+Outcome generate(Generator& g, GenerateRequest r) {
+  std::mutex mu;
+  std::condition_variable cv;
+  Outcome out;
+  bool done = false;
+  auto gen = g.submit(std::move(r), [&](GenerationEvent e) {
+    std::lock_guard lock(mu);
+    out.text += e.text;
+    if (e.done) {
+      out.reason = e.finish_reason;
+      out.tokens = e.completion_tokens;
+      done = true;
+      cv.notify_all();
+    }
+  });
+  EXPECT_TRUE(gen.is_ok()) << gen.status().to_string();
+  std::unique_lock lock(mu);
+  EXPECT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done; }));
+  return out;
+}
+
+TEST_F(LlmPluginTest, PacksTheGgufWholeAndPageAlignedWithItsManifest) {
+  auto reader = bundle::Reader::open(pack(bundle::Compression::kNone));
+  ASSERT_TRUE(reader.is_ok());
+  const bundle::Manifest& m = reader->manifest();
+  EXPECT_EQ(m.backend, "llm");
+  const bundle::FileEntry* f = m.find_file(kGgufFile);
+  ASSERT_NE(f, nullptr);
+  EXPECT_EQ(f->length, fs::file_size(kGguf));
+  EXPECT_EQ((m.data_offset + f->offset) % 4096, 0u);
+  const auto& llm = m.metadata["llm"];
+  EXPECT_EQ(llm["architecture"], "qwen2");
+  EXPECT_NE(llm["chat_template"].get<std::string>().find("im_start"), std::string::npos);
+  EXPECT_EQ(llm["tokenizer"]["pre"], "qwen2");
+  EXPECT_EQ(llm["generation"]["max_tokens"], 7);
+  EXPECT_FALSE(llm["warmup"]["prompts"].empty());
+  LoadPlan plan = plugin_->load_plan(m);
+  EXPECT_TRUE(plan.fault_in.empty());
+  EXPECT_TRUE(plan.runtime_maps_file);
+  EXPECT_TRUE(plan.zygote_safe);
+}
+
+TEST_F(LlmPluginTest, GeneratesInPlaceAndFromACompressedBundleAlike) {
+  std::string texts[2];
+  int i = 0;
+  for (auto c : {bundle::Compression::kNone, bundle::Compression::kZstd}) {
+    loader::LoadOptions lo;
+    auto loaded = loader::load_file(pack(c), lo);
+    ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
+    auto backend = create(*loaded);
+    ASSERT_NE(backend, nullptr);
+    Generator* g = backend->generator();
+    ASSERT_NE(g, nullptr);
+    EXPECT_EQ(g->info().default_max_tokens, 7u);
+    ASSERT_TRUE(g->warm_up().is_ok());
+    GenerateRequest r;
+    r.prompt = "the model";
+    r.max_tokens = 12;
+    r.sampling.temperature = 0;
+    Outcome o = generate(*g, r);
+    EXPECT_EQ(o.reason, "length");
+    EXPECT_EQ(o.tokens, 12u);
+    texts[i++] = o.text;
+  }
+  EXPECT_FALSE(texts[0].empty());
+  EXPECT_EQ(texts[0], texts[1]);
+}
+
+TEST_F(LlmPluginTest, RefusesWhatDoesNotFitAndTensorRequests) {
+  auto loaded = loader::load_file(pack(bundle::Compression::kNone), {});
+  ASSERT_TRUE(loaded.is_ok());
+  auto backend = create(*loaded, {"threads=1", "context=64", "slots=2"});
+  ASSERT_NE(backend, nullptr);
+  Generator* g = backend->generator();
+  EXPECT_EQ(g->info().context_length, 64u);
+  GenerateRequest r;
+  r.prompt = "the model";
+  r.max_tokens = 64;
+  auto refused = g->submit(r, [](GenerationEvent) {});
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(refused.status().message().find("context"), std::string::npos);
+  r.prompt.clear();
+  EXPECT_FALSE(g->submit(r, [](GenerationEvent) {}).is_ok());
+  auto infer = backend->infer({}, {});
+  EXPECT_EQ(infer.status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(LlmPluginTest, ChatTemplateRendersTheBundlesTemplate) {
+  auto loaded = loader::load_file(pack(bundle::Compression::kNone), {});
+  ASSERT_TRUE(loaded.is_ok());
+  auto backend = create(*loaded);
+  auto prompt = backend->generator()->apply_chat_template({{"system", "S"}, {"user", "U"}});
+  ASSERT_TRUE(prompt.is_ok());
+  EXPECT_EQ(*prompt,
+            "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n");
+}
+
+TEST_F(LlmPluginTest, RefusesAFileThatIsNotGguf) {
+  const std::string bad = (dir_ / "bad.gguf").string();
+  { std::ofstream(bad) << "GGUF but not really"; }
+  auto opts = BackendOptions::parse({}, plugin_->pack_options(), "test");
+  auto packed = plugin_->pack(bad, *opts);
+  ASSERT_FALSE(packed.is_ok());
+  EXPECT_EQ(packed.status().code(), Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace thaw::engine
