@@ -14,16 +14,7 @@
 # THAW_GROWTH_MINUTES (default 60).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-trace=${THAW_TRACE:-}
-if [ -z "$trace" ]; then
-  for c in "$root/../shared/traces/azure2019-sample" "$root/../../shared/traces/azure2019-sample" /work/shared/traces/azure2019-sample; do
-    if [ -d "$c" ]; then trace=$c; break; fi
-  done
-fi
-[ -d "$trace" ] || { echo "trace directory not found; set THAW_TRACE" >&2; exit 2; }
-build=${THAW_RELEASE_BUILD_DIR:-$root/build-release}
-python=${THAW_PYTHON:-$root/.venv/bin/python}
-[ -x "$python" ] || python=python3
+. "$root/bench/trace_env.sh"
 node_gb=${THAW_NODE_MEMORY_GB:-64}
 k8s_ms=${THAW_K8S_POD_START_MS:-800}
 minutes=${THAW_GROWTH_MINUTES:-60}

@@ -9,16 +9,7 @@
 # Env: THAW_TRACE (trace dir), THAW_RELEASE_BUILD_DIR (default build-release), THAW_PYTHON.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-trace=${THAW_TRACE:-}
-if [ -z "$trace" ]; then
-  for c in "$root/../shared/traces/azure2019-sample" "$root/../../shared/traces/azure2019-sample" /work/shared/traces/azure2019-sample; do
-    if [ -d "$c" ]; then trace=$c; break; fi
-  done
-fi
-[ -d "$trace" ] || { echo "trace directory not found; set THAW_TRACE" >&2; exit 2; }
-build=${THAW_RELEASE_BUILD_DIR:-$root/build-release}
-python=${THAW_PYTHON:-$root/.venv/bin/python}
-[ -x "$python" ] || python=python3
+. "$root/bench/trace_env.sh"
 out=$root/bench/results
 raw=$out/raw
 mkdir -p "$out" "$raw"
