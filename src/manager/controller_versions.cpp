@@ -107,7 +107,8 @@ void LadderController::switch_bundle(ModelState& m, std::string bundle, std::str
                                              from_version)));
     }
   };
-  for (const auto& [id, spec] : specs) {
+  for (const auto& [spec_id, spec] : specs) {
+    const auto id = spec_id;  // clang 14 cannot capture a structured binding
     launcher_.start_instance(spec, nullptr, [state, finish, id](Result<std::shared_ptr<WorkerHandle>> r) {
       bool last = false;
       {
