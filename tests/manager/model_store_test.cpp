@@ -34,6 +34,17 @@ class ModelStoreTest : public ::testing::Test {
     return *s.add({name, "1", registry_.url() + "/" + name + "/1.thaw", "", pinned});
   }
 
+  // A copy an earlier store fetched and recorded durable.
+  std::string fetched_by_an_earlier_run(const std::string& name) {
+    registry_.put(name, "1", bundle_);
+    auto store = open(0);
+    const std::string path = add(*store, name);
+    EXPECT_TRUE(store->ensure(path).is_ok());
+    store->wait_durable();
+    EXPECT_TRUE(recorded_durable(path));
+    return path;
+  }
+
   static inline int counter_ = 0;
   fs::path dir_;
   std::string bundle_;
@@ -140,14 +151,7 @@ TEST_F(ModelStoreTest, AFetchedCopyServesAtOnceAndIsRecordedDurableAfterItsSync)
 }
 
 TEST_F(ModelStoreTest, RecoveryVerifiesACopyNotRecordedDurable) {
-  registry_.put("a", "1", bundle_);
-  std::string a;
-  {
-    auto store = open(0);
-    a = add(*store, "a");
-    ASSERT_TRUE(store->ensure(a).is_ok());
-    store->wait_durable();
-  }
+  const std::string a = fetched_by_an_earlier_run("a");
   // A crash between the rename and the sync's record: the bytes did reach the disk.
   forget_durable(a);
   auto store = open(0);
@@ -158,14 +162,7 @@ TEST_F(ModelStoreTest, RecoveryVerifiesACopyNotRecordedDurable) {
 }
 
 TEST_F(ModelStoreTest, RecoveryDeletesANonDurableCopyWithLostPagesAndItsVerifyMarker) {
-  registry_.put("a", "1", bundle_);
-  std::string a;
-  {
-    auto store = open(0);
-    a = add(*store, "a");
-    ASSERT_TRUE(store->ensure(a).is_ok());
-    store->wait_durable();
-  }
+  const std::string a = fetched_by_an_earlier_run("a");
   // A crash before the sync: the size is complete but some pages were never written (zeros), and
   // a worker had already marked the copy verified (from the page cache) before the crash.
   forget_durable(a);
