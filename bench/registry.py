@@ -213,7 +213,8 @@ def main():
     up = Upstream(root, mbps=args.mbps, rtt_ms=args.rtt_ms)
     cache = Cache(f"{up.base}/models", work / "cache")
     src = f"{up.base}/models/minilm/1.thaw"
-    rows = {"fetch": [], "disk": [], "registry": [], "loopback": [], "write": [], "cache_hit": []}
+    rows = {"fetch": [], "disk": [], "registry": [], "loopback": [], "write": [], "cache_hit": [],
+            "cache_hit_fetch": []}
     if args.baseline_bin:
         baseline_bin = work / "thaw-baseline"
         shutil.copyfile(args.baseline_bin, baseline_bin)  # a copy: the original may be rebuilt meanwhile
@@ -239,6 +240,7 @@ def main():
                 gw = serve(work, [{"name": "minilm", "source": f"{cache.base}/models/minilm/1"}], f"hit{i}")
                 try:
                     rows["cache_hit"].append(first_request(gw, "minilm"))
+                    rows["cache_hit_fetch"].append(gw.get("/admin/models").json()["store"]["models"][0]["last_fetch"]["seconds"])
                 finally:
                     gw.stop()
                 if args.baseline_bin:
@@ -317,6 +319,7 @@ def main():
              "loopback": "read it from thaw cache (curl, loopback): the limit",
              "write": "write + fsync its bytes to the store's disk (a durable copy; the store syncs it after the start)",
              "cache_hit": "thaw serve first request, source: thaw cache holding it",
+             "cache_hit_fetch": "of which the store's fetch (its log: request to rename)",
              "cache_hit_baseline": f"the same, {args.baseline_bin} (baseline)"}
     for k in rows:
         md.append(f"| {names[k]} | {med[k]:.3f} | {', '.join(f'{x:.3f}' for x in rows[k])} |")
