@@ -24,9 +24,19 @@ Result<std::string> VerifiedCache::key(const std::string& bundle_path) {
   struct stat st {};
   if (::stat(bundle_path.c_str(), &st) != 0)
     return make_error(errno == ENOENT ? Code::kNotFound : Code::kIo, "stat {}: {}", bundle_path, std::strerror(errno));
+  return key(st);
+}
+
+std::string VerifiedCache::key(const struct stat& st) {
   return fmt::format("{:x}-{:x}-{}-{}.{:09}", static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
                      static_cast<uint64_t>(st.st_size), static_cast<int64_t>(st.st_mtim.tv_sec),
                      static_cast<int64_t>(st.st_mtim.tv_nsec));
+}
+
+void VerifiedCache::forget(const std::string& bundle_path) const {
+  if (dir_.empty()) return;
+  auto k = key(bundle_path);
+  if (k.is_ok()) (void)::unlink((dir_ + "/" + *k).c_str());
 }
 
 bool VerifiedCache::verified(const std::string& bundle_path) const {

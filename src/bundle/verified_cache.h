@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include <sys/stat.h>
+
 #include "common/status.h"
 
 namespace thaw::bundle {
@@ -18,10 +20,14 @@ class VerifiedCache {
 
   // The marker's name for a bundle file as it is now; kNotFound/kIo when it cannot be stat'ed.
   static Result<std::string> key(const std::string& bundle_path);
+  // The same name from a stat (of an open file, say).
+  static std::string key(const struct stat& st);
   // Whether the file as it is now passed verify() before.
   bool verified(const std::string& bundle_path) const;
   // Records that the file as it was when `key` was taken passed verify().
   Status mark(const std::string& key) const;
+  // Drops the marker of the file as it is now, if any (its bytes are no longer vouched for).
+  void forget(const std::string& bundle_path) const;
 
  private:
   std::string dir_;

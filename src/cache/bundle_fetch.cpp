@@ -304,8 +304,8 @@ Result<BundleFetchReport> fetch_bundle(Upstream& source, const std::string& path
   }
   if (!failed.is_ok()) return failed;
 
-  // 5. Durable, checked, then visible.
-  if (::fsync(file.fd()) != 0) return write_error(what, errno);
+  // 5. Checked, then visible (durable first unless the caller syncs later).
+  if (options.durable && ::fsync(file.fd()) != 0) return write_error(what, errno);
   if (!options.sha256.empty()) {
     THAW_ASSIGN_OR_RETURN(std::string got, sha256_of_file(file.path()));
     if (got != options.sha256)
@@ -314,12 +314,25 @@ Result<BundleFetchReport> fetch_bundle(Upstream& source, const std::string& path
   }
   if (::rename(file.path().c_str(), dest.c_str()) != 0) return write_error(what, errno);
   file.committed();
-  UniqueFd d(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (d.valid()) ::fsync(d.get());
+  if (options.durable) {
+    UniqueFd d(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (d.valid()) ::fsync(d.get());
+  }
   report.requests = source.stats().requests.load() - requests0;
   report.fetched_bytes = source.stats().bytes.load() - bytes0;
   report.seconds = to_seconds(clock.now() - t0);
   return report;
+}
+
+Status sync_file_and_dir(const std::string& path) {
+  const std::string what = fs::path(path).filename().string();
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return make_error(Code::kIo, "opening {} to sync it: {}", path, std::strerror(errno));
+  if (::fsync(fd.get()) != 0) return write_error(what, errno);
+  const fs::path dir = fs::path(path).parent_path();
+  UniqueFd d(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!d.valid() || ::fsync(d.get()) != 0) return make_error(Code::kIo, "syncing the directory of {}: {}", path, std::strerror(errno));
+  return Status::ok();
 }
 
 }  // namespace thaw::cache

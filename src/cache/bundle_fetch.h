@@ -2,8 +2,11 @@
 // byte ranges) into a local file, by its content-addressed chunks: a chunk a local bundle already
 // holds (an earlier version of the same model) is copied from disk, the rest are read by range in
 // parallel. Every chunk is checked against its id, the whole file against an optional SHA-256, and
-// the file appears only when complete: written to a temp file beside it, fsynced, renamed, the
-// directory fsynced. A failure leaves nothing behind.
+// the file appears only when complete: written to a temp file beside it, then renamed. With
+// `durable` (the default) the file is fsynced before the rename and the directory after it; without,
+// the rename does not wait for the disk (the verified bytes sit in the page cache) and the caller
+// calls sync_file_and_dir() later, vouching for the copy after a crash only once that returned
+// (manager/store_durability.h). A failure leaves nothing behind.
 //
 // Errors name the cause: kUpstream (the source has no such bundle, or sent bytes that never
 // verified, or the file's hash differs), kUnavailable (the source cannot be reached or timed out),
@@ -40,6 +43,7 @@ struct BundleFetchOptions {
   uint64_t head_probe_bytes = 256 << 10;  // grown while the manifest is longer
   std::string sha256;                // expected hash of the whole file (hex); "": not checked
   std::vector<std::string> local;    // bundles on disk whose chunks may be reused
+  bool durable = true;               // fsync before the rename; false: the caller syncs later
 };
 
 struct BundleFetchReport {
@@ -55,5 +59,8 @@ struct BundleFetchReport {
 // Fetches `path` on `source` into `dest` (replaced atomically if present).
 Result<BundleFetchReport> fetch_bundle(Upstream& source, const std::string& path, const std::string& dest,
                                        const BundleFetchOptions& options);
+
+// fsyncs a file and then its directory (what a fetch without `durable` left to its caller).
+Status sync_file_and_dir(const std::string& path);
 
 }  // namespace thaw::cache

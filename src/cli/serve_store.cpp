@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bundle/verified_cache.h"
 #include "cache/bundle_fetch.h"
 
 namespace thaw::cli {
@@ -36,6 +37,7 @@ Result<std::unique_ptr<manager::ModelStore>> open_model_store(const manager::Ser
   manager::StoreOptions so;
   so.dir = config.store_dir;
   so.budget_bytes = config.store_budget_bytes;
+  so.verify_cache_dir = bundle::VerifiedCache::default_dir();  // where the workers' `thaw run` marks
   THAW_ASSIGN_OR_RETURN(std::unique_ptr<manager::ModelStore> store, manager::ModelStore::open(so, clock));
   for (const auto& m : config.models) {
     if (m.source.empty()) continue;

@@ -22,7 +22,24 @@ StoreLease::~StoreLease() {
 ModelStore::ModelStore(StoreOptions options, const Clock& clock)
     : options_(std::move(options)),
       clock_(clock),
-      index_(clock, cache::IndexLimits{size_t{1} << 30, options_.budget_bytes > 0 ? options_.budget_bytes : UINT64_MAX}) {}
+      index_(clock, cache::IndexLimits{size_t{1} << 30, options_.budget_bytes > 0 ? options_.budget_bytes : UINT64_MAX}),
+      sync_(std::make_unique<BackgroundSync>(
+          [this](const std::string& copy, const std::string& identity, const Status& status) {
+            if (!status.is_ok()) {
+              spdlog::warn("model store: syncing {} failed: {} (it is verified again at the next start)", copy,
+                           status.to_string());
+              return;
+            }
+            std::lock_guard lock(mu_);
+            auto it = entries_.find(copy);
+            // Evicted or replaced meanwhile: nothing to vouch for.
+            if (identity.empty() || it == entries_.end() || !it->second.present) return;
+            Status s = record_durable(copy, identity);
+            if (s.is_ok())
+              it->second.durable = true;
+            else
+              spdlog::warn("model store: {} (it is verified again at the next start)", s.to_string());
+          })) {}
 
 namespace {
 std::string path_in(const std::string& dir, const std::string& name, const std::string& version) {
@@ -41,7 +58,7 @@ Result<std::unique_ptr<ModelStore>> ModelStore::open(StoreOptions options, const
     if (!model_dir.is_directory()) continue;
     for (const auto& f : fs::directory_iterator(model_dir.path(), ec)) {
       const std::string file = f.path().filename().string();
-      if (file.ends_with(".tmp")) {
+      if (file.ends_with(".tmp")) {  // also a marker's temp file
         spdlog::info("model store: removing {} (a fetch that did not finish)", f.path().string());
         fs::remove(f.path(), ec);
         continue;
@@ -49,6 +66,7 @@ Result<std::unique_ptr<ModelStore>> ModelStore::open(StoreOptions options, const
       if (!f.is_regular_file() || f.path().extension() != ".thaw") continue;
       const std::string name = model_dir.path().filename().string(), version = f.path().stem().string();
       if (!cache::is_safe_name(name) || !cache::is_safe_name(version)) continue;
+      if (!recover_copy(f.path().string(), s->options_.verify_cache_dir)) continue;
       s->index_.add(name, version, 0, {{f.path().string(), static_cast<uint64_t>(f.file_size(ec))}});
     }
   }
@@ -70,6 +88,7 @@ Result<std::string> ModelStore::add(const StoredModel& model) {
   e.base = url.base;
   std::error_code ec;
   e.present = fs::is_regular_file(e.path, ec);
+  e.durable = e.present && recorded_durable(e.path);
   std::lock_guard lock(mu_);
   if (e.present) {
     e.size = static_cast<uint64_t>(fs::file_size(e.path, ec));
@@ -209,6 +228,9 @@ Status ModelStore::fetch(const std::string& path) {
     return source.status();
   }
   spdlog::info("model store: fetching {} version {} from {}{}", model.name, model.version, base, url_path);
+  // Not waiting for the disk: the copy is synced and recorded durable in the background (below).
+  fo.durable = false;
+  forget_durable(path);
   Result<cache::BundleFetchReport> r = cache::fetch_bundle(**source, url_path, path, fo);
   // A full disk: make room from copies nobody uses, least recently used first, and try again.
   for (int tries = 0; !r.is_ok() && r.status().code() == Code::kNoSpace && tries < 8; ++tries) {
@@ -234,7 +256,9 @@ Status ModelStore::fetch(const std::string& path) {
       return r.status().with_context(fmt::format("model '{}' version {}", model.name, model.version));
     }
     e.present = true;
+    e.durable = false;
     e.size = r->file_bytes;
+    if (auto id = copy_identity(path); id.is_ok()) sync_->submit(path, *id);
     e.last_fetch = *r;
     e.last_error.clear();
     index_.add(model.name, model.version, 0, {{path, r->file_bytes}});
@@ -292,8 +316,19 @@ std::vector<std::string> ModelStore::evictions_locked(bool all_unused) {
 
 void ModelStore::remove_files(const std::vector<std::string>& paths) {
   std::error_code ec;
-  for (const std::string& p : paths) fs::remove(p, ec);
+  for (const std::string& p : paths) {
+    forget_durable(p);  // first: a marker never outlives its copy
+    fs::remove(p, ec);
+  }
 }
+
+bool ModelStore::durable(const std::string& path) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(path);
+  return it != entries_.end() && it->second.present && it->second.durable;
+}
+
+void ModelStore::wait_durable() { sync_->wait_idle(); }
 
 void ModelStore::enforce_budget() {
   std::vector<std::string> victims;
@@ -322,7 +357,7 @@ nlohmann::json ModelStore::describe() const {
   nlohmann::json models = nlohmann::json::array();
   for (const auto& [path, e] : entries_) {
     nlohmann::json j = {{"name", e.model.name}, {"version", e.model.version}, {"source", e.model.source},
-                        {"present", e.present}, {"bytes", e.size}, {"pinned", e.model.pinned},
+                        {"present", e.present}, {"durable", e.durable}, {"bytes", e.size}, {"pinned", e.model.pinned},
                         {"in_use", e.leases}, {"fetches", e.fetches}, {"failures", e.failures},
                         {"evictions", e.evictions}};
     if (!e.model.sha256.empty()) j["sha256"] = e.model.sha256;

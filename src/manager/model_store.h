@@ -7,6 +7,10 @@
 // used first; pinned models and copies in use (a lease: a fetch or a running instance) are kept.
 // A deleted copy moves its model from the disk rung to the registry rung.
 //
+// Durability (manager/store_durability.h): a fetched copy is used as soon as it is renamed into the
+// store; its fsync runs on a background thread, and a copy is recorded durable only after it. At
+// open, a copy not recorded durable is verified in full again (or deleted) before it is used.
+//
 // Failures are values naming the cause (see fetch_bundle): kUpstream (502), kUnavailable (503),
 // kNoSpace (507). Nothing partial is left in the store, and the next ensure() tries again.
 //
@@ -30,6 +34,7 @@
 #include "cache/version_index.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "manager/store_durability.h"
 
 namespace thaw::manager {
 
@@ -42,6 +47,9 @@ struct StoreOptions {
   // Before the first fetch is measured: what a fetch costs (bytes / bandwidth + latency).
   double default_bandwidth_mb_s = 100.0;
   double default_latency_ms = 50.0;
+  // The workers' verify-on-first-start markers (bundle::VerifiedCache): recovery drops those of
+  // copies not recorded durable. "": none.
+  std::string verify_cache_dir;
 };
 
 // A model version the store fetches.
@@ -88,6 +96,10 @@ class ModelStore {
   Status probe(const std::string& path);
   // What a fetch of `path` costs now, ms: 0 when present; bytes / measured bandwidth + latency.
   double fetch_cost_ms(const std::string& path) const;
+  // Whether the copy's bytes are known to be on disk (its background fsync finished).
+  bool durable(const std::string& path) const;
+  // Waits until every fetched copy's background fsync has finished.
+  void wait_durable();
   // Deletes local copies beyond the budget (least recently used, unpinned, unleased first).
   void enforce_budget();
   // Local bytes now, and the budget.
@@ -108,6 +120,7 @@ class ModelStore {
     uint64_t size = 0;     // from the source; 0: unknown
     int leases = 0;
     bool present = false;
+    bool durable = false;   // fsynced and recorded (store_durability.h)
     std::optional<cache::BundleFetchReport> last_fetch;
     std::string last_error;
     uint64_t fetches = 0, failures = 0, evictions = 0;
@@ -128,6 +141,8 @@ class ModelStore {
   std::map<std::string, std::unique_ptr<cache::Upstream>> sources_;
   double bandwidth_mb_s_ = 0.0, latency_ms_ = 0.0;  // measured (0: not yet)
   cache::SingleFlight<int> flight_;
+  // Last: stopped (finishing what is queued) before the members its reports use.
+  std::unique_ptr<BackgroundSync> sync_;
 };
 
 }  // namespace thaw::manager

@@ -51,6 +51,18 @@ TEST_F(VerifiedCacheTest, AFileIsVerifiedOnceMarkedUntilItChanges) {
   EXPECT_FALSE(cache.verified(file_));
 }
 
+TEST_F(VerifiedCacheTest, ForgetDropsTheMarkerOfTheFileAsItIsNow) {
+  VerifiedCache cache((dir_ / "cache").string());
+  ASSERT_TRUE(cache.mark(*VerifiedCache::key(file_)).is_ok());
+  struct stat st {};
+  ASSERT_EQ(::stat(file_.c_str(), &st), 0);
+  EXPECT_EQ(VerifiedCache::key(st), *VerifiedCache::key(file_));
+  cache.forget(file_);
+  EXPECT_FALSE(cache.verified(file_));
+  cache.forget(file_);  // nothing left: no error
+  VerifiedCache("").forget(file_);
+}
+
 TEST_F(VerifiedCacheTest, WithoutADirectoryNothingIsCached) {
   VerifiedCache cache("");
   ASSERT_TRUE(cache.mark(*VerifiedCache::key(file_)).is_ok());

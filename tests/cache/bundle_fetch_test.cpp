@@ -60,6 +60,22 @@ TEST_F(BundleFetchTest, FetchesTheBundleByteForByte) {
   EXPECT_EQ(files(), std::vector<std::string>{"1.thaw"});
 }
 
+TEST_F(BundleFetchTest, WithoutDurableTheFileIsRenamedAtOnceAndSyncedLater) {
+  const std::string v1 = make_bundle("m", 2, 1 << 20, 1, 256 << 10);
+  registry_.put("m", "1", v1);
+  const std::string dest = (dir_ / "1.thaw").string();
+  BundleFetchOptions o;
+  o.durable = false;
+  auto r = fetch_bundle(*upstream_, "/m/1.thaw", dest, o);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(*read_whole_file(dest), v1);
+  EXPECT_EQ(files(), std::vector<std::string>{"1.thaw"}) << "no temp file left";
+  EXPECT_TRUE(sync_file_and_dir(dest).is_ok());
+  auto missing = sync_file_and_dir((dir_ / "2.thaw").string());
+  ASSERT_FALSE(missing.is_ok());
+  EXPECT_EQ(missing.code(), Code::kIo);
+}
+
 TEST_F(BundleFetchTest, ANewVersionFetchesOnlyTheChunksItDoesNotShare) {
   // Ten tensors; version 2 changes the first one: 90 % of the chunk bytes are shared.
   const std::string v1 = make_bundle("m", 10, 1 << 20, 1, 256 << 10);

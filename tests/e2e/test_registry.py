@@ -43,7 +43,9 @@ def publish(root, bundle, name, version):
 
 
 def store_files(store):
-    return sorted(str(p.relative_to(store)) for p in pathlib.Path(store).rglob("*") if p.is_file())
+    """The store's files but the durability markers (NAME/VERSION.thaw.durable, docs/registry.md)."""
+    return sorted(str(p.relative_to(store)) for p in pathlib.Path(store).rglob("*")
+                  if p.is_file() and not p.name.endswith(".durable"))
 
 
 @pytest.fixture()
@@ -126,6 +128,10 @@ def test_bad_sources_fail_clearly_leave_nothing_and_retry(registry, bundle, serv
     r = infer(gw, "later", [0], timeout=120)
     assert r.status_code == 200, r.text
     assert store_files(tmp_path / "store") == ["later/1.thaw"]
+    # Served before its fsync; recorded durable once the store's background sync is done.
+    stored = lambda: next(m for m in gw.get("/admin/models").json()["store"]["models"] if m["name"] == "later")
+    gw.wait_until(lambda: stored()["durable"], 30, "later's copy recorded durable")
+    assert (tmp_path / "store" / "later" / "1.thaw.durable").is_file()
 
 
 def test_budget_evicts_unused_copies_to_the_registry_rung(registry, bundle, serve, tmp_path):

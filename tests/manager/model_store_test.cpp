@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../cache/test_bundle.h"
+#include "bundle/verified_cache.h"
 #include "../cache/test_registry.h"
 
 namespace thaw::manager {
@@ -31,6 +32,17 @@ class ModelStoreTest : public ::testing::Test {
   }
   std::string add(ModelStore& s, const std::string& name, bool pinned = false) {
     return *s.add({name, "1", registry_.url() + "/" + name + "/1.thaw", "", pinned});
+  }
+
+  // A copy an earlier store fetched and recorded durable.
+  std::string fetched_by_an_earlier_run(const std::string& name) {
+    registry_.put(name, "1", bundle_);
+    auto store = open(0);
+    const std::string path = add(*store, name);
+    EXPECT_TRUE(store->ensure(path).is_ok());
+    store->wait_durable();
+    EXPECT_TRUE(recorded_durable(path));
+    return path;
   }
 
   static inline int counter_ = 0;
@@ -108,11 +120,72 @@ TEST_F(ModelStoreTest, AFailedFetchLeavesNothingAndTheNextOneRetries) {
 
 TEST_F(ModelStoreTest, CopiesFromAnEarlierRunCountAndTempFilesGo) {
   fs::create_directories(dir_ / "old");
-  { std::ofstream(dir_ / "old" / "1.thaw") << std::string(1000, 'x'); }
+  { std::ofstream(dir_ / "old" / "1.thaw", std::ios::binary) << bundle_; }
+  { std::ofstream(dir_ / "old" / "2.thaw") << std::string(1000, 'x'); }  // not a bundle: never durable
   { std::ofstream(dir_ / "old" / "1.thaw.123-0.tmp") << "partial"; }
   auto store = open(0);
-  EXPECT_EQ(store->bytes(), 1000u);
+  EXPECT_EQ(store->bytes(), bundle_.size());
   EXPECT_FALSE(fs::exists(dir_ / "old" / "1.thaw.123-0.tmp"));
+  EXPECT_FALSE(fs::exists(dir_ / "old" / "2.thaw")) << "failed its verify at open";
+  EXPECT_TRUE(recorded_durable((dir_ / "old" / "1.thaw").string())) << "verified, synced, recorded";
+}
+
+TEST_F(ModelStoreTest, AFetchedCopyServesAtOnceAndIsRecordedDurableAfterItsSync) {
+  registry_.put("a", "1", bundle_);
+  auto store = open(0);
+  const std::string a = add(*store, "a");
+  auto lease = store->ensure(a);
+  ASSERT_TRUE(lease.is_ok()) << lease.status().to_string();
+  EXPECT_EQ(*cache::read_whole_file(a), bundle_);
+  store->wait_durable();
+  EXPECT_TRUE(store->durable(a));
+  EXPECT_TRUE(recorded_durable(a));
+  EXPECT_EQ(store->describe()["models"][0]["durable"], true);
+  // A new store trusts the recorded copy as it is.
+  lease->reset();
+  store.reset();
+  auto again = open(0);
+  const std::string a2 = add(*again, "a");
+  EXPECT_TRUE(again->present(a2));
+  EXPECT_TRUE(again->durable(a2));
+}
+
+TEST_F(ModelStoreTest, RecoveryVerifiesACopyNotRecordedDurable) {
+  const std::string a = fetched_by_an_earlier_run("a");
+  // A crash between the rename and the sync's record: the bytes did reach the disk.
+  forget_durable(a);
+  auto store = open(0);
+  add(*store, "a");
+  EXPECT_TRUE(store->present(a)) << "verified in full: kept";
+  EXPECT_TRUE(store->durable(a));
+  EXPECT_EQ(*cache::read_whole_file(a), bundle_);
+}
+
+TEST_F(ModelStoreTest, RecoveryDeletesANonDurableCopyWithLostPagesAndItsVerifyMarker) {
+  const std::string a = fetched_by_an_earlier_run("a");
+  // A crash before the sync: the size is complete but some pages were never written (zeros), and
+  // a worker had already marked the copy verified (from the page cache) before the crash.
+  forget_durable(a);
+  {
+    std::fstream f(a, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(bundle_.size() / 2));
+    const std::string zeros(64 << 10, '\0');
+    f.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
+  }
+  const fs::path verified = dir_ / "verified";
+  const bundle::VerifiedCache workers(verified.string());
+  ASSERT_TRUE(workers.mark(*bundle::VerifiedCache::key(a)).is_ok());
+  ASSERT_TRUE(workers.verified(a));
+  StoreOptions o;
+  o.dir = dir_.string();
+  o.verify_cache_dir = verified.string();
+  auto store = std::move(ModelStore::open(o, clock_)).value();
+  EXPECT_FALSE(fs::exists(a)) << "failed its verify: deleted";
+  EXPECT_TRUE(fs::is_empty(verified)) << "the workers' marker no longer vouches for it";
+  add(*store, "a");
+  EXPECT_FALSE(store->present(a)) << "back on the registry rung";
+  ASSERT_TRUE(store->ensure(a).is_ok()) << "the next request fetches it again";
+  EXPECT_EQ(*cache::read_whole_file(a), bundle_);
 }
 
 TEST_F(ModelStoreTest, RefusesBadSources) {
