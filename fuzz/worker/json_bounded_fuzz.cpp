@@ -1,6 +1,7 @@
 // Differential fuzzing of the bounded JSON parser against nlohmann's unbounded one: the first
 // byte picks the bounds; whatever the bounded parser accepts, nlohmann parses to the same
 // document, and whatever nlohmann accepts within the bounds, the bounded parser accepts too.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -11,13 +12,28 @@ namespace {
 
 using json = nlohmann::json;
 
-// Depth of arrays and objects and the number of values, as JsonLimits counts them.
-void measure(const json& j, size_t depth, size_t& max_depth, uint64_t& values) {
-  ++values;
-  if (!j.is_structured()) return;
-  max_depth = std::max(max_depth, depth + 1);
-  for (const auto& child : j) measure(child, depth + 1, max_depth, values);
-}
+// Depth of arrays and objects and the number of values as the text holds them, which is how
+// JsonLimits counts them: a key given twice counts both values, though the document keeps one.
+struct Measure : nlohmann::json_sax<json> {
+  size_t depth = 0, max_depth = 0;
+  uint64_t values = 0;
+  bool value() { return ++values, true; }
+  bool open() { return ++values, max_depth = std::max(max_depth, ++depth), true; }
+  bool close() { return --depth, true; }
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t&) override { return value(); }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(std::size_t) override { return open(); }
+  bool key(string_t&) override { return true; }
+  bool end_object() override { return close(); }
+  bool start_array(std::size_t) override { return open(); }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+};
 
 }  // namespace
 
@@ -34,9 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return 0;
   }
   if (plain.is_discarded()) return 0;
-  size_t depth = 0;
-  uint64_t values = 0;
-  measure(plain, 0, depth, values);
-  if (depth <= limits.max_depth && values <= limits.max_values) __builtin_trap();
+  Measure m;
+  json::sax_parse(text.begin(), text.end(), &m);
+  if (m.max_depth <= limits.max_depth && m.values <= limits.max_values) __builtin_trap();
   return 0;
 }
