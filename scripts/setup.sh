@@ -17,7 +17,7 @@ apt_packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format clang-tidy
   wrk hyperfine curl nginx
-  podman runc
+  podman runc containernetworking-plugins iptables
 )
 stamp_of() { printf '%s' "$*" | sha256sum | cut -c1-16; }
 
