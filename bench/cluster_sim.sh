@@ -19,14 +19,7 @@ node_gb=${THAW_NODE_MEMORY_GB:-64}
 k8s_ms=${THAW_K8S_POD_START_MS:-800}
 minutes=${THAW_GROWTH_MINUTES:-60}
 bundle=${THAW_BUNDLE:-$root/models/minilm.thaw}
-out=$root/bench/results
-raw=$out/raw
-mkdir -p "$out" "$raw"
-
-echo "== Release build ($build)" >&2
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTHAW_BUILD_TESTS=OFF -DTHAW_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build" --target thaw -j "$(nproc)" >/dev/null
-thaw=$build/thaw
+release_thaw
 
 echo "== thaw serve: exec to ready, idle memory (5 starts, $bundle)" >&2
 "$python" "$root/bench/pod_start.py" --thaw "$thaw" --bundle "$bundle" --runs 5 --out "$raw/pod-start.json" >&2

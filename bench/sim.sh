@@ -10,14 +10,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 . "$root/bench/trace_env.sh"
-out=$root/bench/results
-raw=$out/raw
-mkdir -p "$out" "$raw"
-
-echo "== Release build ($build)" >&2
-cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTHAW_BUILD_TESTS=OFF -DTHAW_BUILD_BENCH=OFF >/dev/null
-cmake --build "$build" --target thaw -j "$(nproc)" >/dev/null
-thaw=$build/thaw
+release_thaw
 
 echo "== Speed: one configuration per run, one core (wall time includes reading the trace)" >&2
 : > "$raw/speed.txt"
