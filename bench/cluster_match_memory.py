@@ -13,12 +13,19 @@ import subprocess
 import sys
 import tempfile
 
+from budget_bisect import bisect_budget
+
 
 def run(a, extra, budget_gb, out):
     spec = "ladder" + (f":budget_gb={budget_gb:.3f},{a.policy_args}" if budget_gb else "")
     cmd = [a.thaw, "sim", *extra, "--nodes", str(a.nodes), "--policy", spec, "--no-progress", "--json", out]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return json.loads(pathlib.Path(out).read_text())["results"][0], json.loads(pathlib.Path(out).read_text())
+
+
+def held(result):
+    r, doc = result
+    return r["thaw"]["node_gb_mean"], doc
 
 
 def main():
@@ -34,19 +41,11 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         free, _ = run(a, extra, 0, f"{tmp}/free.json")
         target = free["knative"]["node_gb_mean"]
-        lo, hi = 0.0, max(target, free["thaw"]["node_gb_mean"])  # the budget caps idle memory per node
-        best = None
-        for i in range(a.iterations):
-            budget = (lo + hi) / 2
-            r, doc = run(a, extra, budget, f"{tmp}/try{i}.json")
-            got = r["thaw"]["node_gb_mean"]
-            print(f"{a.nodes} nodes, ladder budget {budget:.2f} GB/node: {got:.2f} GB/node "
-                  f"({got / target:.3f}x Knative's)", file=sys.stderr)
-            if got <= target:
-                best = (budget, doc)
-                lo = budget
-            else:
-                hi = budget
+        best = bisect_budget(
+            0.0, max(target, free["thaw"]["node_gb_mean"]), a.iterations,  # the budget caps idle memory per node
+            lambda budget, i: held(run(a, extra, budget, f"{tmp}/try{i}.json")), target,
+            lambda budget, got: (f"{a.nodes} nodes, ladder budget {budget:.2f} GB/node: {got:.2f} GB/node "
+                                 f"({got / target:.3f}x Knative's)"))
         if best is None:
             sys.exit("thaw holds more than the baseline even at the smallest budget tried (its busy models alone)")
         budget, doc = best

@@ -15,6 +15,8 @@ import subprocess
 import sys
 import tempfile
 
+from budget_bisect import bisect_budget
+
 
 def run(a, budget_gb, out):
     spec = f"ladder:budget_gb={budget_gb:.3f}" + (f",{a.policy_args}" if a.policy_args else "")
@@ -23,6 +25,10 @@ def run(a, budget_gb, out):
         cmd += ["--profile", a.profile]
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     return json.loads(pathlib.Path(out).read_text())
+
+
+def held(j):
+    return j["results"][0]["resident_gb_s"], j
 
 
 def main():
@@ -39,18 +45,11 @@ def main():
         first = run(a, 1.0, f"{tmp}/probe.json")  # only for the trace's length
         seconds = first["trace"]["minutes"] * 60
         target_gb = a.target_gb_s / seconds
-        lo, hi = target_gb, target_gb * 2.0  # the cap at the target is at or under it
-        best = None
-        for i in range(a.iterations):
-            budget = lo if i == 0 else (lo + hi) / 2
-            j = run(a, budget, f"{tmp}/try{i}.json")
-            resident = j["results"][0]["resident_gb_s"]
-            print(f"budget {budget:.2f} GB: resident {resident / a.target_gb_s:.3f}x the target", file=sys.stderr)
-            if resident <= a.target_gb_s:
-                best = (budget, j)
-                lo = budget
-            else:
-                hi = budget
+        best = bisect_budget(
+            target_gb, target_gb * 2.0, a.iterations,  # the cap at the target is at or under it
+            lambda budget, i: held(run(a, budget, f"{tmp}/try{i}.json")), a.target_gb_s,
+            lambda budget, got: f"budget {budget:.2f} GB: resident {got / a.target_gb_s:.3f}x the target",
+            try_low_first=True)
         if best is None:
             sys.exit("even a budget at the target holds more than the target; nothing to compare")
         budget, j = best
