@@ -36,6 +36,7 @@ struct SimArgs {
   int min_instances = 0;
   ClusterArgs cluster;
   bool from_registry = false;
+  double store_budget_gb = 0.0;
 };
 
 int run_sim(const SimArgs& a) {
@@ -100,6 +101,7 @@ int run_sim(const SimArgs& a) {
   opts.max_instances = a.max_instances;
   opts.min_instances = a.min_instances;
   opts.from_registry = a.from_registry;
+  opts.store_budget_bytes = static_cast<uint64_t>(a.store_budget_gb * 1024.0 * 1024.0 * 1024.0);
   ProgressBar bar("sim", trace->invocations * specs.size(), a.progress && ProgressBar::stderr_is_tty());
   uint64_t shown = 0;
   opts.progress = [&](uint64_t n) {
@@ -211,6 +213,11 @@ void register_sim(CLI::App& app, int* exit_code) {
   cmd->add_flag("--from-registry", args->from_registry,
                 "Every app's bundle starts in a registry (thaw.yaml `source:`): its first start pays the "
                 "registry rung (the profile's fetch cost), later ones start from disk");
+  cmd->add_option("--store-budget", args->store_budget_gb,
+                  "With --from-registry: the model store's disk budget in GB (thaw.yaml store.budget_mb); a "
+                  "fetch past it evicts the least recently used copies not in use, which pay the registry "
+                  "rung again (0 = no budget)")
+      ->check(CLI::NonNegativeNumber)->needs("--from-registry");
   cmd->add_option("--model", args->model,
                   "manager: replay through the manager (default); plans: the earlier analytic model that "
                   "evaluates each idle plan without carrying it out (for comparison)")

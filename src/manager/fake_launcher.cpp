@@ -53,6 +53,64 @@ void FakeLauncher::set_storage(const std::string& bundle, Rung rung) {
   storage_[bundle] = rung;
 }
 
+void FakeLauncher::set_store_budget(uint64_t bytes) {
+  std::lock_guard lock(mu_);
+  if (bytes == 0) {
+    store_.reset();
+    return;
+  }
+  cache::IndexLimits limits;
+  limits.max_versions_per_model = 1 << 20;
+  limits.byte_budget = bytes;
+  store_ = std::make_unique<cache::VersionIndex>(clock_, limits);
+}
+
+uint64_t FakeLauncher::store_evictions() const {
+  std::lock_guard lock(mu_);
+  return store_evictions_;
+}
+
+std::vector<std::string> FakeLauncher::store_used_locked(const std::string& bundle, bool fetched) {
+  if (!store_) return {};
+  if (!fetched) {
+    store_->touch(bundle, "");  // false for a file the store never fetched: nothing to do
+    return {};
+  }
+  store_->add(bundle, "", costs_for(bundle).bundle_bytes, {});
+  // Copies in use (a live instance or zygote of the model) are leased for the eviction.
+  std::vector<std::string> held;
+  auto hold = [&](const std::string& model) {
+    auto it = bundle_of_.find(model);
+    if (it != bundle_of_.end() && store_->acquire(it->second, "")) held.push_back(it->second);
+  };
+  for (const auto& w : workers_)
+    if (w->alive()) hold(w->model());
+  for (const auto& z : zygotes_)
+    if (z->alive()) hold(z->model());
+  cache::Eviction ev = store_->evict();
+  for (const auto& b : held) store_->release(b, "");
+  std::vector<std::string> evicted;
+  for (auto& [name, version] : ev.versions) {
+    storage_[name] = Rung::kRegistry;
+    ++store_evictions_;
+    evicted.push_back(name);
+  }
+  return evicted;
+}
+
+void FakeLauncher::started(const std::string& bundle) {
+  std::vector<std::string> evicted;
+  {
+    std::lock_guard lock(mu_);
+    auto it = storage_.find(bundle);
+    const bool fetched = it != storage_.end() && it->second == Rung::kRegistry;
+    storage_[bundle] = Rung::kPageCache;  // a fresh start read the bundle in
+    evicted = store_used_locked(bundle, fetched);
+  }
+  for (const auto& b : evicted)
+    if (on_work_ && b != bundle) on_work_(b);
+}
+
 std::vector<std::shared_ptr<FakeWorker>> FakeLauncher::workers() const {
   std::lock_guard lock(mu_);
   return workers_;
@@ -78,11 +136,9 @@ void FakeLauncher::start_instance(const StartSpec& spec, std::shared_ptr<ZygoteH
                                              spec.model);
   if (forget_dead_) std::erase_if(workers_, [](const auto& w) { return !w->alive(); });
   workers_.push_back(worker);
+  bundle_of_[spec.model] = spec.bundle;
   schedule(c.start[policy::index(from)], spec.model, [this, done, worker, bundle = spec.bundle, fork] {
-    if (!fork) {
-      std::lock_guard lock(mu_);
-      storage_[bundle] = Rung::kPageCache;  // a fresh start read the bundle in
-    }
+    if (!fork) started(bundle);
     done(std::shared_ptr<WorkerHandle>(worker));
   });
 }
@@ -96,11 +152,9 @@ void FakeLauncher::start_zygote(const StartSpec& spec, ZygoteDone done) {
   zygotes_.push_back(zygote);
   const Rung from = storage_.count(spec.bundle) ? storage_[spec.bundle] : Rung::kDisk;
   const Nanos took = from >= Rung::kDisk ? c.start[policy::index(from)] : c.zygote_start;
+  bundle_of_[spec.model] = spec.bundle;
   schedule(took, spec.model, [this, done, zygote, bundle = spec.bundle] {
-    {
-      std::lock_guard lock(mu_);
-      storage_[bundle] = Rung::kPageCache;
-    }
+    started(bundle);
     done(std::shared_ptr<ZygoteHandle>(zygote));
   });
 }

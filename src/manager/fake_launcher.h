@@ -2,19 +2,23 @@
 // started, every start takes the rung's latency on the clock, and the work asked for happens when
 // its owner calls run_due(). Workers and zygotes are plain objects a test can kill; bundle
 // residency (page cache or disk) is tracked as a real one would be: a fresh start reads the bundle
-// in, eviction drops it.
+// in, eviction drops it. With a store budget, bundles that start at the registry rung are fetched
+// into a local store that keeps them under the budget as `thaw serve`'s model store does (least
+// recently used first, copies in use kept: cache::VersionIndex); an evicted copy is at kRegistry again.
 //
 // Thread-safety: any member from any thread; callbacks run inside run_due(), on its caller.
 #pragma once
 
 #include <atomic>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <queue>
 #include <string>
 #include <vector>
 
+#include "cache/version_index.h"
 #include "common/clock.h"
 #include "manager/launcher.h"
 
@@ -29,6 +33,7 @@ struct FakeCosts {
   uint64_t instance_bytes = 64 << 20;  // PSS of a fresh instance
   uint64_t forked_bytes = 4 << 20;     // PSS of a forked one
   uint64_t zygote_bytes = 48 << 20;
+  uint64_t bundle_bytes = 64 << 20;    // the bundle's file (what a store budget counts)
 };
 
 class FakeWorker final : public WorkerHandle {
@@ -94,6 +99,9 @@ class FakeLauncher final : public Launcher {
   int zygote_starts() const { return zygote_starts_; }
   int stops() const { return stops_; }
   void set_storage(const std::string& bundle, policy::Rung rung);
+  // Local copies of fetched bundles are kept within `bytes` (0: no budget, as before).
+  void set_store_budget(uint64_t bytes);
+  uint64_t store_evictions() const;
 
   void start_instance(const StartSpec& spec, std::shared_ptr<ZygoteHandle> zygote, InstanceDone done) override;
   void start_zygote(const StartSpec& spec, ZygoteDone done) override;
@@ -118,6 +126,10 @@ class FakeLauncher final : public Launcher {
   };
   void schedule(Nanos after, std::string model, std::function<void()> fn);
   const FakeCosts& costs_for(const std::string& bundle) const;
+  // With mu_ held, after a start that read `bundle`: its copy is used now (fetched if it was at
+  // kRegistry); returns the bundles the store budget evicted.
+  std::vector<std::string> store_used_locked(const std::string& bundle, bool fetched);
+  void started(const std::string& bundle);
 
   const Clock& clock_;
   FakeCosts costs_;
@@ -134,6 +146,9 @@ class FakeLauncher final : public Launcher {
   pid_t next_pid_ = 1000;
   std::function<void(const std::string&)> on_work_;
   bool forget_dead_ = false;
+  std::map<std::string, std::string> bundle_of_;  // model -> bundle, for the store's leases
+  std::unique_ptr<cache::VersionIndex> store_;
+  uint64_t store_evictions_ = 0;
 };
 
 }  // namespace thaw::manager

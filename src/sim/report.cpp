@@ -31,6 +31,7 @@ nlohmann::json to_json(const SimResult& r, bool with_per_app) {
       {"cold_requests_by_rung", cold_requests},
       {"concurrent", r.concurrent},
       {"rejected", r.rejected},
+      {"store_evictions", r.store_evictions},
       {"cold_pct", r.cold_pct},
       {"expensive_cold_pct", r.expensive_pct},
       {"latency_ms", {{"mean", r.latency_mean_ms}, {"p50", r.latency_p50_ms}, {"p99", r.latency_p99_ms}}},

@@ -71,6 +71,7 @@ class Replay {
     costs.zygote_start = from_ms(p.latency_ms[policy::index(Rung::kPageCache)]);
     auto launcher = std::make_unique<manager::FakeLauncher>(clock_, costs);
     fake_ = launcher.get();
+    if (opts_.from_registry) fake_->set_store_budget(opts_.store_budget_bytes);
     fake_->forget_dead_workers(true);
     const size_t n = trace_.apps.size();
     std::vector<manager::ModelConfig> models;
@@ -91,6 +92,7 @@ class Replay {
       c.instance_bytes = static_cast<uint64_t>(p.memory_fraction[policy::index(Rung::kWarm)] * mb * (1 << 20));
       c.forked_bytes = c.instance_bytes / 16;
       c.zygote_bytes = static_cast<uint64_t>(p.memory_fraction[policy::index(Rung::kZygote)] * mb * (1 << 20));
+      c.bundle_bytes = static_cast<uint64_t>(mb * (1 << 20));
       fake_->set_costs(m.bundle, c);
       if (opts_.from_registry) fake_->set_storage(m.bundle, Rung::kRegistry);
       models.push_back(std::move(m));
@@ -286,6 +288,7 @@ class Replay {
   }
 
   void finish() {
+    r_.store_evictions = fake_->store_evictions();
     const Nanos horizon = trace_.horizon;
     double span = 0.0;
     for (uint32_t i = 0; i < states_.size(); ++i) {

@@ -38,6 +38,9 @@ struct SimOptions {
   // Every app's bundle starts out in a registry, not on local disk: its first start fetches it
   // (the registry rung's latency) and later ones find it on disk (`thaw serve` with `source:`).
   bool from_registry = false;
+  // With from_registry: the local store's disk budget (0: none). A fetch past it evicts the least
+  // recently used copies not in use, whose next start pays the registry rung again.
+  uint64_t store_budget_bytes = 0;
 };
 
 struct SimResult {
@@ -46,6 +49,7 @@ struct SimResult {
   // Rung each request found its app at; kWarm counts warm hits, including concurrent ones.
   std::array<uint64_t, policy::kRungCount> starts_by_rung{};
   uint64_t rejected = 0;    // requests the manager refused (queue limits, failed starts)
+  uint64_t store_evictions = 0;  // local copies the store budget deleted (store_budget_bytes)
   // Instances started, by the rung they started from; pre-warms included (what `thaw serve`'s
   // /admin/models counts as cold_starts).
   std::array<uint64_t, policy::kRungCount> instance_starts_by_rung{};

@@ -357,7 +357,8 @@ def test_client_that_stops_reading_is_cut_off_and_others_are_served(registry, up
         assert post(c.base + "/prefetch", {"name": "m", "version": "1"})[0] == 200
         stalled = raw_get(c.port, "/models/m/1", rcvbuf=16 << 10)  # 24 MB it never reads
         assert settle(lambda: c.stats()["serving"]["streams"] == 1)
-        assert held(c, tmp_path / "cache")[1] == 1  # its connection, still open
+        # Its connection, still open (the prefetch's may take a moment to close under load).
+        assert settle(lambda: held(c, tmp_path / "cache")[1] == 1)
         # Others are served meanwhile: a hit, and a miss needing the only waiting thread.
         status, headers, body = get(c.base + "/models/m/1")
         assert status == 200 and body == want

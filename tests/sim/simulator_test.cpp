@@ -71,6 +71,41 @@ TEST(Simulator, FromARegistryTheFirstStartFetches) {
               2 * (p.latency_ms[index(Rung::kRegistry)] - p.latency_ms[index(Rung::kDisk)]), 1e-3);
 }
 
+TEST(Simulator, AStoreBudgetSendsEvictedCopiesBackToTheRegistry) {
+  // Two 512 MB apps taking turns every 15 minutes; each instance is gone 10 minutes after its call.
+  Trace t = make_trace({every(30, 1440), every(30, 1440, 15)}, 1440);
+  auto sim = [&](double budget_mb) {
+    SimOptions opts;
+    opts.from_registry = true;
+    opts.store_budget_bytes = static_cast<uint64_t>(budget_mb * (1 << 20));
+    auto pol = policy::make_policy("fixed10", opts.profile);
+    return simulate(t, std::move(*pol), opts);
+  };
+  // Room for one copy: each fetch evicts the other app's, so every start fetches.
+  SimResult one = sim(768);
+  EXPECT_EQ(one.starts_by_rung[index(Rung::kRegistry)], 96u);
+  EXPECT_EQ(one.store_evictions, 95u);
+  // Room for both, or no budget: only the first starts fetch.
+  for (double budget : {1100.0, 0.0}) {
+    SimResult both = sim(budget);
+    EXPECT_EQ(both.starts_by_rung[index(Rung::kRegistry)], 2u) << budget;
+    EXPECT_EQ(both.store_evictions, 0u) << budget;
+  }
+}
+
+TEST(Simulator, AStoreBudgetKeepsCopiesInUse) {
+  // The second app's fetch comes while the first one's instance still runs: neither copy goes,
+  // though both together are over the budget.
+  Trace t = make_trace({every(30, 1440), every(30, 1440, 5)}, 1440);
+  SimOptions opts;
+  opts.from_registry = true;
+  opts.store_budget_bytes = 768u << 20;
+  auto pol = policy::make_policy("fixed10", opts.profile);
+  SimResult r = simulate(t, std::move(*pol), opts);
+  EXPECT_EQ(r.store_evictions, 0u);
+  EXPECT_EQ(r.starts_by_rung[index(Rung::kRegistry)], 2u);
+}
+
 TEST(Simulator, StrictTimerUnderFixedKeepAlive) {
   Trace t = make_trace({every(5, 1440)}, 1440);
   SimResult ten = run(t, "fixed10");
