@@ -98,13 +98,13 @@ std::vector<std::string> FakeLauncher::store_used_locked(const std::string& bund
   return evicted;
 }
 
-void FakeLauncher::started(const std::string& bundle) {
+void FakeLauncher::read_in(const std::string& bundle) {
   std::vector<std::string> evicted;
   {
     std::lock_guard lock(mu_);
     auto it = storage_.find(bundle);
     const bool fetched = it != storage_.end() && it->second == Rung::kRegistry;
-    storage_[bundle] = Rung::kPageCache;  // a fresh start read the bundle in
+    storage_[bundle] = Rung::kPageCache;  // a fresh start (or a page-cache warm) read the bundle in
     evicted = store_used_locked(bundle, fetched);
   }
   for (const auto& b : evicted)
@@ -138,7 +138,7 @@ void FakeLauncher::start_instance(const StartSpec& spec, std::shared_ptr<ZygoteH
   workers_.push_back(worker);
   bundle_of_[spec.model] = spec.bundle;
   schedule(c.start[policy::index(from)], spec.model, [this, done, worker, bundle = spec.bundle, fork] {
-    if (!fork) started(bundle);
+    if (!fork) read_in(bundle);
     done(std::shared_ptr<WorkerHandle>(worker));
   });
 }
@@ -154,7 +154,7 @@ void FakeLauncher::start_zygote(const StartSpec& spec, ZygoteDone done) {
   const Nanos took = from >= Rung::kDisk ? c.start[policy::index(from)] : c.zygote_start;
   bundle_of_[spec.model] = spec.bundle;
   schedule(took, spec.model, [this, done, zygote, bundle = spec.bundle] {
-    started(bundle);
+    read_in(bundle);
     done(std::shared_ptr<ZygoteHandle>(zygote));
   });
 }
@@ -205,11 +205,14 @@ double FakeLauncher::fetch_cost_ms(const std::string& bundle) {
 
 void FakeLauncher::warm_page_cache(const std::string& bundle, Done done) {
   std::lock_guard lock(mu_);
-  schedule(costs_for(bundle).warm_page_cache, bundle, [this, bundle, done] {
-    {
-      std::lock_guard lock(mu_);
-      storage_[bundle] = Rung::kPageCache;
-    }
+  // A bundle with no local copy is fetched first, as the fetching launcher does.
+  const FakeCosts& c = costs_for(bundle);
+  auto it = storage_.find(bundle);
+  const Nanos fetch = it != storage_.end() && it->second == Rung::kRegistry
+                          ? c.start[policy::index(Rung::kRegistry)] - c.start[policy::index(Rung::kDisk)]
+                          : Nanos{0};
+  schedule(c.warm_page_cache + fetch, bundle, [this, bundle, done] {
+    read_in(bundle);
     if (done) done(Status::ok());
   });
 }

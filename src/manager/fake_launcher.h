@@ -126,10 +126,11 @@ class FakeLauncher final : public Launcher {
   };
   void schedule(Nanos after, std::string model, std::function<void()> fn);
   const FakeCosts& costs_for(const std::string& bundle) const;
-  // With mu_ held, after a start that read `bundle`: its copy is used now (fetched if it was at
-  // kRegistry); returns the bundles the store budget evicted.
+  // With mu_ held, after `bundle` was read: its copy is used now (fetched if it was at kRegistry);
+  // returns the bundles the store budget evicted.
   std::vector<std::string> store_used_locked(const std::string& bundle, bool fetched);
-  void started(const std::string& bundle);
+  // A start or a page-cache warm read `bundle` in (fetching it first if it was at kRegistry).
+  void read_in(const std::string& bundle);
 
   const Clock& clock_;
   FakeCosts costs_;
