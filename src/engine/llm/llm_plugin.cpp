@@ -15,14 +15,12 @@
 #include "engine/llm/gguf_metadata.h"
 #include "engine/llm/hf_to_gguf.h"
 #include "engine/llm/llama_generator.h"
+#include "engine/llm/memory_estimate.h"
 #include "engine/llm/pack_gguf.h"
 #include "engine/llm/quantize_gguf.h"
 
 namespace thaw::engine {
 namespace {
-
-// Runtime memory beyond the weights before an instance can be measured: KV cache, compute buffers.
-constexpr uint64_t kLlamaRuntimeBytes = 96ull << 20;
 
 Result<std::optional<float>> unit_float(const BackendOptions& o, std::string_view key, float max) {
   std::string_view v = o.value(key);
@@ -125,13 +123,15 @@ class LlmPlugin final : public Plugin {
   LoadPlan load_plan(const bundle::Manifest& manifest) const override {
     LoadPlan plan;
     const bundle::FileEntry* gguf = manifest.find_file(kGgufFile);
+    const nlohmann::json& llm = manifest.metadata.value("llm", nlohmann::json::object());
+    // The create options' defaults (4 slots, the model's context up to 4096): the plan sees no options.
     if (gguf != nullptr && manifest.compression == bundle::Compression::kNone) {
       // llama.cpp maps the bundle itself and populates that mapping: faulting the GGUF in through
       // the loader's mapping too would build its page tables twice.
       plan.runtime_maps_file = true;
-      plan.start_bytes = gguf->length + kLlamaRuntimeBytes;
+      plan.start_bytes = llm_start_bytes(llm, gguf->length, 4, 0);
     } else {
-      plan.start_bytes = 2 * manifest.data_length + kLlamaRuntimeBytes;  // decoded, then copied
+      plan.start_bytes = llm_start_bytes(llm, 2 * manifest.data_length, 4, 0);  // decoded, then copied
     }
     plan.zygote_safe = true;  // no thread until the first request (llama_generator.h)
     return plan;
