@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -155,3 +156,23 @@ def test_the_admin_api_moves_an_llm_between_rungs(serve, bundles):
     assert g.models()["big"]["zygote"] is None or not g.models()["big"]["zygote"].get("pid")
     assert g.post("/admin/models/big/prewarm", json={"rung": "warm"}).status_code == 200
     assert len(g.models()["big"]["instances"]) == 1
+
+
+def test_a_streamed_generation_outlives_the_request_timeout_while_tokens_flow(serve, bundles):
+    # request_timeout_ms bounds the wait for an answer and then each pause between two pieces of a
+    # stream: a long generation that keeps sending tokens is never cut, a silent one is.
+    g = serve([(bundles["big"], {"name": "big", "request_timeout_ms": 300, "worker_args": ["--backend-opt", "threads=1"]})])
+    assert g.post("/admin/models/big/prewarm").status_code == 200
+    body = {"model": "big", "prompt": "the model", "max_tokens": 3000, "ignore_eos": True, "temperature": 0}
+    t0 = time.monotonic()
+    with requests.post(f"{g.base}/v1/completions", json={**body, "stream": True}, stream=True, timeout=60) as r:
+        events = [line for line in r.iter_lines() if line.startswith(b"data:")]
+    took = time.monotonic() - t0
+    assert r.status_code == 200 and events[-1] == b"data: [DONE]", events[-3:]
+    last = json.loads(events[-2][5:])
+    assert last["choices"][0]["finish_reason"] == "length", last
+    if took < 0.6:
+        pytest.skip(f"generated 3000 tokens in {took:.2f} s: too fast to outlast the timeout")
+    whole = g.post("/v1/completions", json=body)
+    assert whole.status_code == 504 and "request_timeout_ms" in whole.text, whole.text
+    assert chat(g, "big").status_code == 200  # and the model keeps serving
