@@ -14,6 +14,9 @@ import requests
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from worker_harness import ROOT, THAW_BIN, Worker  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "tools"))
+import bundle_file  # noqa: E402
+
 LLM = ROOT / "models" / "src" / "llm-tiny"
 LLAMA_SIMPLE = pathlib.Path(THAW_BIN).resolve().parent / "tests" / "engine" / "llm" / "thaw_llama_simple"
 pytestmark = pytest.mark.skipif(not (LLM / "model-f16.gguf").exists(),
@@ -36,13 +39,7 @@ def manifest(bundle):
 
 def gguf_of(bundle, dest):
     """The GGUF a bundle holds, byte for byte (stored whole at its entry of the data section)."""
-    m = manifest(bundle)
-    entry = next(f for f in m["files"] if f["name"] == "model.gguf")
-    with open(bundle, "rb") as f:
-        f.seek(m["data_offset"] + entry["offset"])
-        data = f.read(entry["length"])
-    pathlib.Path(dest).write_bytes(data)
-    return dest
+    return bundle_file.extract(bundle, "model.gguf", dest, THAW_BIN)
 
 
 def gguf_file_type(path):
