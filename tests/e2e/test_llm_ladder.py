@@ -16,7 +16,7 @@ import requests
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from serve_client import json_error, metric  # noqa: E402
-from serve_harness import Gateway  # noqa: E402
+from serve_harness import Gateways  # noqa: E402
 from worker_harness import ROOT, THAW_BIN  # noqa: E402
 
 LLM = ROOT / "models" / "src" / "llm-tiny"
@@ -40,23 +40,15 @@ def bundles(tmp_path_factory):
 
 @pytest.fixture()
 def serve(tmp_path):
-    started = []
+    gateways = Gateways(tmp_path)
 
     def start(models, server=None):
-        config = {"server": {"tick_interval_ms": 50, **(server or {})}, "models_dir": str(tmp_path / "none"),
-                  "models": [{"bundle": str(b), "worker_args": WORKER_ARGS, **m}
-                             for b, m in models]}
-        path = tmp_path / f"thaw{len(started)}.yaml"
-        path.write_text(json.dumps(config))
-        g = Gateway("--config", str(path), log_path=tmp_path / f"serve{len(started)}.log")
-        started.append(g)
-        return g
+        return gateways.start({
+            "server": {"tick_interval_ms": 50, **(server or {})}, "models_dir": str(tmp_path / "none"),
+            "models": [{"bundle": str(b), "worker_args": WORKER_ARGS, **m} for b, m in models]})
 
     yield start
-    for g in started:
-        if g.proc.returncode is None:
-            assert g.alive(), g.log_tail()
-            assert g.stop() == 0, g.log_tail()
+    gateways.close()
 
 
 def chat(g, model, tier=None, **extra):
