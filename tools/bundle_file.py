@@ -12,9 +12,9 @@ import argparse
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
+import tempfile
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -33,17 +33,40 @@ def locate(bundle, name, thaw):
 def extract(bundle, name, out, thaw=None):
     thaw = thaw or os.environ.get("THAW_BIN") or str(ROOT / "build" / "thaw")
     offset, length = locate(bundle, name, thaw)
-    tmp = pathlib.Path(str(out) + ".part")
-    with open(bundle, "rb") as src, open(tmp, "wb") as dst:
-        src.seek(offset)
-        left = length
-        while left:
-            chunk = src.read(min(left, 16 << 20))
-            if not chunk:
-                sys.exit(f"bundle_file: {bundle} ends before {name} does")
-            dst.write(chunk)
-            left -= len(chunk)
-    shutil.move(tmp, out)
+    out = str(out)
+    # A regular file is written whole or not at all (a temporary beside it, renamed); anything else
+    # (a pipe, /dev/stdout, a device) is written to as it is, never replaced.
+    direct = out == "-" or (os.path.exists(out) and not os.path.isfile(out))
+    if direct:
+        dst = sys.stdout.buffer if out == "-" else open(out, "wb")
+    else:
+        fd, tmp = tempfile.mkstemp(prefix=".bundle_file-", dir=os.path.dirname(os.path.abspath(out)))
+        dst = os.fdopen(fd, "wb")
+    try:
+        with open(bundle, "rb") as src:
+            src.seek(offset)
+            left = length
+            while left:
+                chunk = src.read(min(left, 16 << 20))
+                if not chunk:
+                    sys.exit(f"bundle_file: {bundle} ends before {name} does")
+                dst.write(chunk)
+                left -= len(chunk)
+        dst.flush()
+        if not direct:
+            dst.close()
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, out)
+    except BaseException:
+        if not direct:
+            dst.close()
+            os.unlink(tmp)
+        raise
+    finally:
+        if direct and out != "-":
+            dst.close()
     return out
 
 
@@ -51,7 +74,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bundle")
     ap.add_argument("name", help="the file's name in the bundle, e.g. model.gguf")
-    ap.add_argument("out")
+    ap.add_argument("out", help="where to write it ('-': standard output)")
     ap.add_argument("--thaw", help="the thaw binary (default $THAW_BIN, else build/thaw)")
     a = ap.parse_args()
     extract(a.bundle, a.name, a.out, a.thaw)

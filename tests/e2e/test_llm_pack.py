@@ -39,7 +39,7 @@ def manifest(bundle):
 
 def gguf_of(bundle, dest):
     """The GGUF a bundle holds, byte for byte (stored whole at its entry of the data section)."""
-    return bundle_file.extract(bundle, "model.gguf", dest, THAW_BIN)
+    return pathlib.Path(bundle_file.extract(bundle, "model.gguf", dest, THAW_BIN))
 
 
 def gguf_file_type(path):
