@@ -129,7 +129,7 @@ TEST(BuiltinRegistry, HasTheOnnxPluginWithItsIdentityAndOptions) {
   EXPECT_EQ(r.claim("/models/bert.safetensors"), nullptr);
   EXPECT_EQ(r.describe_packers(),
             "onnx: ONNX models (*.onnx); python: Python handlers (*.py: init/predict/warmup); "
-            "llm: GGUF language models (*.gguf, or a Hugging Face model directory: config.json + safetensors)");
+            "llm: GGUF language models (*.gguf) and Hugging Face model directories (config.json + safetensors)");
 
   std::vector<std::string> good = {"graph_optimization=all"}, bad = {"graph_optimization=max"};
   auto create = BackendOptions::parse(good, (*onnx)->create_options(), "backend 'onnx'");

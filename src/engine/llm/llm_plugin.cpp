@@ -76,7 +76,7 @@ class LlmPlugin final : public Plugin {
   const ProtocolIdentity& protocol() const override { return protocol_; }
 
   std::string_view packs() const override {
-    return "GGUF language models (*.gguf, or a Hugging Face model directory: config.json + safetensors)";
+    return "GGUF language models (*.gguf) and Hugging Face model directories (config.json + safetensors)";
   }
   bool claims(const std::string& input) const override {
     return std::filesystem::path(input).extension() == ".gguf" || is_hf_model_dir(input) ||
