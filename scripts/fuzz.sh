@@ -24,7 +24,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
 fi
 targets=(bundle_reader_fuzz safetensors_fuzz fuzz_kserve_request fuzz_json_bounded fuzz_http_router
          fuzz_http_request_parser tokenizer_fuzz serve_config_fuzz fuzz_grpc_infer fuzz_handler_path
-         source_url_fuzz fuzz_openai_request)
+         source_url_fuzz fuzz_openai_request fuzz_llm_memory_estimate)
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" bundle_fuzz_seeds
 "$build/fuzz/bundle_fuzz_seeds" "$build/seeds"
 status=0
@@ -38,6 +38,7 @@ for t in "${targets[@]}"; do
     fuzz_grpc_infer) seeds="$root/fuzz/grpc/corpus" ;;
     fuzz_http_request_parser) seeds="$root/fuzz/http/corpus" ;;
     fuzz_handler_path) seeds="$root/fuzz/engine/corpus" ;;
+    fuzz_llm_memory_estimate) seeds="$root/fuzz/engine/corpus_llm" ;;
     fuzz_openai_request) seeds="$root/fuzz/worker/corpus_openai" ;;
     *) seeds="$build/seeds/${t%_fuzz}" ;;
   esac

@@ -14,7 +14,6 @@ fixed, seeded corpus. Output text is gibberish; the shapes, the tokenizer and th
 """
 import argparse
 import json
-import os
 import random
 import subprocess
 import sys
@@ -114,26 +113,11 @@ def make_model(size: str, seed: int, out: Path, tok):
 
 
 def convert(llama_src: Path, model_dir: Path, outtype: str, dest: Path):
-    """Runs llama.cpp's convert_hf_to_gguf.py; a tokenizer whose pre-tokenizer hash it does not know
-    (ours, trained here) is declared "qwen2" when it uses Qwen2's regex, as ours does."""
-    shim = (
-        "import json, sys, runpy\n"
-        "src = sys.argv.pop(1); sys.path[:0] = [src, src + '/gguf-py']\n"
-        "import conversion.base as b\n"
-        "orig = b.TextModel.get_vocab_base_pre\n"
-        "def pre(self, tokenizer):\n"
-        "    try: return orig(self, tokenizer)\n"
-        "    except NotImplementedError:\n"
-        "        pt = json.load(open(self.dir_model / 'tokenizer.json')).get('pre_tokenizer') or {}\n"
-        "        pats = [p.get('pattern', {}).get('Regex') for p in pt.get('pretokenizers', []) if p.get('type') == 'Split']\n"
-        f"        if {QWEN2_REGEX!r} in pats: return 'qwen2'\n"
-        "        raise\n"
-        "b.TextModel.get_vocab_base_pre = pre\n"
-        "sys.argv[0] = src + '/convert_hf_to_gguf.py'\n"
-        "runpy.run_path(sys.argv[0], run_name='__main__')\n")
-    env = dict(os.environ, HF_HUB_OFFLINE="1", NO_LOCAL_GGUF="1")
-    subprocess.run([sys.executable, "-c", shim, str(llama_src), str(model_dir), "--outtype", outtype,
-                    "--outfile", str(dest)], check=True, env=env, cwd=str(llama_src))
+    """Runs llama.cpp's convert_hf_to_gguf.py through tools/hf_to_gguf.py, which names our trained
+    tokenizer's pre-tokenizer ("qwen2") by its regex, since the converter does not know its hash."""
+    tool = Path(__file__).resolve().parent / "hf_to_gguf.py"
+    subprocess.run([sys.executable, str(tool), "--llama-src", str(llama_src), str(model_dir), "--outtype", outtype,
+                    "--outfile", str(dest)], check=True, cwd=str(llama_src))
 
 
 def main():

@@ -230,7 +230,10 @@ void ProxyCall::on_done(Status status) {
   if (broke && attempt_ == 0 && retry(status.message())) return;
   const std::string detail = show_internals ? " (" + status.message() + ")" : std::string();
   answer(broke ? Response::error(502, "model '" + model + "': the instance failed mid-request twice" + detail)
-               : Response::error(504, "model '" + model + "': no answer within the request timeout" + detail));
+               : Response::error(504, "model '" + model +
+                                          "': no answer within the request timeout (request_timeout_ms: the longest "
+                                          "wait for an answer, and between two pieces of a streamed one; stream "
+                                          "long generations, or raise it)" + detail));
 }
 
 bool ProxyCall::retry(const std::string& why) {

@@ -1,4 +1,5 @@
 """Starts and stops a real `thaw serve` for the end-to-end tests and the benchmark."""
+import json
 import pathlib
 import subprocess
 import time
@@ -57,3 +58,26 @@ class Gateway(EventLines):
         if self._log is not subprocess.DEVNULL:
             self._log.close()
         return code
+
+
+class Gateways:
+    """`thaw serve` processes started from config dicts (written as JSON, which YAML reads) under
+    `tmp_path`; close() checks that each one the test did not stop itself is alive and stops cleanly."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = pathlib.Path(tmp_path)
+        self.started = []
+
+    def start(self, config, *args):
+        n = len(self.started)
+        path = self.tmp_path / f"thaw{n}.yaml"
+        path.write_text(json.dumps(config))
+        g = Gateway("--config", str(path), *args, log_path=self.tmp_path / f"serve{n}.log")
+        self.started.append(g)
+        return g
+
+    def close(self):
+        for g in self.started:
+            if g.proc.returncode is None:  # not stopped or killed by the test itself
+                assert g.alive(), f"thaw serve died during the test: {g.log_tail()}"
+                assert g.stop() == 0, g.log_tail()

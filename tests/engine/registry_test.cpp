@@ -4,7 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
+#include <string>
 
 #include "engine/builtin_registry.h"
 
@@ -101,6 +106,14 @@ TEST(BuiltinRegistry, HasTheLlmPluginForGgufModels) {
   ASSERT_EQ((*llm)->protocol().routes.size(), 1u);
   EXPECT_EQ(route_family_name((*llm)->protocol().routes[0]), "openai_completions");
   EXPECT_EQ(r.claim("/models/qwen.gguf"), *llm);
+  // A Hugging Face model directory: config.json beside safetensors weights; a folder without weights is not.
+  const auto dir = std::filesystem::temp_directory_path() / ("registry_test_hf_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "config.json") << "{}";
+  EXPECT_EQ(r.claim(dir.string()), nullptr);
+  std::ofstream(dir / "model-00001-of-00002.safetensors") << "x";
+  EXPECT_EQ(r.claim(dir.string()), *llm);
+  std::filesystem::remove_all(dir);
   EXPECT_TRUE(BackendOptions::parse(std::vector<std::string>{"slots=8", "threads=2"}, (*llm)->create_options(), "llm").is_ok());
   EXPECT_FALSE(BackendOptions::parse(std::vector<std::string>{"slots=0"}, (*llm)->create_options(), "llm").is_ok());
 }
@@ -116,7 +129,7 @@ TEST(BuiltinRegistry, HasTheOnnxPluginWithItsIdentityAndOptions) {
   EXPECT_EQ(r.claim("/models/bert.safetensors"), nullptr);
   EXPECT_EQ(r.describe_packers(),
             "onnx: ONNX models (*.onnx); python: Python handlers (*.py: init/predict/warmup); "
-            "llm: GGUF language models (*.gguf)");
+            "llm: GGUF language models (*.gguf) and Hugging Face model directories (config.json + safetensors)");
 
   std::vector<std::string> good = {"graph_optimization=all"}, bad = {"graph_optimization=max"};
   auto create = BackendOptions::parse(good, (*onnx)->create_options(), "backend 'onnx'");

@@ -55,6 +55,14 @@ Result<GgufMetadata> read_gguf_metadata(const std::string& path) {
   }
   m.name = str(g.get(), "general.name");
   m.context_length = uint(g.get(), m.architecture + ".context_length").value_or(0);
+  const std::string& a = m.architecture;
+  m.block_count = uint(g.get(), a + ".block_count").value_or(0);
+  m.embedding_length = uint(g.get(), a + ".embedding_length").value_or(0);
+  m.head_count = uint(g.get(), a + ".attention.head_count").value_or(0);
+  m.head_count_kv = uint(g.get(), a + ".attention.head_count_kv").value_or(m.head_count);
+  m.key_length = uint(g.get(), a + ".attention.key_length")
+                     .value_or(m.head_count ? m.embedding_length / m.head_count : 0);
+  m.value_length = uint(g.get(), a + ".attention.value_length").value_or(m.key_length);
   m.tokenizer_model = str(g.get(), "tokenizer.ggml.model");
   m.tokenizer_pre = str(g.get(), "tokenizer.ggml.pre");
   if (int64_t k = gguf_find_key(g.get(), "tokenizer.ggml.tokens"); k >= 0)

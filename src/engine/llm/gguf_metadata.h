@@ -21,6 +21,13 @@ struct GgufMetadata {
   uint64_t vocab_size = 0;
   std::string chat_template;                // tokenizer.chat_template, may be empty
   std::optional<float> temperature, top_p;  // general.sampling.*
+  // The shape that sizes an instance's KV cache and compute buffers; 0: absent.
+  uint64_t block_count = 0;       // <arch>.block_count
+  uint64_t embedding_length = 0;  // <arch>.embedding_length
+  uint64_t head_count = 0;        // <arch>.attention.head_count
+  uint64_t head_count_kv = 0;     // <arch>.attention.head_count_kv, else head_count
+  uint64_t key_length = 0;        // <arch>.attention.key_length, else embedding_length / head_count
+  uint64_t value_length = 0;      // <arch>.attention.value_length, else key_length
 };
 
 // kInvalidArgument when `path` is not a GGUF file ggml can read.

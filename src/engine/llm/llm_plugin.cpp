@@ -3,22 +3,24 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/temp_dir.h"
 #include "common/unique_fd.h"
 #include "engine/llm/gguf_metadata.h"
+#include "engine/llm/hf_to_gguf.h"
 #include "engine/llm/llama_generator.h"
+#include "engine/llm/memory_estimate.h"
 #include "engine/llm/pack_gguf.h"
+#include "engine/llm/quantize_gguf.h"
 
 namespace thaw::engine {
 namespace {
-
-// Runtime memory beyond the weights before an instance can be measured: KV cache, compute buffers.
-constexpr uint64_t kLlamaRuntimeBytes = 96ull << 20;
 
 Result<std::optional<float>> unit_float(const BackendOptions& o, std::string_view key, float max) {
   std::string_view v = o.value(key);
@@ -73,9 +75,12 @@ class LlmPlugin final : public Plugin {
   std::string_view name() const override { return kLlmBackendName; }
   const ProtocolIdentity& protocol() const override { return protocol_; }
 
-  std::string_view packs() const override { return "GGUF language models (*.gguf)"; }
+  std::string_view packs() const override {
+    return "GGUF language models (*.gguf) and Hugging Face model directories (config.json + safetensors)";
+  }
   bool claims(const std::string& input) const override {
-    return std::filesystem::path(input).extension() == ".gguf" || has_gguf_magic(input);
+    return std::filesystem::path(input).extension() == ".gguf" || is_hf_model_dir(input) ||
+           has_gguf_magic(input);
   }
   std::span<const OptionSpec> pack_options() const override { return pack_options_; }
   Result<std::unique_ptr<bundle::PackedModel>> pack(const std::string& input,
@@ -85,19 +90,47 @@ class LlmPlugin final : public Plugin {
     THAW_ASSIGN_OR_RETURN(o.top_p, unit_float(options, "top_p", 1.0f));
     o.max_tokens = static_cast<uint32_t>(options.integer("max_tokens"));
     if (std::string_view w = options.value("warmup_prompt"); !w.empty()) o.warmup_prompts.emplace_back(w);
-    return pack_gguf(input, o);
+    std::string quantize(options.value("quantize"));
+    for (char& ch : quantize) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const bool hf = is_hf_model_dir(input);
+    if (!hf && quantize.empty()) return pack_gguf(input, o);
+    // Converted and/or quantised into a scratch GGUF, packed, removed: the bundle holds its bytes.
+    THAW_ASSIGN_OR_RETURN(TempDir scratch, TempDir::create("thaw-pack"));
+    std::string gguf = input;
+    if (hf) {
+      gguf = (scratch.path() / "converted.gguf").string();
+      THAW_TRY(convert_hf_to_gguf(input, gguf, options.value("convert_type")));
+    } else {
+      THAW_TRY(read_gguf_metadata(input).status());  // "not a GGUF" before llama.cpp's words
+    }
+    if (!quantize.empty()) {
+      const std::string quantized = (scratch.path() / "quantized.gguf").string();
+      THAW_TRY(quantize_gguf(gguf, quantized, quantize, 0));
+      gguf = quantized;
+    }
+    THAW_ASSIGN_OR_RETURN(auto packed, pack_gguf(gguf, o));
+    std::filesystem::path source(input);
+    if (source.filename().empty()) source = source.parent_path();  // "dir/"
+    packed->contents.name = source.stem().string();
+    nlohmann::json& from = packed->contents.metadata["llm"]["packed_from"];
+    from = {{"format", hf ? "huggingface" : "gguf"}};
+    if (hf) from["convert_type"] = options.value("convert_type");
+    if (!quantize.empty()) from["quantize"] = quantize;
+    return packed;
   }
 
   LoadPlan load_plan(const bundle::Manifest& manifest) const override {
     LoadPlan plan;
     const bundle::FileEntry* gguf = manifest.find_file(kGgufFile);
+    const nlohmann::json& llm = manifest.metadata.value("llm", nlohmann::json::object());
+    // The create options' defaults (4 slots, the model's context up to 4096): the plan sees no options.
     if (gguf != nullptr && manifest.compression == bundle::Compression::kNone) {
       // llama.cpp maps the bundle itself and populates that mapping: faulting the GGUF in through
       // the loader's mapping too would build its page tables twice.
       plan.runtime_maps_file = true;
-      plan.start_bytes = gguf->length + kLlamaRuntimeBytes;
+      plan.start_bytes = llm_start_bytes(llm, gguf->length, 4, 0);
     } else {
-      plan.start_bytes = 2 * manifest.data_length + kLlamaRuntimeBytes;  // decoded, then copied
+      plan.start_bytes = llm_start_bytes(llm, 2 * manifest.data_length, 4, 0);  // decoded, then copied
     }
     plan.zygote_safe = true;  // no thread until the first request (llama_generator.h)
     return plan;
@@ -145,6 +178,15 @@ class LlmPlugin final : public Plugin {
        .range = std::pair<int64_t, int64_t>{1, 1 << 20}},
       {.key = "warmup_prompt",
        .help = "a prompt run (one token generated) before the model reports ready; default: 'Hello'"},
+      {.key = "quantize",
+       .help = "quantise the weights with llama.cpp's quantizer before packing, from an F16/BF16/F32 GGUF or a "
+               "Hugging Face directory: q4_0, q4_1, q5_0, q5_1, q8_0, q2_k, q3_k_s|m|l, q4_k_s, q4_k_m, q5_k_s, "
+               "q5_k_m, q6_k, f16, bf16, f32 (as llama-quantize names them)",
+       .alias = "--quantize"},
+      {.key = "convert_type",
+       .help = "for a Hugging Face directory: the GGUF type llama.cpp's converter writes (before --quantize)",
+       .default_value = "f16",
+       .choices = {"f32", "f16", "bf16", "q8_0"}},
   };
   const std::vector<OptionSpec> create_options_ = {
       {.key = "slots",

@@ -1,6 +1,7 @@
 // `thaw pack model.gguf`: the GGUF file whole as one page-aligned file of the bundle (llama.cpp
 // maps it in place from the bundle), and in the manifest what serving needs without opening it:
 // metadata.llm = {architecture, context_length, parameters, tokenizer {model, pre, vocab_size},
+// shape {layers, embedding, heads, kv_heads, key_length, value_length} (sizes the KV cache),
 // chat_template, generation {temperature, top_p, max_tokens}, warmup {prompts, max_tokens}}.
 #pragma once
 

@@ -13,39 +13,12 @@
 
 #include <onnxruntime_c_api.h>
 
+#include "common/temp_dir.h"
 #include "engine/onnx/ort_session_setup.h"
 #include "engine/onnx/ort_status.h"
 
 namespace thaw::engine {
 namespace {
-
-// A mkdtemp directory removed with its contents on scope exit.
-class TempDir {
- public:
-  static Result<TempDir> create() {
-    std::error_code ec;
-    std::filesystem::path base = std::filesystem::temp_directory_path(ec);
-    if (ec) base = "/tmp";
-    std::string templ = (base / "thaw-optimize-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) {
-      return make_error(Code::kIo, "creating a temporary directory under {}: {}", base.string(),
-                        std::strerror(errno));
-    }
-    return TempDir(templ);
-  }
-  TempDir(TempDir&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
-  TempDir(const TempDir&) = delete;
-  ~TempDir() {
-    if (path_.empty()) return;
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  explicit TempDir(std::filesystem::path p) : path_(std::move(p)) {}
-  std::filesystem::path path_;
-};
 
 Result<std::string> slurp(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -89,7 +62,7 @@ Status optimise_once(const OrtEnvironment& env, std::string_view graph_bytes,
 Result<OptimizedGraph> optimize_for_bundle(const OrtEnvironment& env, std::string_view graph_bytes,
                                            std::span<const std::byte> data_section,
                                            const OptimizeOptions& options) {
-  THAW_ASSIGN_OR_RETURN(TempDir dir, TempDir::create());
+  THAW_ASSIGN_OR_RETURN(TempDir dir, TempDir::create("thaw-optimize"));
   const std::filesystem::path graph_path = dir.path() / "graph.onnx";
   const std::string data_name(kDataFileName);
   THAW_TRY(optimise_once(env, graph_bytes, data_section, options.level, graph_path,
@@ -110,7 +83,7 @@ Result<OptimizedGraph> optimize_for_bundle(const OrtEnvironment& env, std::strin
 Result<std::string> convert_to_ort_format(const OrtEnvironment& env, std::string_view graph_bytes,
                                           std::span<const std::byte> data_section,
                                           const OptimizeOptions& options) {
-  THAW_ASSIGN_OR_RETURN(TempDir dir, TempDir::create());
+  THAW_ASSIGN_OR_RETURN(TempDir dir, TempDir::create("thaw-optimize"));
   const std::filesystem::path ort_path = dir.path() / "model.ort";
   THAW_TRY(optimise_once(env, graph_bytes, data_section, options.level, ort_path,
                          {{"session.save_model_format", "ORT"}}));
