@@ -34,5 +34,5 @@ if [ -d tests/deploy ]; then
 fi
 if [ -x scripts/fuzz.sh ]; then
   echo "== fuzzing the parsers briefly"
-  scripts/fuzz.sh --seconds "${THAW_FUZZ_SECONDS:-20}"
+  scripts/fuzz.sh --seconds "${THAW_FUZZ_SECONDS:-10}"
 fi
