@@ -5,6 +5,7 @@
 #include "common/json_limits.h"
 #include "gateway/gateway.h"
 #include "http/content_coding.h"
+#include "protocol/openai_error.h"
 
 namespace thaw::gateway {
 namespace {
@@ -15,14 +16,6 @@ using http::Response;
 using json = nlohmann::json;
 
 constexpr uint64_t kMaxOpenAIBody = 64ull << 20;
-
-Response openai_error(int status, std::string_view message) {
-  return Response::json(status, {{"error",
-                                  {{"message", message},
-                                   {"type", status == 404 ? "not_found_error" : "invalid_request_error"},
-                                   {"param", nullptr},
-                                   {"code", nullptr}}}});
-}
 
 }  // namespace
 
@@ -44,18 +37,21 @@ std::string with_model(std::string_view body, const std::string& model) {
 }
 
 void Gateway::openai(Request& r, Responder responder, const Caller& caller) {
+  // Refusals made here and in the shared proxy path (tiers, queue limits, timeouts, a start that
+  // failed) reach OpenAI clients in the shape they read.
+  responder.set_error_format(protocol::to_openai_error);
   if (Status s = http::decode_request_body(r, kMaxOpenAIBody); !s.is_ok()) {
     responder.send(http::content_coding_error(s));
     return;
   }
   auto model = openai_model(r.body);
   if (!model.is_ok()) {
-    responder.send(openai_error(http::http_status_for(model.status().code()), model.status().message()));
+    responder.send(protocol::openai_error_response(http::http_status_for(model.status().code()), model.status().message()));
     return;
   }
   if (!manager_.has_model(*model) && !manager_.refusal(*model)) {
     responder.send(
-        openai_error(404, "model '" + *model + "' does not exist; GET /v1/models lists the models"));
+        protocol::openai_error_response(404, "model '" + *model + "' does not exist; GET /v1/models lists the models"));
     return;
   }
   r.params["model"] = *model;

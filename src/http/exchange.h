@@ -69,6 +69,10 @@ class Exchange {
   }
   bool post_to_sink(std::function<void(ExchangeSink&)> fn);
 
+  // Rewrites a whole error response before it goes (an API's own error shape). Set by the handler
+  // before it hands the request on; read when the answer is sent.
+  std::function<Response(Response)> error_format;
+
   // On the connection's loop only.
   void add_cancel(std::function<void()> fn);
   void cancel();  // the client went away: marks it and runs the callbacks once

@@ -48,6 +48,7 @@ void Exchange::cancel() {
 bool Responder::send(Response response) const {
   if (!exchange_->claim() || exchange_->cancelled()) return false;
   exchange_->mark_ended();
+  if (response.status >= 400 && exchange_->error_format) response = exchange_->error_format(std::move(response));
   exchange_->with_sink([id = exchange_->id(), r = std::move(response)](ExchangeSink& s) mutable {
     s.ex_send(id, std::move(r));
   });
@@ -113,6 +114,10 @@ void Responder::on_cancel(std::function<void()> fn) const {
 }
 
 bool Responder::cancelled() const { return exchange_->cancelled(); }
+
+void Responder::set_error_format(std::function<Response(Response)> fn) const {
+  exchange_->error_format = std::move(fn);
+}
 
 void Responder::set_user(std::string user) const {
   exchange_->with_sink([id = exchange_->id(), u = std::move(user)](ExchangeSink& s) mutable {

@@ -57,6 +57,9 @@ class Responder {
   // before the answer is complete; at once if that already happened.
   void on_cancel(std::function<void()> fn) const;
   bool cancelled() const;
+  // Every whole response with status >= 400 sent for this request passes through `fn` first, so a
+  // route can give the errors of shared code its API's shape. Call before handing the request on.
+  void set_error_format(std::function<Response(Response)> fn) const;
   // Names the caller in the server's request log (an API key's name, "admin"); optional.
   void set_user(std::string user) const;
   // The connection's loop: post continuations there, run asynchronous clients on it.

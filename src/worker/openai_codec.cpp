@@ -235,18 +235,6 @@ std::string usage_chunk(CompletionKind kind, const CompletionIds& ids, const Usa
               {"usage", usage_json(usage)}});
 }
 
-std::string error_event(std::string_view message) {
-  return sse({{"error",
-               {{"message", message}, {"type", "server_error"}, {"param", nullptr}, {"code", nullptr}}}}) +
-         std::string(kDoneEvent);
-}
-
-json openai_error(int http_status, std::string_view message) {
-  const char* type = http_status == 404   ? "not_found_error"
-                     : http_status == 429 ? "rate_limit_error"
-                     : http_status < 500  ? "invalid_request_error"
-                                          : "server_error";
-  return {{"error", {{"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}}}};
-}
+std::string error_event(std::string_view message) { return sse(openai_error(500, message)) + std::string(kDoneEvent); }
 
 }  // namespace thaw::worker

@@ -13,6 +13,7 @@
 #include "common/json_limits.h"
 #include "common/status.h"
 #include "engine/generator.h"
+#include "protocol/openai_error.h"
 
 namespace thaw::worker {
 
@@ -67,7 +68,7 @@ std::string usage_chunk(CompletionKind kind, const CompletionIds& ids, const Usa
 std::string error_event(std::string_view message);
 inline constexpr std::string_view kDoneEvent = "data: [DONE]\n\n";
 
-// {"error": {"message", "type", "param", "code"}}: the body OpenAI clients read.
-nlohmann::json openai_error(int http_status, std::string_view message);
+using protocol::openai_error;
+using protocol::openai_error_response;
 
 }  // namespace thaw::worker

@@ -13,10 +13,6 @@ namespace {
 
 using json = nlohmann::json;
 
-http::Response error(int status, std::string_view message) {
-  return http::Response::json(status, openai_error(status, message));
-}
-
 // The [batch, dim] FP32 output embeddings come from; empty when the model has none.
 std::string embedding_output(const ModelService& s) {
   std::string found;
@@ -40,28 +36,28 @@ std::string base64(const std::vector<float>& v) {
 
 http::Response embed(ModelService* s, const std::string& output, const http::Request& r) {
   auto parsed = parse_json_bounded(r.body, JsonLimits{});
-  if (!parsed.is_ok()) return error(http::http_status_for(parsed.status().code()), parsed.status().message());
+  if (!parsed.is_ok()) return openai_error_response(http::http_status_for(parsed.status().code()), parsed.status().message());
   const json& body = *parsed;
-  if (!body.is_object()) return error(400, "the request body must be a JSON object");
+  if (!body.is_object()) return openai_error_response(400, "the request body must be a JSON object");
   if (auto m = body.find("model"); m != body.end() && !m->is_null() && (!m->is_string() || *m != s->name()))
-    return error(404, fmt::format("model '{}' does not exist; this server has '{}'", m->dump(), s->name()));
+    return openai_error_response(404, fmt::format("model '{}' does not exist; this server has '{}'", m->dump(), s->name()));
   json texts = json::array();
   auto in = body.find("input");
-  if (in == body.end()) return error(400, "'input' is required: a string or an array of strings");
+  if (in == body.end()) return openai_error_response(400, "'input' is required: a string or an array of strings");
   if (in->is_string())
     texts.push_back(*in);
   else if (in->is_array() && !in->empty() &&
            std::all_of(in->begin(), in->end(), [](const json& t) { return t.is_string(); }))
     texts = *in;
   else
-    return error(400,
+    return openai_error_response(400,
                  "'input' must be a string or a non-empty array of strings (token arrays are not accepted)");
   const std::string format = body.value("encoding_format", json("float")).is_string()
                                  ? body.value("encoding_format", std::string("float"))
                                  : "";
-  if (format != "float" && format != "base64") return error(400, "'encoding_format' must be float or base64");
+  if (format != "float" && format != "base64") return openai_error_response(400, "'encoding_format' must be float or base64");
   if (auto d = body.find("dimensions"); d != body.end() && !d->is_null())
-    return error(400, "'dimensions' is not supported: this model's embeddings have a fixed size");
+    return openai_error_response(400, "'dimensions' is not supported: this model's embeddings have a fixed size");
 
   http::Request infer;
   infer.method = "POST";
@@ -72,12 +68,12 @@ http::Response embed(ModelService* s, const std::string& output, const http::Req
   http::Response answer = s->infer(infer);
   if (answer.status != 200) {
     json e = json::parse(answer.body, nullptr, false);
-    return error(answer.status,
+    return openai_error_response(answer.status,
                  e.is_object() && e.contains("error") ? e["error"].get<std::string>() : answer.body);
   }
   json out = json::parse(answer.body, nullptr, false);
   if (!out.is_object() || !out.contains("outputs") || out["outputs"].empty())
-    return error(500, "the model's answer has no outputs");
+    return openai_error_response(500, "the model's answer has no outputs");
   const json& t = out["outputs"][0];
   const size_t rows = t["shape"][0].get<size_t>(), dim = t["shape"][1].get<size_t>();
   const auto& data = t["data"];

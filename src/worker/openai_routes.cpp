@@ -14,11 +14,9 @@ namespace {
 
 using json = nlohmann::json;
 
-http::Response error_response(int status, std::string_view message) {
-  return http::Response::json(status, openai_error(status, message));
-}
+http::Response error_response(int status, std::string_view message) { return openai_error_response(status, message); }
 http::Response error_response(const Status& s) {
-  return error_response(http::http_status_for(s.code()), s.message());
+  return openai_error_response(http::http_status_for(s.code()), s.message());
 }
 
 int64_t unix_now() {

@@ -254,5 +254,10 @@ def test_serve_routes_openai_requests_by_the_body_model(bundle, reference, tmp_p
             c.completions.create(model="nope", prompt="x", max_tokens=2)
         r = g.post("/v1/completions", json={"prompt": "x"})
         assert r.status_code == 400 and "model" in r.json()["error"]["message"]
+        # A refusal of the gateway's shared proxy path (an unknown latency tier) in OpenAI's shape too.
+        with pytest.raises(openai.BadRequestError) as refused:
+            c.completions.create(model="tiny", prompt="x", max_tokens=2, extra_headers={"X-Latency-Tier": "gold"})
+        assert isinstance(refused.value.body, dict) and "premium" in refused.value.body["message"]
+        assert refused.value.body["type"] == "invalid_request_error"
     finally:
         assert g.stop() == 0
