@@ -39,7 +39,9 @@ Result<std::string> sha256_of_file(const std::string& path);
 
 struct BundleFetchOptions {
   int parallel = 4;                  // range reads in flight
-  uint64_t piece_bytes = 16 << 20;   // largest range read (memory: parallel x piece, or one chunk)
+  // Largest range one request asks for. Ranges are streamed chunk by chunk, so memory is one chunk
+  // per request in flight whatever this is; a fetch's requests share its bytes (down to 4 MiB each).
+  uint64_t piece_bytes = uint64_t{256} << 20;
   uint64_t head_probe_bytes = 256 << 10;  // grown while the manifest is longer
   std::string sha256;                // expected hash of the whole file (hex); "": not checked
   std::vector<std::string> local;    // bundles on disk whose chunks may be reused
