@@ -197,6 +197,8 @@ Result<BundleFetchReport> fetch_bundle(Upstream& source, const std::string& path
     for (const RecipeChunk& c : lr->chunks) local.emplace(c.key(), LocalChunk{lp, c.file_offset, c.stored_length});
   }
 
+  if (options.reserve) THAW_TRY(options.reserve(rc.file_size));
+
   // 3. The temp file, with all its space reserved (a full disk fails here, before any download).
   const fs::path dir = fs::path(dest).parent_path();
   std::error_code ec;

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +47,9 @@ struct BundleFetchOptions {
   std::string sha256;                // expected hash of the whole file (hex); "": not checked
   std::vector<std::string> local;    // bundles on disk whose chunks may be reused
   bool durable = true;               // fsync before the rename; false: the caller syncs later
+  // Called once the bundle's size is known, before any byte is written (so before the download):
+  // an error ends the fetch with that error (a disk budget that cannot make room). Optional.
+  std::function<Status(uint64_t file_bytes)> reserve;
 };
 
 struct BundleFetchReport {
