@@ -15,6 +15,7 @@
 
 #include <openssl/evp.h>
 
+#include "bundle/hash.h"
 #include "cache/chunk_store.h"
 #include "cache/recipe.h"
 #include "cache/recipe_reader.h"
@@ -155,6 +156,12 @@ struct LocalChunk {
   uint64_t stored_length = 0;
 };
 
+// A raw chunk streams through the buffer in pieces of this size (hot in the core's cache between
+// the socket, the hash and the file).
+// (thaw serve's CPU for the MiniLM bundle's fetch: 0.13-0.15 s at 128-256 KiB, 0.19 s at 512 KiB,
+// 0.31 s a whole 4 MiB chunk at a time.)
+constexpr uint64_t kStreamPiece = 256 << 10;
+
 // A range of the source file holding one or more chunks to fetch (indices into recipe.chunks).
 struct Run {
   uint64_t offset = 0, length = 0;
@@ -286,13 +293,34 @@ Result<BundleFetchReport> fetch_bundle(Upstream& source, const std::string& path
               if (stop.load()) return make_error(Code::kCancelled, "another part of the fetch failed");
               const RecipeChunk& c = rc.chunks[run.chunks[done]];
               if (c.file_offset > pos) THAW_TRY(in->skip(c.file_offset - pos));
-              if (buf.size() < c.stored_length) buf.resize(c.stored_length);
-              auto piece = std::span(buf).first(c.stored_length);
-              THAW_TRY(in->read(piece));
-              THAW_TRY(verify_chunk(c.id, c.encoding, c.length, piece));
-              write_failed = pwrite_all(file.fd(), piece, c.file_offset, what);
-              // Not transient: ends the retries (reported below as it is).
-              if (!write_failed.is_ok()) return make_error(Code::kCancelled, "writing failed");
+              if (c.encoding == ChunkEncoding::kRaw) {
+                // In cache-sized pieces, each hashed and written while it is hot; the chunk's id
+                // is checked at its end (a chunk that fails is written again on the retry, and
+                // the file is renamed into place only once every chunk passed).
+                if (c.length != c.stored_length)
+                  return make_error(Code::kCorrupt, "chunk {}: {} bytes stored for {}", c.id, c.stored_length, c.length);
+                if (buf.size() < kStreamPiece) buf.resize(kStreamPiece);
+                bundle::Xxh3Stream128 hash;
+                for (uint64_t off = 0; off < c.stored_length;) {
+                  auto piece = std::span(buf).first(std::min<uint64_t>(kStreamPiece, c.stored_length - off));
+                  THAW_TRY(in->read(piece));
+                  hash.update(piece);
+                  write_failed = pwrite_all(file.fd(), piece, c.file_offset + off, what);
+                  // Not transient: ends the retries (reported below as it is).
+                  if (!write_failed.is_ok()) return make_error(Code::kCancelled, "writing failed");
+                  off += piece.size();
+                }
+                if (std::string got = hash.hex_digest(); got != c.id)
+                  return make_error(Code::kCorrupt, "chunk {}: bytes hash to {}", c.id, got);
+              } else {
+                // Compressed: decoded whole to be checked.
+                if (buf.size() < c.stored_length) buf.resize(c.stored_length);
+                auto piece = std::span(buf).first(c.stored_length);
+                THAW_TRY(in->read(piece));
+                THAW_TRY(verify_chunk(c.id, c.encoding, c.length, piece));
+                write_failed = pwrite_all(file.fd(), piece, c.file_offset, what);
+                if (!write_failed.is_ok()) return make_error(Code::kCancelled, "writing failed");
+              }
               // Start writing it back now, so a later fsync waits only for the last pieces.
               (void)::sync_file_range(file.fd(), static_cast<off_t>(c.file_offset), static_cast<off_t>(c.stored_length),
                                       SYNC_FILE_RANGE_WRITE);
