@@ -53,10 +53,12 @@ class Done(Exception):
     """--only-cache-hit: the rows it asks for are measured."""
 
 
-def curl_seconds(url):
-    out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{time_total} %{http_code}", url], check=True,
+def curl_seconds(url, dest="/dev/null"):
+    out = subprocess.run(["curl", "-s", "-o", str(dest), "-w", "%{time_total} %{http_code}", url], check=True,
                          capture_output=True, text=True, timeout=600).stdout.split()
     assert out[1] == "200", out
+    if dest != "/dev/null":
+        os.unlink(dest)
     return float(out[0])
 
 
@@ -233,7 +235,7 @@ def main():
     cache = Cache(f"{up.base}/models", work / "cache")
     src = f"{up.base}/models/minilm/1.thaw"
     rows = {"fetch": [], "disk": [], "registry": [], "loopback": [], "write": [], "cache_hit": [],
-            "cache_hit_fetch": [], "start_exec_to_main": [], "start_exec_to_ready": []}
+            "cache_hit_fetch": [], "loopback_to_file": [], "start_exec_to_main": [], "start_exec_to_ready": []}
     if args.baseline_bin:
         baseline_bin = work / "thaw-baseline"
         shutil.copyfile(args.baseline_bin, baseline_bin)  # a copy: the original may be rebuilt meanwhile
@@ -256,6 +258,9 @@ def main():
                     gw.stop()
                 rows["loopback"].append(curl_seconds(f"{cache.base}/models/minilm/1"))
                 rows["write"].append(write_fsync_seconds(local, work / "write-probe"))
+                # The same read landing in a file on the store's disk (page cache, no fsync): what
+                # any fetch pays beyond the loopback read, before checking a byte.
+                rows["loopback_to_file"].append(curl_seconds(f"{cache.base}/models/minilm/1", work / "curl-probe"))
                 gw = serve(work, [{"name": "minilm", "source": f"{cache.base}/models/minilm/1"}], f"hit{i}")
                 try:
                     rows["cache_hit"].append(first_request(gw, "minilm"))
@@ -347,6 +352,7 @@ def main():
              "write": "write + fsync its bytes to the store's disk (a durable copy; the store syncs it after the start)",
              "cache_hit": "thaw serve first request, source: thaw cache holding it",
              "cache_hit_fetch": "of which the store's fetch (its log: request to rename)",
+             "loopback_to_file": "read it from thaw cache into a file on the store's disk (curl -o, no fsync)",
              "start_exec_to_main": "a worker's start before it opens its bundle (exec to main): what a start "
                                    "overlapped with the fetch could hide at most",
              "start_exec_to_ready": "a worker's whole start (exec to ready, bundle in the page cache)",
