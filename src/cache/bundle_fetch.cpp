@@ -158,7 +158,7 @@ struct LocalChunk {
 
 // A raw chunk streams through the buffer in pieces of this size (hot in the core's cache between
 // the socket, the hash and the file).
-// (thaw serve's CPU for the MiniLM bundle's fetch: 0.13-0.15 s at 128-256 KiB, 0.19 s at 512 KiB,
+// (thaw serve's CPU up to its first answer, MiniLM from a thaw cache: 0.13-0.15 s at 128-256 KiB, 0.19 s at 512 KiB,
 // 0.31 s a whole 4 MiB chunk at a time.)
 constexpr uint64_t kStreamPiece = 256 << 10;
 

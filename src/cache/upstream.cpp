@@ -163,13 +163,17 @@ Result<Upstream::RangeHead> Upstream::check_range_head(const http::ClientRespons
   return head;
 }
 
+http::Headers Upstream::request_headers() const {
+  http::Headers headers;
+  if (options_.kind == UpstreamKind::kThawCache) headers.emplace_back("Cache-Control", "only-if-cached");
+  return headers;
+}
+
 Result<RangeBytes> Upstream::read_here(const std::string& key, uint64_t offset, uint64_t length) {
   const std::string path = url_path(key);
   auto client = take_client();
   stats_.requests.fetch_add(1);
-  http::Headers headers;
-  if (options_.kind == UpstreamKind::kThawCache) headers.emplace_back("Cache-Control", "only-if-cached");
-  auto r = client->get_range(path, offset, length, std::move(headers));
+  auto r = client->get_range(path, offset, length, request_headers());
   if (!r.is_ok()) return r.status();  // the broken client is dropped
   http::ClientResponse& resp = *r;
   auto head = check_range_head(resp, path, offset, length, resp.body.size());
@@ -192,9 +196,7 @@ Result<std::unique_ptr<RangeStream>> Upstream::open_here(const std::string& key,
   const std::string path = url_path(key);
   auto client = take_client();
   stats_.requests.fetch_add(1);
-  http::Headers headers;
-  if (options_.kind == UpstreamKind::kThawCache) headers.emplace_back("Cache-Control", "only-if-cached");
-  auto r = client->get_range_head(path, offset, length, std::move(headers));
+  auto r = client->get_range_head(path, offset, length, request_headers());
   if (!r.is_ok()) return r.status();
   THAW_ASSIGN_OR_RETURN(RangeHead head, check_range_head(*r, path, offset, length, client->body_left()));
   return std::unique_ptr<RangeStream>(

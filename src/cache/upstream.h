@@ -125,6 +125,7 @@ class Upstream {
   std::string url_path(const std::string& key) const;
   // One request to this source alone (no peers).
   Result<RangeBytes> read_here(const std::string& key, uint64_t offset, uint64_t length);
+  http::Headers request_headers() const;  // a peer is asked for what it holds only
   Result<std::unique_ptr<RangeStream>> open_here(const std::string& key, uint64_t offset, uint64_t length);
   // Sends a range read of `key` to the source that serves it (a peer first, see above): `here(up)`
   // asks one source.

@@ -110,11 +110,12 @@ struct Client::Impl {
     return Status::ok();
   }
 
-  // One request/response on the open connection. `*stale` is set when the failure looks like a
-  // keep-alive connection the server had already closed (nothing was read back).
-  template <class Socket>
-  Result<ClientResponse> exchange(Socket& socket, bhttp::request<bhttp::string_body>& req,
-                                  Deadline deadline, bool* stale) {
+  // Sends the request and reads the response's head into `parser` (bounded: header 1 MiB, a
+  // Content-Length past max_response_bytes is kResourceExhausted). `*stale` is set when the
+  // failure looks like a keep-alive connection the server had already closed.
+  template <class Socket, class Parser>
+  Status send_and_read_head(Socket& socket, bhttp::request<bhttp::string_body>& req, Parser& parser,
+                            Deadline deadline, bool* stale) {
     *stale = false;
     const std::string where = options.endpoint.to_string();
     bool done = false;
@@ -129,7 +130,6 @@ struct Client::Impl {
       *stale = true;
       return make_error(Code::kUnavailable, "sending to {}: {}", where, result.message());
     }
-    bhttp::response_parser<bhttp::string_body> parser;
     parser.body_limit(options.max_response_bytes);
     parser.header_limit(1 << 20);
     if (req.method() == bhttp::verb::head) parser.skip(true);
@@ -143,26 +143,50 @@ struct Client::Impl {
     // Beast 1.74's response parser does not enforce body_limit against Content-Length.
     if (!result && parser.content_length() && *parser.content_length() > options.max_response_bytes)
       result = bhttp::error::body_limit;
-    if (!result && !parser.is_done()) {
-      done = false;
-      bhttp::async_read(socket, buffer, parser, [&](error_code ec, size_t) {
-        result = ec;
-        done = true;
-      });
-      if (!run_until(done, deadline))
-        return make_error(Code::kDeadlineExceeded, "waiting for {} timed out", where);
-    }
-    if (result) {
-      *stale = result == bhttp::error::end_of_stream || result == asio::error::connection_reset ||
-               result == asio::error::eof;
-      Code code = result == bhttp::error::body_limit ? Code::kResourceExhausted : Code::kUnavailable;
-      return make_error(code, "reading the response from {}: {}", where, result.message());
-    }
-    auto res = parser.release();
+    return read_error(result, stale);
+  }
+
+  Status read_error(error_code result, bool* stale) {
+    if (!result) return Status::ok();
+    *stale = result == bhttp::error::end_of_stream || result == asio::error::connection_reset ||
+             result == asio::error::eof;
+    Code code = result == bhttp::error::body_limit ? Code::kResourceExhausted : Code::kUnavailable;
+    return make_error(code, "reading the response from {}: {}", options.endpoint.to_string(), result.message());
+  }
+
+  template <class Fields>
+  static ClientResponse head_of(const Fields& res) {
     ClientResponse out;
     out.status = static_cast<int>(res.result_int());
     for (const auto& field : res)
       out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    return out;
+  }
+
+  // Reads the rest of a message whose head `parser` holds.
+  template <class Socket, class Parser>
+  Status read_rest(Socket& socket, Parser& parser, Deadline deadline, bool* stale) {
+    if (parser.is_done()) return Status::ok();
+    bool done = false;
+    error_code result;
+    bhttp::async_read(socket, buffer, parser, [&](error_code ec, size_t) {
+      result = ec;
+      done = true;
+    });
+    if (!run_until(done, deadline))
+      return make_error(Code::kDeadlineExceeded, "waiting for {} timed out", options.endpoint.to_string());
+    return read_error(result, stale);
+  }
+
+  // One request/response on the open connection. `*stale`: see send_and_read_head.
+  template <class Socket>
+  Result<ClientResponse> exchange(Socket& socket, bhttp::request<bhttp::string_body>& req,
+                                  Deadline deadline, bool* stale) {
+    bhttp::response_parser<bhttp::string_body> parser;
+    THAW_TRY(send_and_read_head(socket, req, parser, deadline, stale));
+    THAW_TRY(read_rest(socket, parser, deadline, stale));
+    auto res = parser.release();
+    ClientResponse out = head_of(res);
     out.body = std::move(res.body());
     if (!res.keep_alive()) close();
     return out;
@@ -172,69 +196,22 @@ struct Client::Impl {
   template <class Socket>
   Result<ClientResponse> exchange_head(Socket& socket, bhttp::request<bhttp::string_body>& req,
                                        Deadline deadline, bool* stale) {
-    *stale = false;
-    const std::string where = options.endpoint.to_string();
-    bool done = false;
-    error_code result;
-    bhttp::async_write(socket, req, [&](error_code ec, size_t) {
-      result = ec;
-      done = true;
-    });
-    if (!run_until(done, deadline))
-      return make_error(Code::kDeadlineExceeded, "sending to {} timed out", where);
-    if (result) {
-      *stale = true;
-      return make_error(Code::kUnavailable, "sending to {}: {}", where, result.message());
-    }
     bhttp::response_parser<bhttp::empty_body> parser;
-    parser.header_limit(1 << 20);
-    parser.body_limit(options.max_response_bytes);
-    if (req.method() == bhttp::verb::head) parser.skip(true);
-    done = false;
-    bhttp::async_read_header(socket, buffer, parser, [&](error_code ec, size_t) {
-      result = ec;
-      done = true;
-    });
-    if (!run_until(done, deadline))
-      return make_error(Code::kDeadlineExceeded, "waiting for {} timed out", where);
-    if (result) {
-      *stale = result == bhttp::error::end_of_stream || result == asio::error::connection_reset ||
-               result == asio::error::eof;
-      Code code = result == bhttp::error::body_limit ? Code::kResourceExhausted : Code::kUnavailable;
-      return make_error(code, "reading the response from {}: {}", where, result.message());
-    }
-    ClientResponse out;
-    out.status = static_cast<int>(parser.get().result_int());
-    for (const auto& field : parser.get())
-      out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    THAW_TRY(send_and_read_head(socket, req, parser, deadline, stale));
+    ClientResponse out = head_of(parser.get());
     body_keep_alive = parser.keep_alive();
     if (parser.is_done()) {
       if (!body_keep_alive) close();
       return out;
     }
     if (parser.content_length() && !parser.chunked()) {
-      if (*parser.content_length() > options.max_response_bytes) {
-        close();
-        return make_error(Code::kResourceExhausted, "the response from {} is larger than {} bytes", where,
-                          options.max_response_bytes);
-      }
       socket_body_left = *parser.content_length();
       return out;
     }
     // Chunked (or delimited by the connection's end): read it whole, bounded.
     bhttp::response_parser<bhttp::string_body> whole(std::move(parser));
     whole.body_limit(options.max_response_bytes);
-    done = false;
-    bhttp::async_read(socket, buffer, whole, [&](error_code ec, size_t) {
-      result = ec;
-      done = true;
-    });
-    if (!run_until(done, deadline))
-      return make_error(Code::kDeadlineExceeded, "waiting for {} timed out", where);
-    if (result) {
-      Code code = result == bhttp::error::body_limit ? Code::kResourceExhausted : Code::kUnavailable;
-      return make_error(code, "reading the response from {}: {}", where, result.message());
-    }
+    THAW_TRY(read_rest(socket, whole, deadline, stale));
     whole_body = std::move(whole.get().body());
     whole_pos = 0;
     if (!whole.keep_alive()) close();
@@ -298,8 +275,10 @@ bhttp::request<bhttp::string_body> make_request(const ClientOptions& options, st
 }
 }  // namespace
 
-Result<ClientResponse> Client::request(std::string_view method, std::string_view target,
-                                       const Headers& headers, std::string body) {
+// One request on the open connection (or a new one); a keep-alive connection the server had closed
+// meanwhile is reopened once. `head_only`: the body is left for read_body().
+Result<ClientResponse> Client::send(std::string_view method, std::string_view target, const Headers& headers,
+                                    std::string body, bool head_only) {
   Impl& c = *impl_;
   c.finish_body();
   Deadline deadline = std::chrono::steady_clock::now() + c.options.timeout;
@@ -308,8 +287,10 @@ Result<ClientResponse> Client::request(std::string_view method, std::string_view
     bool reused = c.connected;
     if (!c.connected) THAW_TRY(c.connect(deadline));
     bool stale = false;
-    Result<ClientResponse> r = c.tcp_socket ? c.exchange(*c.tcp_socket, req, deadline, &stale)
-                                            : c.exchange(*c.unix_socket, req, deadline, &stale);
+    auto exchange = [&](auto& socket) {
+      return head_only ? c.exchange_head(socket, req, deadline, &stale) : c.exchange(socket, req, deadline, &stale);
+    };
+    Result<ClientResponse> r = c.tcp_socket ? exchange(*c.tcp_socket) : exchange(*c.unix_socket);
     if (r.is_ok()) return r;
     c.close();
     if (!(reused && stale)) return r;
@@ -318,24 +299,14 @@ Result<ClientResponse> Client::request(std::string_view method, std::string_view
                     c.options.endpoint.to_string());
 }
 
+Result<ClientResponse> Client::request(std::string_view method, std::string_view target,
+                                       const Headers& headers, std::string body) {
+  return send(method, target, headers, std::move(body), false);
+}
+
 Result<ClientResponse> Client::request_head(std::string_view method, std::string_view target,
                                             const Headers& headers) {
-  Impl& c = *impl_;
-  c.finish_body();
-  Deadline deadline = std::chrono::steady_clock::now() + c.options.timeout;
-  auto req = make_request(c.options, method, target, headers, {});
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    bool reused = c.connected;
-    if (!c.connected) THAW_TRY(c.connect(deadline));
-    bool stale = false;
-    Result<ClientResponse> r = c.tcp_socket ? c.exchange_head(*c.tcp_socket, req, deadline, &stale)
-                                            : c.exchange_head(*c.unix_socket, req, deadline, &stale);
-    if (r.is_ok()) return r;
-    c.close();
-    if (!(reused && stale)) return r;
-  }
-  return make_error(Code::kUnavailable, "connection to {} keeps closing",
-                    c.options.endpoint.to_string());
+  return send(method, target, headers, {}, true);
 }
 
 uint64_t Client::body_left() const { return impl_->body_left(); }

@@ -79,6 +79,8 @@ class Client {
   struct Impl;
 
  private:
+  Result<ClientResponse> send(std::string_view method, std::string_view target, const Headers& headers,
+                              std::string body, bool head_only);
   std::unique_ptr<Impl> impl_;
 };
 
