@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,11 +40,16 @@ Result<std::string> sha256_of_file(const std::string& path);
 
 struct BundleFetchOptions {
   int parallel = 4;                  // range reads in flight
-  uint64_t piece_bytes = 16 << 20;   // largest range read (memory: parallel x piece, or one chunk)
+  // Largest range one request asks for. Ranges are streamed chunk by chunk, so memory is one chunk
+  // per request in flight whatever this is; a fetch's requests share its bytes (down to 4 MiB each).
+  uint64_t piece_bytes = uint64_t{256} << 20;
   uint64_t head_probe_bytes = 256 << 10;  // grown while the manifest is longer
   std::string sha256;                // expected hash of the whole file (hex); "": not checked
   std::vector<std::string> local;    // bundles on disk whose chunks may be reused
   bool durable = true;               // fsync before the rename; false: the caller syncs later
+  // Called once the bundle's size is known, before any byte is written (so before the download):
+  // an error ends the fetch with that error (a disk budget that cannot make room). Optional.
+  std::function<Status(uint64_t file_bytes)> reserve;
 };
 
 struct BundleFetchReport {

@@ -1,6 +1,8 @@
 #include "cache/upstream.h"
 
+#include <algorithm>
 #include <charconv>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -102,16 +104,17 @@ void Upstream::give_client(std::unique_ptr<http::Client> c) {
   if (idle_.size() < 64) idle_.push_back(std::move(c));
 }
 
-Result<RangeBytes> Upstream::read_once(const std::string& key, uint64_t offset, uint64_t length) {
-  if (peers_.empty()) return read_here(key, offset, length);
+template <typename T, typename Here>
+Result<T> Upstream::route(const std::string& key, Here here) {
+  if (peers_.empty()) return here(*this);
   const std::optional<int> was = chosen(key);
   if (was && *was >= 0) {
-    auto r = peers_[static_cast<size_t>(*was)]->read_here(key, offset, length);
+    Result<T> r = here(*peers_[static_cast<size_t>(*was)]);
     if (r.is_ok() || r.status().code() == Code::kInvalidArgument) return r;
     choose(key, -1);  // the peer failed mid-way: the registry serves the rest
   } else if (!was) {
     for (size_t i = 0; i < peers_.size(); ++i) {
-      auto r = peers_[i]->read_here(key, offset, length);
+      Result<T> r = here(*peers_[i]);
       if (r.is_ok()) {
         choose(key, static_cast<int>(i));
         return r;
@@ -119,50 +122,119 @@ Result<RangeBytes> Upstream::read_once(const std::string& key, uint64_t offset, 
     }
     choose(key, -1);
   }
-  return read_here(key, offset, length);
+  return here(*this);
+}
+
+Result<RangeBytes> Upstream::read_once(const std::string& key, uint64_t offset, uint64_t length) {
+  return route<RangeBytes>(key, [&](Upstream& up) { return up.read_here(key, offset, length); });
+}
+
+Result<std::unique_ptr<RangeStream>> Upstream::open_range_once(const std::string& key, uint64_t offset,
+                                                               uint64_t length) {
+  return route<std::unique_ptr<RangeStream>>(key, [&](Upstream& up) { return up.open_here(key, offset, length); });
+}
+
+Result<Upstream::RangeHead> Upstream::check_range_head(const http::ClientResponse& resp, const std::string& path,
+                                                       uint64_t offset, uint64_t length, uint64_t body_bytes) {
+  if (resp.status == 404) return make_error(Code::kNotFound, "upstream has no {}", path);
+  if (resp.status == 416)
+    return make_error(Code::kInvalidArgument, "upstream: range {}+{} is past the end of {}", offset, length, path);
+  if (resp.status >= 500 || resp.status == 429 || resp.status == 408)
+    return make_error(Code::kUnavailable, "upstream answered {} for {}", resp.status, path);
+  RangeHead head;
+  if (resp.status == 200) {  // a server without range support sends the whole object
+    head.total = body_bytes;
+    if (offset > body_bytes) return make_error(Code::kInvalidArgument, "range past the end of {}", path);
+    head.discard = offset;
+    head.length = std::min(length, body_bytes - offset);
+    return head;
+  }
+  if (resp.status != 206) return make_error(Code::kUnavailable, "upstream answered {} for {}", resp.status, path);
+  uint64_t first = 0, last = 0, total = 0;
+  auto cr = resp.header("Content-Range");
+  if (!cr || !parse_content_range(*cr, &first, &last, &total))
+    return make_error(Code::kCorrupt, "upstream sent a 206 without a valid Content-Range for {}", path);
+  uint64_t want_last = std::min(offset + length, total) - 1;
+  if (first != offset || last != want_last || body_bytes != last - first + 1)
+    return make_error(Code::kCorrupt, "upstream sent bytes {}-{} ({} in body) for {}-{} of {}", first, last, body_bytes,
+                      offset, want_last, path);
+  head.total = total;
+  head.length = body_bytes;
+  return head;
+}
+
+http::Headers Upstream::request_headers() const {
+  http::Headers headers;
+  if (options_.kind == UpstreamKind::kThawCache) headers.emplace_back("Cache-Control", "only-if-cached");
+  return headers;
 }
 
 Result<RangeBytes> Upstream::read_here(const std::string& key, uint64_t offset, uint64_t length) {
   const std::string path = url_path(key);
   auto client = take_client();
   stats_.requests.fetch_add(1);
-  http::Headers headers;
-  if (options_.kind == UpstreamKind::kThawCache) headers.emplace_back("Cache-Control", "only-if-cached");
-  auto r = client->get_range(path, offset, length, std::move(headers));
+  auto r = client->get_range(path, offset, length, request_headers());
   if (!r.is_ok()) return r.status();  // the broken client is dropped
-  const http::ClientResponse& resp = *r;
-  if (resp.status == 404) {
-    give_client(std::move(client));
-    return make_error(Code::kNotFound, "upstream has no {}", path);
+  http::ClientResponse& resp = *r;
+  auto head = check_range_head(resp, path, offset, length, resp.body.size());
+  if (!head.is_ok()) {
+    if (resp.status == 404 || resp.status == 416) give_client(std::move(client));
+    return head.status();
   }
-  if (resp.status == 416) {
-    give_client(std::move(client));
-    return make_error(Code::kInvalidArgument, "upstream: range {}+{} is past the end of {}", offset, length, path);
-  }
-  if (resp.status >= 500 || resp.status == 429 || resp.status == 408)
-    return make_error(Code::kUnavailable, "upstream answered {} for {}", resp.status, path);
   RangeBytes out;
-  if (resp.status == 200) {  // a server without range support sends the whole object
-    out.total_size = resp.body.size();
-    if (offset > resp.body.size()) return make_error(Code::kInvalidArgument, "range past the end of {}", path);
-    out.bytes = resp.body.substr(offset, length);
-  } else if (resp.status == 206) {
-    uint64_t first = 0, last = 0, total = 0;
-    auto cr = resp.header("Content-Range");
-    if (!cr || !parse_content_range(*cr, &first, &last, &total))
-      return make_error(Code::kCorrupt, "upstream sent a 206 without a valid Content-Range for {}", path);
-    uint64_t want_last = std::min(offset + length, total) - 1;
-    if (first != offset || last != want_last || resp.body.size() != last - first + 1)
-      return make_error(Code::kCorrupt, "upstream sent bytes {}-{} ({} in body) for {}-{} of {}", first, last,
-                        resp.body.size(), offset, want_last, path);
-    out.total_size = total;
-    out.bytes = std::move(const_cast<std::string&>(resp.body));
-  } else {
-    return make_error(Code::kUnavailable, "upstream answered {} for {}", resp.status, path);
-  }
+  out.total_size = head->total;
+  if (head->discard > 0 || head->length != resp.body.size())
+    out.bytes = resp.body.substr(head->discard, head->length);
+  else
+    out.bytes = std::move(resp.body);
   stats_.bytes.fetch_add(out.bytes.size());
   give_client(std::move(client));
   return out;
+}
+
+Result<std::unique_ptr<RangeStream>> Upstream::open_here(const std::string& key, uint64_t offset, uint64_t length) {
+  const std::string path = url_path(key);
+  auto client = take_client();
+  stats_.requests.fetch_add(1);
+  auto r = client->get_range_head(path, offset, length, request_headers());
+  if (!r.is_ok()) return r.status();
+  THAW_ASSIGN_OR_RETURN(RangeHead head, check_range_head(*r, path, offset, length, client->body_left()));
+  return std::unique_ptr<RangeStream>(
+      new RangeStream(*this, std::move(client), offset, head.length, head.total, head.discard));
+}
+
+RangeStream::~RangeStream() {
+  // The rest of a whole object (a 200) is dropped with its connection; a range read to its end is reused.
+  if (client_ && client_->body_left() == 0) owner_.give_client(std::move(client_));
+}
+
+Status RangeStream::read(std::span<std::byte> out) {
+  if (out.size() > left())
+    return make_error(Code::kInvalidArgument, "reading {} bytes of a range with {} left", out.size(), left());
+  if (discard_ > 0) {
+    const uint64_t n = discard_;
+    discard_ = 0;
+    std::vector<std::byte> scratch(std::min<uint64_t>(n, 1 << 20));
+    for (uint64_t left = n; left > 0;) {
+      const uint64_t k = std::min<uint64_t>(left, scratch.size());
+      THAW_TRY(client_->read_body(std::span(scratch).first(k)));
+      left -= k;
+    }
+  }
+  THAW_TRY(client_->read_body(out));
+  read_ += out.size();
+  owner_.stats_.bytes.fetch_add(out.size());
+  return Status::ok();
+}
+
+Status RangeStream::skip(uint64_t n) {
+  std::vector<std::byte> scratch(std::min<uint64_t>(n, 64 << 10));
+  for (uint64_t left = n; left > 0;) {
+    const uint64_t k = std::min<uint64_t>(left, scratch.size());
+    THAW_TRY(read(std::span(scratch).first(k)));
+    left -= k;
+  }
+  return Status::ok();
 }
 
 Result<RangeBytes> Upstream::read(const std::string& key, uint64_t offset, uint64_t length) {

@@ -18,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,38 @@ struct RangeBytes {
   uint64_t total_size = 0;  // the object's size, from Content-Range
 };
 
+class Upstream;
+
+// One range read whose body the caller takes in pieces, straight into its own memory (no buffer of
+// the range's size). Holds a pooled connection: it goes back to the pool once the body was read to
+// its end, and is closed otherwise. Not thread-safe.
+class RangeStream {
+ public:
+  ~RangeStream();
+  RangeStream(const RangeStream&) = delete;
+  RangeStream& operator=(const RangeStream&) = delete;
+  uint64_t offset() const { return offset_; }
+  uint64_t length() const { return length_; }      // bytes this answer carries (fewer only at the end)
+  uint64_t total_size() const { return total_; }   // the object's size
+  uint64_t left() const { return length_ - read_; }
+  // Reads exactly out.size() more bytes (at most left()); a broken or stalled connection is
+  // kUnavailable / kDeadlineExceeded.
+  Status read(std::span<std::byte> out);
+  // Reads and drops n bytes (a gap the caller does not need).
+  Status skip(uint64_t n);
+
+ private:
+  friend class Upstream;
+  RangeStream(Upstream& owner, std::unique_ptr<http::Client> client, uint64_t offset, uint64_t length,
+              uint64_t total, uint64_t discard)
+      : owner_(owner), client_(std::move(client)), offset_(offset), length_(length), total_(total), discard_(discard) {}
+  Upstream& owner_;
+  std::unique_ptr<http::Client> client_;
+  uint64_t offset_, length_, total_;
+  uint64_t discard_;  // leading bytes of a 200 (whole object) before offset_
+  uint64_t read_ = 0;
+};
+
 class Upstream {
  public:
   static Result<std::unique_ptr<Upstream>> create(UpstreamOptions options, const Clock& clock, Sleeper& sleeper);
@@ -68,6 +101,9 @@ class Upstream {
 
   // One attempt, no retry: for callers that retry a larger step (read, then verify).
   Result<RangeBytes> read_once(const std::string& path, uint64_t offset, uint64_t length);
+  // One attempt at a range read whose body is streamed (see RangeStream); the same answers as
+  // read_once, checked the same way before any byte of the body is read.
+  Result<std::unique_ptr<RangeStream>> open_range_once(const std::string& path, uint64_t offset, uint64_t length);
   // A fresh backoff for one retried operation (seeded, distinct per call).
   Backoff backoff() { return Backoff(options_.retry, options_.seed + seq_.fetch_add(1)); }
   const Clock& clock() const { return clock_; }
@@ -89,6 +125,20 @@ class Upstream {
   std::string url_path(const std::string& key) const;
   // One request to this source alone (no peers).
   Result<RangeBytes> read_here(const std::string& key, uint64_t offset, uint64_t length);
+  http::Headers request_headers() const;  // a peer is asked for what it holds only
+  Result<std::unique_ptr<RangeStream>> open_here(const std::string& key, uint64_t offset, uint64_t length);
+  // Sends a range read of `key` to the source that serves it (a peer first, see above): `here(up)`
+  // asks one source.
+  template <typename T, typename Here>
+  Result<T> route(const std::string& key, Here here);
+  // The response head of a range read, checked: the object's size, the leading bytes to drop (a 200
+  // from a server without ranges), the bytes this answer carries for the range.
+  struct RangeHead {
+    uint64_t total = 0, discard = 0, length = 0;
+  };
+  Result<RangeHead> check_range_head(const http::ClientResponse& resp, const std::string& path, uint64_t offset,
+                                     uint64_t length, uint64_t body_bytes);
+  friend class RangeStream;
   // The peer serving `key` (index), -1 for the registry, nullopt when not yet chosen.
   std::optional<int> chosen(const std::string& key);
   void choose(const std::string& key, int source);

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -55,12 +56,31 @@ class Client {
   // range support).
   Result<ClientResponse> get_range(std::string_view target, uint64_t offset, uint64_t length,
                                    Headers headers = {});
+  // Streaming: sends one request and reads the response's head only (status and headers; `body`
+  // empty). The body is then taken with read_body() straight into the caller's memory, so a large
+  // body needs no buffer of its size. A body without a Content-Length (chunked) is read whole
+  // first, bounded by max_response_bytes, and read_body() serves from it. A request sent before
+  // the body was read to its end closes the connection first (it cannot be reused).
+  Result<ClientResponse> request_head(std::string_view method, std::string_view target,
+                                      const Headers& headers = {});
+  // GET with a Range (as get_range), head only: see request_head.
+  Result<ClientResponse> get_range_head(std::string_view target, uint64_t offset, uint64_t length,
+                                        Headers headers = {});
+  // The streamed body's bytes not read yet.
+  uint64_t body_left() const;
+  // Reads exactly out.size() more bytes of the streamed body (at most body_left()); each call is
+  // bounded by the timeout (a body may take longer in all, as long as it keeps arriving).
+  // kInvalidArgument past the body's end; kUnavailable / kDeadlineExceeded when the connection
+  // breaks or stalls (it is closed then).
+  Status read_body(std::span<std::byte> out);
   // Closes the connection; the next request opens a new one.
   void close();
 
   struct Impl;
 
  private:
+  Result<ClientResponse> send(std::string_view method, std::string_view target, const Headers& headers,
+                              std::string body, bool head_only);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -4,11 +4,15 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "bundle/verified_cache.h"
 #include "cache/recipe.h"
 
 namespace thaw::manager {
@@ -228,6 +232,21 @@ Status ModelStore::fetch(const std::string& path) {
     return source.status();
   }
   spdlog::info("model store: fetching {} version {} from {}{}", model.name, model.version, base, url_path);
+  // The budget makes room for the bundle before its download (held until the copy is indexed).
+  uint64_t reserved = 0;
+  fo.reserve = [&](uint64_t file_bytes) -> Status {
+    std::vector<std::string> trash;
+    Status s;
+    {
+      std::lock_guard lock(mu_);
+      reserved_ -= reserved;  // a retried fetch reserves again
+      reserved = 0;
+      s = reserve_locked(model, file_bytes, &trash);
+      if (s.is_ok()) reserved = file_bytes;
+    }
+    remove_files(trash);
+    return s;
+  };
   // Not waiting for the disk: the copy is synced and recorded durable in the background (below).
   fo.durable = false;
   forget_durable(path);
@@ -239,15 +258,25 @@ Status ModelStore::fetch(const std::string& path) {
       std::lock_guard lock(mu_);
       victims = evictions_locked(true);
     }
-    if (victims.empty()) break;
+    if (victims.empty()) break;  // (a budget that cannot make room ends here too)
     remove_files(victims);
     r = cache::fetch_bundle(**source, url_path, path, fo);
   }
   release_local();
+  if (r.is_ok()) {
+    // Every chunk was checked against its content id as it arrived, and the chunks hold every byte
+    // of the bundle's data: the workers' verify-on-first-start need not hash it all again. (A crash
+    // before the copy is recorded durable drops this marker at the next open: recover_copy.)
+    if (auto id = copy_identity(path); id.is_ok()) {
+      Status marked = bundle::VerifiedCache(options_.verify_cache_dir).mark(*id);
+      if (!marked.is_ok()) spdlog::warn("model store: {} (its first start verifies it)", marked.to_string());
+    }
+  }
   std::vector<std::string> victims;
   {
     std::lock_guard lock(mu_);
     Entry& e = entries_.at(path);
+    reserved_ -= reserved;  // the copy's bytes count in the index from here (or nowhere: failed)
     ++e.fetches;
     if (!r.is_ok()) {
       ++e.failures;
@@ -301,9 +330,18 @@ std::vector<std::string> ModelStore::evictions_locked(bool all_unused) {
   } else {
     dropped = index_.evict().versions;
   }
+  static std::atomic<uint64_t> seq{0};
   for (const auto& [name, version] : dropped) {
     const std::string p = path_in(options_.dir, name, version);
-    out.push_back(p);
+    // Aside under the lock: a fetch of this version may rename its new copy to `p` as soon as the
+    // lock is released, and the deletion below must not take that one. A ".tmp" name: a crash
+    // before the deletion leaves a file the next open() removes.
+    forget_durable(p);  // first: a marker never outlives its copy
+    const std::string trash = fmt::format("{}.evicted-{}-{}.tmp", p, ::getpid(), seq.fetch_add(1));
+    if (::rename(p.c_str(), trash.c_str()) == 0)
+      out.push_back(trash);
+    else if (errno != ENOENT)
+      spdlog::warn("model store: cannot move the evicted copy {} aside: {}", p, std::strerror(errno));
     if (auto it = entries_.find(p); it != entries_.end()) {
       it->second.present = false;
       ++it->second.evictions;
@@ -314,11 +352,35 @@ std::vector<std::string> ModelStore::evictions_locked(bool all_unused) {
   return out;
 }
 
-void ModelStore::remove_files(const std::vector<std::string>& paths) {
+Status ModelStore::reserve_locked(const StoredModel& model, uint64_t bytes, std::vector<std::string>* trash) {
+  const uint64_t budget = options_.budget_bytes;
+  auto mib = [](uint64_t b) { return static_cast<double>(b) / (1 << 20); };
+  if (budget > 0 && bytes > budget)
+    return make_error(Code::kNoSpace,
+                      "model '{}' version {} ({:.1f} MiB) does not fit in the model store's budget (store.budget_mb: "
+                      "{:.0f} MiB): raise the budget",
+                      model.name, model.version, mib(bytes), mib(budget));
+  while (budget > 0 && index_.bytes() + reserved_ + bytes > budget) {
+    const uint64_t before = index_.bytes();
+    std::vector<std::string> moved = evictions_locked(true);
+    trash->insert(trash->end(), moved.begin(), moved.end());
+    if (index_.bytes() == before) {
+      return make_error(Code::kNoSpace,
+                        "the model store's budget (store.budget_mb: {:.0f} MiB) cannot hold model '{}' version {} "
+                        "({:.1f} MiB) beside the copies pinned, in use or being fetched ({:.1f} MiB): raise the "
+                        "budget, or unpin or stop a model",
+                        mib(budget), model.name, model.version, mib(bytes), mib(index_.bytes() + reserved_));
+    }
+  }
+  reserved_ += bytes;
+  return Status::ok();
+}
+
+void ModelStore::remove_files(const std::vector<std::string>& trash) {
   std::error_code ec;
-  for (const std::string& p : paths) {
-    forget_durable(p);  // first: a marker never outlives its copy
-    fs::remove(p, ec);
+  for (const std::string& t : trash) {
+    if (options_.on_evicted) options_.on_evicted(t.substr(0, t.rfind(".evicted-")));
+    fs::remove(t, ec);
   }
 }
 
@@ -370,6 +432,7 @@ nlohmann::json ModelStore::describe() const {
   }
   return {{"dir", options_.dir},
           {"bytes", index_.bytes()},
+          {"reserved_bytes", reserved_},
           {"budget_bytes", options_.budget_bytes},
           {"bandwidth_mb_s", bandwidth_mb_s_ > 0 ? bandwidth_mb_s_ : options_.default_bandwidth_mb_s},
           {"latency_ms", latency_ms_ > 0 ? latency_ms_ : options_.default_latency_ms},

@@ -3,9 +3,14 @@
 // chunks, reusing the chunks an earlier local version shares (cache/bundle_fetch.h). The store is
 // the ladder's registry rung: a model whose file is absent is there, and a start fetches it first.
 //
-// Disk budget: after each fetch, local copies beyond `budget_bytes` are deleted, least recently
-// used first; pinned models and copies in use (a lease: a fetch or a running instance) are kept.
-// A deleted copy moves its model from the disk rung to the registry rung.
+// Disk budget: a fetch reserves its bundle's size before its download starts (once the source told
+// the size), deleting unused copies to make room, least recently used first; pinned models and
+// copies in use (a lease: a fetch or a running instance) are kept. A bundle that cannot fit beside
+// them fails with kNoSpace (507) naming the budget, so the store never exceeds it. After each fetch
+// and whenever a copy stops being used, copies beyond the budget are deleted the same way. A
+// deleted copy moves its model from the disk rung to the registry rung. An evicted copy leaves its
+// path under the store's lock (renamed aside, then deleted), so a fetch of the same version that
+// follows at once can never lose its new file to the old copy's deletion.
 //
 // Durability (manager/store_durability.h): a fetched copy is used as soon as it is renamed into the
 // store; its fsync runs on a background thread, and a copy is recorded durable only after it. At
@@ -18,6 +23,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -50,6 +56,9 @@ struct StoreOptions {
   // The workers' verify-on-first-start markers (bundle::VerifiedCache): recovery drops those of
   // copies not recorded durable. "": none.
   std::string verify_cache_dir;
+  // Called for each evicted copy (its path), outside the store's lock, after the copy left the
+  // store and before its bytes are deleted. Optional.
+  std::function<void(const std::string& path)> on_evicted;
 };
 
 // A model version the store fetches.
@@ -128,9 +137,14 @@ class ModelStore {
   Result<cache::Upstream*> source_for(const std::string& base);
   Status fetch(const std::string& path);
   void release(const std::string& path);
-  // With mu_ held: drops copies beyond the budget; returns the files to delete.
+  // With mu_ held: drops copies beyond the budget (all_unused: the least recently used one nobody
+  // holds), moving each file aside; returns the moved files, for remove_files() after the lock.
   std::vector<std::string> evictions_locked(bool all_unused);
-  void remove_files(const std::vector<std::string>& paths);
+  // With mu_ held: reserves `bytes` for a fetch of `model` against the budget, evicting unused
+  // copies into `trash`; kNoSpace naming the budget when they cannot make room.
+  Status reserve_locked(const StoredModel& model, uint64_t bytes, std::vector<std::string>* trash);
+  // Deletes files evictions_locked() moved aside (each evicted copy's path first to on_evicted).
+  void remove_files(const std::vector<std::string>& trash);
 
   StoreOptions options_;
   const Clock& clock_;
@@ -140,6 +154,7 @@ class ModelStore {
   cache::VersionIndex index_;             // local copies: LRU, pins, leases, bytes
   std::map<std::string, std::unique_ptr<cache::Upstream>> sources_;
   double bandwidth_mb_s_ = 0.0, latency_ms_ = 0.0;  // measured (0: not yet)
+  uint64_t reserved_ = 0;  // bytes reserved by fetches under way (not in index_ yet)
   cache::SingleFlight<int> flight_;
   // Last: stopped (finishing what is queued) before the members its reports use.
   std::unique_ptr<BackgroundSync> sync_;

@@ -134,6 +134,22 @@ TEST_F(BundleFetchTest, CorruptChunksAreABadGatewayAndLeaveNothing) {
   EXPECT_TRUE(files().empty());
 }
 
+TEST_F(BundleFetchTest, AChunkThatFailsItsIdOnceIsFetchedAgainFromThere) {
+  // One request streams the whole bundle; a bad byte in its last chunk resumes from that chunk.
+  const std::string v1 = make_bundle("m", 4, 1 << 20, 1, 256 << 10);
+  registry_.put("m", "1", v1);
+  registry_.corrupt_once(v1.size() - 1000);
+  BundleFetchOptions o;
+  o.parallel = 1;
+  const std::string dest = (dir_ / "1.thaw").string();
+  auto r = fetch_bundle(*upstream_, "/m/1.thaw", dest, o);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(*read_whole_file(dest), v1);
+  EXPECT_EQ(upstream_->stats().retries.load(), 1u);
+  EXPECT_LT(r->fetched_bytes, v1.size() + (1u << 20));  // the rest again, not the whole file
+  EXPECT_EQ(files(), std::vector<std::string>{"1.thaw"});
+}
+
 TEST_F(BundleFetchTest, AnUnreachableSourceIsUnavailable) {
   UpstreamOptions o;
   o.url = "http://127.0.0.1:9";

@@ -56,6 +56,11 @@ class TestRegistry {
     std::unique_lock lock(mu_);
     return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return held_.size() >= n; });
   }
+  // The next answer holding byte `offset` has that byte flipped (once).
+  void corrupt_once(uint64_t offset) {
+    std::lock_guard lock(mu_);
+    corrupt_at_ = offset;
+  }
   size_t requests() {
     std::lock_guard lock(mu_);
     return requests_;
@@ -81,6 +86,10 @@ class TestRegistry {
     }
     resp.status = span->status;
     resp.body = it->second.substr(span->first, span->end - span->first);
+    if (corrupt_at_ >= span->first && corrupt_at_ < span->end) {
+      resp.body[corrupt_at_ - span->first] ^= 0x5a;
+      corrupt_at_ = UINT64_MAX;
+    }
     if (span->first >= hold_from_) {
       held_.emplace_back(r, std::move(resp));
       cv_.notify_all();
@@ -95,6 +104,7 @@ class TestRegistry {
   std::condition_variable cv_;
   std::map<std::string, std::string> files_;
   uint64_t hold_from_ = UINT64_MAX;
+  uint64_t corrupt_at_ = UINT64_MAX;
   std::vector<std::pair<http::Responder, http::Response>> held_;
   size_t requests_ = 0;
 };

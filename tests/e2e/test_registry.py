@@ -153,8 +153,27 @@ def test_budget_evicts_unused_copies_to_the_registry_rung(registry, bundle, serv
     store = {m["name"]: m for m in gw.get("/admin/models").json()["store"]["models"]}
     assert store["a"]["evictions"] == 1 and not store["a"]["present"] and store["p"]["pinned"]
     assert gw.models()["a"]["fetch_estimate_ms"] > 0
-    # Back from the registry rung on its next request.
-    assert infer(gw, "a", [0], timeout=120).status_code == 200
+    # While b's instance runs, a cannot fit beside b and p: refused before its download, naming the budget.
+    r = infer(gw, "a", [0], timeout=120)
+    assert r.status_code == 507 and "store.budget_mb" in r.json()["error"], r.text
+    assert sorted(store_files(tmp_path / "store")) == ["b/1.thaw", "p/1.thaw"]
+    # Once b stops, a is back from the registry rung on its next request (b's copy makes room).
+    assert gw.post("/admin/models/b/drain", json={"rung": "disk"}).status_code == 200
+    gw.wait_until(lambda: infer(gw, "a", [0], timeout=120).status_code == 200, 30, "a served again")
+    assert sorted(store_files(tmp_path / "store")) == ["a/1.thaw", "p/1.thaw"]
+
+
+def test_a_bundle_the_budget_cannot_hold_is_507_before_its_download(registry, bundle, serve, tmp_path):
+    root, up = registry
+    publish(root, bundle, "big", "1")
+    size_mb = bundle.stat().st_size / 2**20
+    gw = serve([{"name": "big", "source": source(up, "big", "1")}], store_budget_mb=max(1, int(size_mb / 2)))
+    r = infer(gw, "big", [0], timeout=120)
+    assert r.status_code == 507, r.text
+    assert "store.budget_mb" in r.json()["error"], r.text
+    assert store_files(tmp_path / "store") == []
+    store = gw.get("/admin/models").json()["store"]
+    assert store["bytes"] == 0 and store["reserved_bytes"] == 0
 
 
 def test_through_thaw_cache_on_a_second_node(registry, bundle, serve, tmp_path):

@@ -81,16 +81,22 @@ TEST_F(FetchingLauncherTest, AStartFetchesFirstAndTheHandleHoldsTheCopy) {
   EXPECT_TRUE(store_->present(a));
   EXPECT_NE(launcher_->storage_rung(a), Rung::kRegistry);
   EXPECT_EQ(launcher_->fetch_cost_ms(a), 0.0);
-  // b over the budget: a's copy stays while its instance lives, then goes.
+  // b does not fit beside a's copy while a's instance lives: its start fails naming the budget.
   clock_.advance(std::chrono::seconds(1));
-  auto other = start(b);
-  ASSERT_TRUE(other.is_ok());
+  auto refused = start(b);
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().code(), Code::kNoSpace);
+  EXPECT_NE(refused.status().message().find("budget"), std::string::npos) << refused.status().to_string();
   EXPECT_TRUE(store_->present(a));
-  other->reset();
+  EXPECT_FALSE(store_->present(b));
+  // Once a's instance is gone, b's start makes room by evicting a's copy.
   worker->reset();
   clock_.advance(std::chrono::seconds(1));
-  store_->enforce_budget();
-  EXPECT_EQ(store_->present(a) + store_->present(b), 1) << "one copy fits";
+  auto other = start(b);
+  ASSERT_TRUE(other.is_ok()) << other.status().to_string();
+  EXPECT_FALSE(store_->present(a));
+  EXPECT_TRUE(store_->present(b));
+  EXPECT_LE(store_->bytes(), store_->options().budget_bytes);
 }
 
 TEST_F(FetchingLauncherTest, AFailedFetchFailsTheStartWithItsCause) {

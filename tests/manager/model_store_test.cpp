@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -86,23 +87,102 @@ TEST_F(ModelStoreTest, TheBudgetEvictsTheLeastRecentlyUsedUnpinnedUnusedCopy) {
   EXPECT_EQ(store->describe()["models"].size(), 3u);
 }
 
-TEST_F(ModelStoreTest, ACopyInUseIsKeptUntilItsLastLeaseGoes) {
+TEST_F(ModelStoreTest, ACopyInUseIsKeptAndABundleThatCannotFitIsRefusedNamingTheBudget) {
   for (const char* n : {"a", "b"}) registry_.put(n, "1", bundle_);
   auto store = open(bundle_.size() * 3 / 2);  // room for one
   const std::string a = add(*store, "a"), b = add(*store, "b");
   auto held = store->ensure(a);
   ASSERT_TRUE(held.is_ok());
   clock_.advance(std::chrono::seconds(1));
-  ASSERT_TRUE(store->ensure(b).is_ok());
-  // Over the budget: the copy in use stays, the unused one goes, however recent.
+  // b cannot fit beside the copy in use: refused before its download, nothing of it on disk.
+  const size_t requests = registry_.requests();
+  auto refused = store->ensure(b);
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(refused.status().code(), Code::kNoSpace);
+  EXPECT_NE(refused.status().message().find("store.budget_mb"), std::string::npos) << refused.status().to_string();
+  EXPECT_LE(registry_.requests() - requests, 2u) << "the head only, no download";
   EXPECT_TRUE(store->present(a));
   EXPECT_FALSE(store->present(b));
+  EXPECT_FALSE(fs::exists(dir_ / "b")) << "nothing of b";
+  EXPECT_LE(store->bytes(), store->options().budget_bytes);
   held->reset();
-  EXPECT_TRUE(store->present(a)) << "within the budget again";
+  EXPECT_TRUE(store->present(a)) << "within the budget";
   clock_.advance(std::chrono::seconds(1));
   ASSERT_TRUE(store->ensure(b).is_ok());
   EXPECT_FALSE(store->present(a)) << "unused now: the least recently used goes";
   EXPECT_TRUE(store->present(b));
+  EXPECT_LE(store->bytes(), store->options().budget_bytes);
+}
+
+TEST_F(ModelStoreTest, ABundleLargerThanTheBudgetIsRefused) {
+  registry_.put("a", "1", bundle_);
+  auto store = open(bundle_.size() / 2);
+  auto r = store->ensure(add(*store, "a"));
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), Code::kNoSpace);
+  EXPECT_NE(r.status().message().find("does not fit in the model store's budget"), std::string::npos)
+      << r.status().to_string();
+}
+
+TEST_F(ModelStoreTest, TheBudgetMakesRoomBeforeTheDownloadStarts) {
+  for (const char* n : {"a", "b"}) registry_.put(n, "1", bundle_);
+  auto store = open(bundle_.size() * 3 / 2);  // room for one
+  const std::string a = add(*store, "a"), b = add(*store, "b");
+  ASSERT_TRUE(store->ensure(a).is_ok());  // present, unused
+  clock_.advance(std::chrono::seconds(1));
+  // Hold b's download (every read past its head) and look at the store meanwhile.
+  registry_.hold_from(1);  // the head (offset 0) passes
+  std::thread fetch([&] { EXPECT_TRUE(store->ensure(b).is_ok()); });
+  const bool held = registry_.wait_held(1);
+  if (!held) {
+    registry_.release();
+    fetch.join();
+    FAIL() << "b's download never started";
+  }
+  EXPECT_FALSE(store->present(a)) << "evicted before b's bytes arrive";
+  EXPECT_FALSE(fs::exists(a));
+  EXPECT_EQ(store->describe()["reserved_bytes"].get<uint64_t>(), bundle_.size());
+  registry_.release();
+  fetch.join();
+  EXPECT_TRUE(store->present(b));
+  EXPECT_EQ(store->describe()["reserved_bytes"].get<uint64_t>(), 0u);
+  EXPECT_LE(store->bytes(), store->options().budget_bytes);
+}
+
+TEST_F(ModelStoreTest, AFetchRightAfterAnEvictionKeepsItsNewCopy) {
+  // An evicted copy's bytes are deleted after the store's lock is released; a fetch of the same
+  // version that completes in that window (here: from inside it) must keep its new file.
+  for (const char* n : {"a", "b", "c"}) registry_.put(n, "1", bundle_);
+  StoreOptions o;
+  o.dir = dir_.string();
+  o.budget_bytes = bundle_.size() * 5 / 2;  // room for two
+  ModelStore* self = nullptr;
+  std::string a;
+  std::shared_ptr<StoreLease> again;
+  o.on_evicted = [&](const std::string& path) {
+    if (path != a || again) return;
+    auto r = self->ensure(a);
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    again = *r;
+  };
+  auto store = std::move(ModelStore::open(o, clock_)).value();
+  self = store.get();
+  a = add(*store, "a");
+  const std::string b = add(*store, "b"), c = add(*store, "c");
+  ASSERT_TRUE(store->ensure(a).is_ok());
+  clock_.advance(std::chrono::seconds(1));
+  ASSERT_TRUE(store->ensure(c).is_ok());
+  clock_.advance(std::chrono::seconds(1));
+  // b's fetch makes room: a (least recently used) goes, and is fetched again at once.
+  ASSERT_TRUE(store->ensure(b).is_ok());
+  ASSERT_TRUE(again);
+  EXPECT_TRUE(store->present(a));
+  ASSERT_TRUE(fs::exists(a)) << "the new copy survived the old one's deletion";
+  EXPECT_EQ(*cache::read_whole_file(a), bundle_);
+  EXPECT_TRUE(store->present(b));
+  EXPECT_FALSE(store->present(c));
+  for (const auto& f : fs::directory_iterator(dir_ / "a"))
+    EXPECT_FALSE(f.path().string().ends_with(".tmp")) << "no evicted file left: " << f.path();
 }
 
 TEST_F(ModelStoreTest, AFailedFetchLeavesNothingAndTheNextOneRetries) {
@@ -186,6 +266,8 @@ TEST_F(ModelStoreTest, RecoveryDeletesANonDurableCopyWithLostPagesAndItsVerifyMa
   EXPECT_FALSE(store->present(a)) << "back on the registry rung";
   ASSERT_TRUE(store->ensure(a).is_ok()) << "the next request fetches it again";
   EXPECT_EQ(*cache::read_whole_file(a), bundle_);
+  // Every chunk of the fetched copy was checked as it arrived: the workers need not verify it again.
+  EXPECT_TRUE(workers.verified(a));
 }
 
 TEST_F(ModelStoreTest, RefusesBadSources) {
