@@ -280,6 +280,11 @@ TEST(Server, LoopPerThreadServesNewConnectionsWhileOneLoopIsBlocked) {
   auto server = start(o, std::move(router));
   ASSERT_NE(server, nullptr);
   auto blocked = std::async(std::launch::async, [&] { return client_for(*server).get("/block"); });
+  // A failed check below returns early: the handler must still end, or the future's wait hangs.
+  struct Unblock {
+    std::atomic<bool>& release;
+    ~Unblock() { release = true; }
+  } unblock{release};
   for (int i = 0; i < 2000 && server->stats().requests < 1; ++i) std::this_thread::sleep_for(1ms);
   // Fresh connections avoid the blocked loop; each is answered while /block still runs.
   for (int i = 0; i < 8; ++i) {
