@@ -477,14 +477,16 @@ Result<std::unique_ptr<Backend>> create_llama_backend(const std::string& path, u
   llama_model_params mp = llama_model_default_params();
   mp.n_gpu_layers = 0;
   mp.load_mode = LLAMA_LOAD_MODE_MMAP;  // the weights stay the bundle's pages, shared by every fork
-  // Started first: the GGUF's header and the first layers are read while llama.cpp parses.
-  auto reader = options.populate ? nullptr : std::make_unique<ForwardOrderRead>(path, offset);
   std::unique_ptr<llama_model, ModelDeleter> model;
   {
     LazyMappingScope lazy(!options.populate);
     model.reset(llama_model_load_from_file_ptr(file.get(), mp));
   }
   if (!model) return make_error(Code::kInvalidArgument, "llama.cpp cannot load the GGUF model in {}", path);
+  // Started once llama.cpp has read the header (its small reads would otherwise wait behind the
+  // weights' queued reads); the weights are read while the context is built and the first request
+  // computes.
+  auto reader = options.populate ? nullptr : std::make_unique<ForwardOrderRead>(path, offset);
 
   GeneratorInfo info = options.defaults;
   char arch[64] = {0};
