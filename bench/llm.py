@@ -419,6 +419,9 @@ class Bench:
     def run(self):
         steps = [self.storage, self.thaw_warm, self.thaw_zygote, self.thaw_exec, self.llama_server_per_request,
                  self.llama_server_router, self.chat_prefix, self.python_cold, self.decode_all]
+        if self.a.only:
+            names = self.a.only.split(",")
+            steps = [s for s in steps if s.__name__ in names]
         for step in steps:
             t0 = time.perf_counter()
             try:
@@ -502,6 +505,9 @@ def main():
     ap.add_argument("--streams", default="1,4,16")
     ap.add_argument("--decode-tokens", type=int, default=32)
     ap.add_argument("--skip-python", action="store_true")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated steps to run (storage, thaw_warm, thaw_zygote, thaw_exec, "
+                         "llama_server_per_request, llama_server_router, chat_prefix, python_cold, decode_all)")
     ap.add_argument("--baseline-bin", default=None,
                     help="another thaw binary whose page-cache and disk rungs run interleaved in the same runs")
     ap.add_argument("--workdir", default=None, help="where the bundle is written (default: the system temp dir)")
