@@ -84,6 +84,7 @@ void ForwardOrderRead::run(const std::string& path, uint64_t offset) {
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   void* map = ::mmap(nullptr, static_cast<size_t>(file_size), PROT_READ, MAP_SHARED, fd, 0);  // for mincore only
   constexpr uint64_t kChunk = 4 << 20;
+  std::unique_ptr<char[]> buf(new char[kChunk]);
   std::vector<unsigned char> incore(kChunk / page + 2);
   for (const Range& r : merged) {
     for (uint64_t at = r.begin; at < r.end && !stop_.load(std::memory_order_relaxed);) {
@@ -99,10 +100,13 @@ void ForwardOrderRead::run(const std::string& path, uint64_t offset) {
           continue;
         }
       }
-      // readahead(2) queues the read without copying it out; the faults wait for each page.
-      if (::readahead(fd, static_cast<off_t>(at), n) != 0) break;
-      read_ += n;
-      at += n;
+      // A plain read: readahead(2) and MADV_WILLNEED queue the same pages without the copy, but
+      // measured here they reach the end later than reads do (bench/llm.sh, docs/llm.md).
+      const ssize_t got = ::pread(fd, buf.get(), n, static_cast<off_t>(at));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break;
+      read_ += static_cast<uint64_t>(got);
+      at += static_cast<uint64_t>(got);
     }
   }
   if (map != MAP_FAILED) ::munmap(map, static_cast<size_t>(file_size));
