@@ -301,9 +301,8 @@ class Bench:
                 lambda port: self.llama_server_argv(port, "-m", str(self.gguf), "-c", str(4 * self.a.context), "-np", "4"),
                 self.gguf, cold, "/health"))
 
-    def llama_server_router(self):
+    def router_ttft(self, body, path="/v1/completions"):
         """Router mode: the router is up, the model is not loaded; a request loads it on demand."""
-        model_id = self.gguf.stem
         out = []
         for _ in range(self.a.runs):
             read_all(self.gguf)
@@ -313,11 +312,14 @@ class Bench:
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 wait_http(port, "/health")
-                t_first, _, _ = first_token("127.0.0.1", port, dict(self.body, model=model_id))
+                t_first, _, _ = first_token("127.0.0.1", port, dict(body, model=self.gguf.stem), path=path)
                 out.append(t_first)
             finally:
                 stop(p)
-        self.results["llama_server_router_ttft_s"] = med(out)
+        return med(out)
+
+    def llama_server_router(self):
+        self.results["llama_server_router_ttft_s"] = self.router_ttft(self.body)
 
     def chat_prefix(self):
         """A chat request with the application's system prompt: thaw's zygote child (whose template
@@ -347,21 +349,7 @@ class Bench:
                 self.results[key.replace("_ttft_s", "_usage")] = usage
             finally:
                 z.stop()
-        model_id = self.gguf.stem
-        out = []
-        for _ in range(self.a.runs):
-            read_all(self.gguf)
-            port = free_port()
-            p = subprocess.Popen(self.llama_server_argv(port, "--models-dir", str(self.router_dir), "-c",
-                                                        str(4 * self.a.context), "-np", "4"),
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                wait_http(port, "/health")
-                t_first, _, _ = first_token("127.0.0.1", port, dict(body, model=model_id), path=path)
-                out.append(t_first)
-            finally:
-                stop(p)
-        self.results["llama_server_router_chat_ttft_s"] = med(out)
+        self.results["llama_server_router_chat_ttft_s"] = self.router_ttft(body, path)
 
     def python_cold(self):
         hf = self.gguf.parent / "hf"
