@@ -26,6 +26,12 @@ sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 from worker_harness import THAW_BIN, Worker, fork_child  # noqa: E402
 
 PROMPT = "Tell me about the cold start of a warm model."
+# A chat request as an application sends it: its fixed system prompt, then the user's message. The
+# prompt-cache figures pack the bundle with this system prompt rendered by the model's own chat
+# template as the warm-up prompt, as a deployment would.
+SYSTEM = ("You are the support assistant of a company that runs machine learning models for its "
+          "customers. Answer in plain words, in at most three sentences, and say so when you do not "
+          "know. Never invent prices, dates or names.")
 PAGE_CACHE_TOOL = os.environ.get("THAW_PAGE_CACHE_TOOL", str(ROOT / "build" / "src" / "loader" / "thaw_page_cache"))
 
 
@@ -52,11 +58,13 @@ def read_all(path):
     return time.perf_counter() - t0
 
 
-def first_token(host, port, body, path="/v1/completions", timeout=300):
+def first_token(host, port, body, path="/v1/completions", timeout=300, usage=None):
     """POSTs a streamed completion; returns (seconds to the first non-empty token, seconds to the end,
-    tokens seen). Retries the connection while the server is not yet listening."""
+    tokens seen). Retries the connection while the server is not yet listening. `usage` (a dict)
+    receives the stream's usage chunk (prompt_tokens, prompt_tokens_details.cached_tokens)."""
     t0 = time.perf_counter()
-    payload = json.dumps(dict(body, stream=True)).encode()
+    extra = {"stream_options": {"include_usage": True}} if usage is not None else {}
+    payload = json.dumps(dict(body, stream=True, **extra)).encode()
     deadline = t0 + timeout
     while True:
         try:
@@ -87,6 +95,8 @@ def first_token(host, port, body, path="/v1/completions", timeout=300):
             if not event.startswith(b"data: ") or event == b"data: [DONE]":
                 continue
             j = json.loads(event[6:])
+            if usage is not None and j.get("usage"):
+                usage.update(j["usage"])
             for ch in j.get("choices", []):
                 text = ch.get("text") or (ch.get("delta") or {}).get("content") or ""
                 if text:
@@ -146,6 +156,15 @@ def fork_ready_child(control):
     return int(pid), host, int(port)
 
 
+def render_system(hf):
+    """The chat template's rendering of a conversation holding only SYSTEM: the prefix every chat
+    request of the application shares (rendered by the model's own template, through transformers)."""
+    from transformers import AutoTokenizer
+    tok = AutoTokenizer.from_pretrained(str(hf))
+    return tok.apply_chat_template([{"role": "system", "content": SYSTEM}], tokenize=False,
+                                   add_generation_prompt=False)
+
+
 def med(xs):
     xs = [x for x in xs if x is not None]
     return statistics.median(xs) if xs else None
@@ -162,6 +181,12 @@ class Bench:
         self.router_dir.mkdir()
         os.link(self.gguf, self.router_dir / self.gguf.name) if self.gguf.stat().st_dev == self.router_dir.stat().st_dev \
             else shutil.copy(self.gguf, self.router_dir / self.gguf.name)
+        self.chat_bundle = None
+        hf = self.gguf.parent / "hf"
+        if hf.exists():
+            self.chat_bundle = self.tmp / "model-chat.thaw"
+            subprocess.run([THAW_BIN, "pack", str(self.gguf), "-o", str(self.chat_bundle), "--backend-opt",
+                            f"warmup_prompt={render_system(hf)}"], check=True, capture_output=True)
         self.opts = ["--backend-opt", f"threads={a.threads}", "--backend-opt", f"context={a.context}"]
         self.body = {"prompt": PROMPT, "max_tokens": 1, "temperature": 0}
         self.results = {"gguf": str(self.gguf), "gguf_bytes": self.gguf.stat().st_size, "threads": a.threads,
@@ -181,13 +206,17 @@ class Bench:
 
     # --- thaw rungs
     def thaw_warm(self):
-        w = Worker(self.bundle, "--port", "0", *self.opts, "--backend-opt", "slots=4")
-        try:
-            first_token("127.0.0.1", w.port, self.body)  # its first request, not measured
-            ttft = [first_token("127.0.0.1", w.port, self.body)[0] for _ in range(self.a.runs * 2)]
-        finally:
-            w.stop()
-        self.results["thaw_warm_ttft_s"] = med(ttft)
+        """The same prompt again and again: without the prompt cache (every request prefills it whole,
+        as a new prompt would: the bar's warm figure) and with it (all but its last token reused)."""
+        for key, cache in (("thaw_warm_ttft_s", 0), ("thaw_warm_cached_ttft_s", 1)):
+            w = Worker(self.bundle, "--port", "0", *self.opts, "--backend-opt", "slots=4",
+                       "--backend-opt", f"prompt_cache={cache}")
+            try:
+                first_token("127.0.0.1", w.port, self.body)  # its first request, not measured
+                ttft = [first_token("127.0.0.1", w.port, self.body)[0] for _ in range(self.a.runs * 2)]
+            finally:
+                w.stop()
+            self.results[key] = med(ttft)
 
     def thaw_zygote(self):
         control = self.tmp / "zygote.sock"
@@ -228,15 +257,22 @@ class Bench:
             z.stop()
 
     def thaw_exec(self):
+        """exec -> first token; with --baseline-bin, that binary's in the same runs, interleaved."""
+        bins = [("", THAW_BIN)] + ([("_baseline", self.a.baseline_bin)] if self.a.baseline_bin else [])
         for key, cold in (("thaw_page_cache_ttft_s", False), ("thaw_disk_ttft_s", True)):
-            self.results[key] = med(self.timed_exec(lambda port: [THAW_BIN, "run", str(self.bundle), "--port", str(port),
+            runs = {suffix: [] for suffix, _ in bins}
+            for _ in range(self.a.runs):
+                for suffix, binary in bins:
+                    runs[suffix] += self.timed_exec(lambda port: [binary, "run", str(self.bundle), "--port", str(port),
                                                                   *self.opts, "--backend-opt", "slots=4"],
-                                                    self.bundle, cold, "/v2/health/ready"))
+                                                    self.bundle, cold, "/v2/health/ready", runs=1)
+            for suffix, xs in runs.items():
+                self.results[key + suffix] = med(xs)
 
-    def timed_exec(self, argv_for_port, file, cold, health, model=None):
+    def timed_exec(self, argv_for_port, file, cold, health, model=None, runs=None):
         """exec -> first token, polling readiness on `health` then streaming one token."""
         out = []
-        for _ in range(self.a.runs):
+        for _ in range(runs or self.a.runs):
             if cold:
                 evict(file)
             else:
@@ -265,9 +301,8 @@ class Bench:
                 lambda port: self.llama_server_argv(port, "-m", str(self.gguf), "-c", str(4 * self.a.context), "-np", "4"),
                 self.gguf, cold, "/health"))
 
-    def llama_server_router(self):
+    def router_ttft(self, body, path="/v1/completions"):
         """Router mode: the router is up, the model is not loaded; a request loads it on demand."""
-        model_id = self.gguf.stem
         out = []
         for _ in range(self.a.runs):
             read_all(self.gguf)
@@ -277,11 +312,44 @@ class Bench:
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             try:
                 wait_http(port, "/health")
-                t_first, _, _ = first_token("127.0.0.1", port, dict(self.body, model=model_id))
+                t_first, _, _ = first_token("127.0.0.1", port, dict(body, model=self.gguf.stem), path=path)
                 out.append(t_first)
             finally:
                 stop(p)
-        self.results["llama_server_router_ttft_s"] = med(out)
+        return med(out)
+
+    def llama_server_router(self):
+        self.results["llama_server_router_ttft_s"] = self.router_ttft(self.body)
+
+    def chat_prefix(self):
+        """A chat request with the application's system prompt: thaw's zygote child (whose template
+        kept the system prompt's KV from its warm-up) and, for reference, one without the prompt
+        cache, beside llama-server's router loading the model on demand for the same request."""
+        if self.chat_bundle is None:
+            return
+        body = {"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": PROMPT}],
+                "max_tokens": 1, "temperature": 0}
+        path = "/v1/chat/completions"
+        for key, cache in (("thaw_zygote_chat_cached_ttft_s", 1), ("thaw_zygote_chat_uncached_ttft_s", 0)):
+            control = self.tmp / f"zygote-chat-{cache}.sock"
+            z = Worker(self.chat_bundle, "--zygote", str(control), *self.opts, "--backend-opt", "slots=4",
+                       "--backend-opt", f"prompt_cache={cache}", wait_ready=False)
+            try:
+                z.wait_for("zygote_ready", 300)
+                ttft = []
+                for _ in range(self.a.runs):
+                    t0 = time.perf_counter()
+                    pid, host, port = fork_ready_child(control)
+                    t_req = time.perf_counter()
+                    usage = {}
+                    t_first, _, _ = first_token(host, port, body, path=path, usage=usage)
+                    ttft.append(None if t_first is None else t_req - t0 + t_first)
+                    os.kill(pid, signal.SIGTERM)
+                self.results[key] = med(ttft)
+                self.results[key.replace("_ttft_s", "_usage")] = usage
+            finally:
+                z.stop()
+        self.results["llama_server_router_chat_ttft_s"] = self.router_ttft(body, path)
 
     def python_cold(self):
         hf = self.gguf.parent / "hf"
@@ -338,7 +406,10 @@ class Bench:
 
     def run(self):
         steps = [self.storage, self.thaw_warm, self.thaw_zygote, self.thaw_exec, self.llama_server_per_request,
-                 self.llama_server_router, self.python_cold, self.decode_all]
+                 self.llama_server_router, self.chat_prefix, self.python_cold, self.decode_all]
+        if self.a.only:
+            names = self.a.only.split(",")
+            steps = [s for s in steps if s.__name__ in names]
         for step in steps:
             t0 = time.perf_counter()
             try:
@@ -358,9 +429,13 @@ def report(r):
              f"load {r['loadavg_start'][0]:.2f} -> {r['loadavg_end'][0]:.2f}",
              f"storage read of the bundle (cold): {ms(r.get('storage_read_s'))} ({r.get('storage_mib_s', 0):.0f} MiB/s)",
              "", "time to first token (median):"]
-    for key, name in [("thaw_warm_ttft_s", "thaw warm"), ("thaw_zygote_ttft_s", "thaw zygote (fork -> token)"),
+    for key, name in [("thaw_warm_ttft_s", "thaw warm (prompt prefilled whole)"),
+                      ("thaw_warm_cached_ttft_s", "thaw warm, same prompt again (prompt cache)"),
+                      ("thaw_zygote_ttft_s", "thaw zygote (fork -> token)"),
                       ("thaw_page_cache_ttft_s", "thaw page cache (exec -> token)"),
+                      ("thaw_page_cache_ttft_s_baseline", "  baseline binary, same runs"),
                       ("thaw_disk_ttft_s", "thaw disk, 0 % resident (exec -> token)"),
+                      ("thaw_disk_ttft_s_baseline", "  baseline binary, same runs"),
                       ("llama_server_exec_ttft_s", "llama-server per request, page cache"),
                       ("llama_server_exec_disk_ttft_s", "llama-server per request, disk"),
                       ("llama_server_router_ttft_s", "llama-server router, on-demand load"),
@@ -378,6 +453,19 @@ def report(r):
                          f"= {(rt - warm) / (z - warm):.1f}x")
     if rt and d:
         lines.append(f"  llama-server router on-demand / thaw disk   = {rt / d:.1f}x")
+    db = r.get("thaw_disk_ttft_s_baseline")
+    if warm and db and r.get("storage_read_s"):
+        lines.append(f"  baseline: disk - (storage read + warm) = {ms(db - r['storage_read_s'] - warm)}")
+    zc, zu, rc = (r.get(k) for k in ("thaw_zygote_chat_cached_ttft_s", "thaw_zygote_chat_uncached_ttft_s",
+                                     "llama_server_router_chat_ttft_s"))
+    if zc:
+        u = r.get("thaw_zygote_chat_cached_usage") or {}
+        cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens")
+        lines.append(f"chat request with a system prompt ({u.get('prompt_tokens')} prompt tokens, {cached} of them "
+                     f"kept by the zygote's warm-up): zygote {ms(zc)}, without the prompt cache {ms(zu)}, "
+                     f"llama-server router on-demand {ms(rc)}")
+        if rc:
+            lines.append(f"  llama-server router on-demand / thaw zygote, chat = {rc / zc:.1f}x (target >= 10x)")
     if "marginal_pss_per_child_kib" in r:
         lines.append(f"memory per forked instance ({len(r['child_pss_kib'])} children): family PSS grows "
                      f"{r['marginal_pss_per_child_kib'] / 1024:.1f} MiB per child = "
@@ -405,6 +493,11 @@ def main():
     ap.add_argument("--streams", default="1,4,16")
     ap.add_argument("--decode-tokens", type=int, default=32)
     ap.add_argument("--skip-python", action="store_true")
+    ap.add_argument("--only", default=None,
+                    help="comma-separated steps to run (storage, thaw_warm, thaw_zygote, thaw_exec, "
+                         "llama_server_per_request, llama_server_router, chat_prefix, python_cold, decode_all)")
+    ap.add_argument("--baseline-bin", default=None,
+                    help="another thaw binary whose page-cache and disk rungs run interleaved in the same runs")
     ap.add_argument("--workdir", default=None, help="where the bundle is written (default: the system temp dir)")
     ap.add_argument("--out", default=str(ROOT / "bench/results/llm.json"))
     a = ap.parse_args()

@@ -25,7 +25,7 @@ struct RunFlags {
   std::string host = "127.0.0.1";
   int port = 8000;
   std::string unix_path;
-  int warmup = 1;
+  int warmup = -1;
   uint64_t max_body = 64 << 20;
   size_t max_header = 16 << 10;
   int request_timeout_ms = 10'000;
@@ -72,8 +72,11 @@ void register_run(CLI::App& app, int* exit_code, const engine::Registry& backend
                   "Also serve the KServe v2 / Triton gRPC inference service on this TCP port (0 picks a free "
                   "one, reported as grpc_port in the listening event; default: off)")
       ->check(CLI::Range(0, 65535));
-  cmd->add_option("--warmup", flags->warmup, "Passes over the bundle's warm-up inputs before ready (0: none)")
-      ->check(CLI::Range(0, 1000))->capture_default_str();
+  cmd->add_option("--warmup", flags->warmup,
+                  "Passes over the bundle's warm-up inputs before ready (0: none; default: 1, except for a "
+                  "generative model in a fresh process, where the waiting request does that work; a "
+                  "--zygote template always warms up)")
+      ->check(CLI::Range(0, 1000));
   cmd->add_option("--max-body", flags->max_body, "Largest request body in bytes; larger gets 413")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40))->capture_default_str();
   cmd->add_option("--max-header", flags->max_header, "Largest request header in bytes; larger gets 431")

@@ -43,6 +43,7 @@ struct GenerationEvent {
   std::string finish_reason;  // when done: "stop" (end token or stop string), "length", "cancelled", "error"
   uint32_t prompt_tokens = 0;
   uint32_t completion_tokens = 0;
+  uint32_t cached_tokens = 0;  // of prompt_tokens, those whose KV a prompt cache gave
   Status error;  // finish_reason "error": what went wrong
 };
 

@@ -53,6 +53,7 @@ struct CompletionIds {
 struct Usage {
   uint32_t prompt_tokens = 0;
   uint32_t completion_tokens = 0;
+  uint32_t cached_tokens = 0;  // of prompt_tokens: from the prompt cache (prompt_tokens_details)
 };
 
 // The whole (non-streamed) answer.

@@ -65,13 +65,13 @@ void handle_completion(ModelService* s, CompletionKind kind, http::Request& requ
   };
   format.stream_end = [kind, ids, usage = req.include_usage](const engine::GenerationEvent& e) {
     std::string tail = completion_chunk(kind, ids, "", e.finish_reason);
-    if (usage) tail += usage_chunk(kind, ids, {e.prompt_tokens, e.completion_tokens});
+    if (usage) tail += usage_chunk(kind, ids, {e.prompt_tokens, e.completion_tokens, e.cached_tokens});
     return tail + std::string(kDoneEvent);
   };
   format.stream_error = [](std::string_view message) { return error_event(message); };
   format.whole = [kind, ids](const std::string& text, const engine::GenerationEvent& e) {
     return http::Response::json(
-        200, completion_response(kind, ids, text, e.finish_reason, {e.prompt_tokens, e.completion_tokens}));
+        200, completion_response(kind, ids, text, e.finish_reason, {e.prompt_tokens, e.completion_tokens, e.cached_tokens}));
   };
   format.error = [](int status, std::string_view message) { return error_response(status, message); };
   answer_generation(s, std::move(req.generate), req.stream, std::move(format), res);

@@ -179,8 +179,9 @@ int run_worker(const WorkerOptions& options, const ModelLoader& loader, ColdStar
 
   int signal = debug_start_delay(options, stop_signals);
   if (options.debug_start_delay.count() > 0) timeline.mark("debug_start_delay");
-  if (signal == 0 && options.warmup_passes > 0) {
-    Status warm = service.warm_up(options.warmup_passes);
+  const int passes = options.warmup_passes >= 0 ? options.warmup_passes : service.generator() ? 0 : 1;
+  if (signal == 0 && passes > 0) {
+    Status warm = service.warm_up(passes);
     if (!warm.is_ok()) {
       report_start_failure(events, ready, "warm-up", warm);
       (*server)->stop(std::chrono::milliseconds(0));

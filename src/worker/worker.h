@@ -32,7 +32,10 @@ struct WorkerOptions {
   std::string bundle_path;
   http::ServerOptions server;
   ServiceOptions service;
-  int warmup_passes = 1;          // passes over the warm-up requests before ready (0: none)
+  // Passes over the warm-up requests before ready (0: none). Negative: 1, except for a generative
+  // model in a fresh process: its warm-up would only delay the request that is waiting, which
+  // faults in the same memory; a zygote template warms up (its children inherit what that made).
+  int warmup_passes = -1;
   int ready_fd = -1;              // if >= 0: the ready descriptor (one line, then closed)
   int grpc_port = -1;             // >= 0: also serve the gRPC inference service here (0: a free port)
   // The protocol versions the supervisor announced (THAW_WORKER_PROTOCOL); nullopt: none.

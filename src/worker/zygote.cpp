@@ -1,5 +1,6 @@
 #include "worker/zygote.h"
 
+#include <algorithm>
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -146,8 +147,8 @@ int run_zygote(const WorkerOptions& options, const ModelLoader& loader, ColdStar
   }
   SteadyClock steady;
   ModelService service(std::move(model).value(), options.service, steady, nullptr);
-  if (options.warmup_passes > 0) {
-    if (Status warm = service.warm_up(options.warmup_passes); !warm.is_ok()) {
+  if (options.warmup_passes != 0) {
+    if (Status warm = service.warm_up(std::max(1, options.warmup_passes)); !warm.is_ok()) {
       report_start_failure(events, ready, "warm-up", warm);
       return 1;
     }

@@ -261,3 +261,35 @@ def test_serve_routes_openai_requests_by_the_body_model(bundle, reference, tmp_p
         assert refused.value.body["type"] == "invalid_request_error"
     finally:
         assert g.stop() == 0
+
+
+def test_zygote_keeps_the_warm_up_prompt_for_chat_requests_that_share_it(tmp_path):
+    """Packed with the application's system prompt (rendered by the model's own chat template) as the
+    warm-up prompt, a zygote's child reuses that prefix's KV: the usage says so, and the greedy answer
+    is the one an instance without the prompt cache gives."""
+    from transformers import AutoTokenizer
+    system = "You are a terse assistant for a team that runs models; answer in one short sentence."
+    rendered = AutoTokenizer.from_pretrained(LLM / "hf").apply_chat_template(
+        [{"role": "system", "content": system}], tokenize=False)
+    b = pack(LLM / "model-f16.gguf", tmp_path / "chat.thaw", "--backend-opt", f"warmup_prompt={rendered}")
+    msgs = [{"role": "system", "content": system}, {"role": "user", "content": "What is a cold start?"}]
+    plain = Worker(b, "--port", "0", "--backend-opt", "threads=1", "--backend-opt", "prompt_cache=0")
+    try:
+        expected = client(plain).chat.completions.create(model=plain.model, messages=msgs, max_tokens=16,
+                                                         temperature=0)
+        assert expected.usage.prompt_tokens_details.cached_tokens == 0
+    finally:
+        assert plain.stop() == 0
+    control = tmp_path / "control.sock"
+    z = Worker(b, "--zygote", str(control), "--backend-opt", "threads=1", wait_ready=False)
+    try:
+        model = z.wait_for("zygote_ready", 60)["model"]
+        status, pid, endpoint = fork_child(control)
+        assert status == "ready", (status, pid, endpoint)
+        c = openai.OpenAI(base_url=f"http://{endpoint}/v1", api_key="unused", max_retries=0, timeout=60)
+        r = c.chat.completions.create(model=model, messages=msgs, max_tokens=16, temperature=0)
+        assert r.choices[0].message.content == expected.choices[0].message.content
+        assert r.usage.prompt_tokens == expected.usage.prompt_tokens
+        assert r.usage.prompt_tokens_details.cached_tokens > 10
+    finally:
+        assert z.stop() == 0

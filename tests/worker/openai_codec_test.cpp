@@ -121,10 +121,11 @@ TEST(OpenAICodec, AcceptsDefaultValuesOfUnsupportedFields) {
 
 TEST(OpenAICodec, EncodesWholeAnswersAndChunks) {
   CompletionIds ids{"chatcmpl-1", "m", 123};
-  json whole = completion_response(CompletionKind::kChat, ids, "hi", "stop", {3, 2});
+  json whole = completion_response(CompletionKind::kChat, ids, "hi", "stop", {3, 2, 1});
   EXPECT_EQ(whole["object"], "chat.completion");
   EXPECT_EQ(whole["choices"][0]["message"]["content"], "hi");
   EXPECT_EQ(whole["usage"]["total_tokens"], 5);
+  EXPECT_EQ(whole["usage"]["prompt_tokens_details"]["cached_tokens"], 1);
   json text_whole = completion_response(CompletionKind::kText, ids, "hi", "length", {1, 1});
   EXPECT_EQ(text_whole["choices"][0]["text"], "hi");
 

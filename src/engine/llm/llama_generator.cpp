@@ -12,6 +12,8 @@
 #include <random>
 #include <thread>
 
+#include "engine/llm/forward_order_read.h"
+#include "engine/llm/lazy_mapping.h"
 #include "engine/llm/stop_filter.h"
 
 namespace thaw::engine {
@@ -51,6 +53,7 @@ class Job final : public Generation {
   GenerateRequest request;
   GenerationSink sink;
   std::vector<llama_token> tokens;  // the prompt
+  size_t reused = 0;                // prompt tokens whose KV came from the prompt cache
   std::atomic<bool> cancelled{false};
 
  private:
@@ -67,7 +70,15 @@ struct Slot {
   int32_t logits_index = -1;  // row of this step's batch whose logits it samples; -1: none
   uint32_t generated = 0;
   StopFilter filter;
+  std::vector<llama_token> held;  // the tokens whose KV the sequence holds, positions 0..n-1
 };
+
+size_t common_prefix(const std::vector<llama_token>& a, const std::vector<llama_token>& b) {
+  const size_t n = std::min(a.size(), b.size());
+  size_t i = 0;
+  while (i < n && a[i] == b[i]) ++i;
+  return i;
+}
 
 SamplerPtr make_sampler(const SamplingParams& p) {
   llama_sampler_chain_params cp = llama_sampler_chain_default_params();
@@ -84,12 +95,16 @@ SamplerPtr make_sampler(const SamplingParams& p) {
   return chain;
 }
 
+// A copy moves a whole sequence's KV stream; worth it when it saves more than a few tokens' prefill.
+constexpr size_t kCopyThreshold = 4;
+
 class LlamaBackend final : public Backend, public Generator {
  public:
   LlamaBackend(std::unique_ptr<llama_model, ModelDeleter> model,
                std::unique_ptr<llama_context, ContextDeleter> ctx, const LlamaOptions& options,
-               GeneratorInfo info)
-      : model_(std::move(model)),
+               GeneratorInfo info, std::unique_ptr<ForwardOrderRead> reader)
+      : reader_(std::move(reader)),
+        model_(std::move(model)),
         ctx_(std::move(ctx)),
         vocab_(llama_model_get_vocab(model_.get())),
         options_(options),
@@ -187,6 +202,13 @@ class LlamaBackend final : public Backend, public Generator {
   Status warm_up() override {
     std::lock_guard serial(warm_mu_);
     if (thread_.joinable()) return Status::ok();  // serving already: nothing left to warm
+    struct JoinReader {  // a warmed instance (a zygote template) holds no thread: it may fork
+      std::unique_ptr<ForwardOrderRead>& r;
+      ~JoinReader() {
+        if (r) r->join();
+        r.reset();
+      }
+    } join_reader{reader_};
     for (const std::string& prompt : options_.warmup_prompts) {
       GenerateRequest r;
       r.prompt = prompt;
@@ -253,6 +275,7 @@ class LlamaBackend final : public Backend, public Generator {
     e.done = true;
     e.finish_reason = reason;
     e.prompt_tokens = static_cast<uint32_t>(job.tokens.size());
+    e.cached_tokens = static_cast<uint32_t>(job.reused);
     e.completion_tokens = generated;
     e.error = std::move(error);
     job.sink(std::move(e));
@@ -265,10 +288,67 @@ class LlamaBackend final : public Backend, public Generator {
       e.text = std::move(tail);
       s.job->sink(std::move(e));
     }
+    const bool keep = options_.prompt_cache && error.is_ok();
     finish(*s.job, reason, s.generated, std::move(error));
-    llama_memory_seq_rm(llama_get_memory(ctx_.get()), s.seq, -1, -1);
+    if (!keep) forget(s);
     s.job.reset();
     s.sampler.reset();
+  }
+
+  void forget(Slot& s) {
+    llama_memory_seq_rm(llama_get_memory(ctx_.get()), s.seq, -1, -1);
+    s.held.clear();
+  }
+
+  // Puts `job` in the free slot `s`, reusing the longest prefix of its prompt kept by any slot.
+  void admit(Slot& s, std::shared_ptr<Job> job) {
+    s.job = std::move(job);
+    s.sampler = make_sampler(s.job->request.sampling);
+    s.last = -1;
+    s.generated = 0;
+    s.filter = StopFilter(s.job->request.stop);
+    const std::vector<llama_token>& prompt = s.job->tokens;
+    size_t reuse = 0;
+    if (options_.prompt_cache) {
+      reuse = common_prefix(s.held, prompt);
+      Slot* source = nullptr;
+      for (Slot& other : slots_) {
+        const size_t n = &other == &s ? 0 : common_prefix(other.held, prompt);
+        if (n > reuse + kCopyThreshold && (source == nullptr || n > common_prefix(source->held, prompt)))
+          source = &other;
+      }
+      if (source != nullptr) {  // a whole-sequence copy (per-sequence KV streams), trimmed below
+        llama_memory_seq_cp(llama_get_memory(ctx_.get()), source->seq, s.seq, -1, -1);
+        s.held = source->held;
+        reuse = common_prefix(s.held, prompt);
+      }
+      // The last prompt token is always fed again: its logits give the first token.
+      reuse = std::min(reuse, prompt.size() - 1);
+    }
+    if (reuse == 0 || !llama_memory_seq_rm(llama_get_memory(ctx_.get()), s.seq, static_cast<llama_pos>(reuse), -1)) {
+      forget(s);
+      reuse = 0;
+    }
+    s.held.resize(reuse);
+    s.fed = reuse;
+    s.pos = static_cast<llama_pos>(reuse);
+    s.job->reused = reuse;
+  }
+
+  // The free slot for `prompt`: the one keeping its longest prefix, else the first.
+  Slot* free_slot(const std::vector<llama_token>& prompt) {
+    Slot* best = nullptr;
+    size_t best_n = 0;
+    for (Slot& s : slots_) {
+      if (s.job) continue;
+      const size_t n = options_.prompt_cache ? common_prefix(s.held, prompt) : 0;
+      // Ties go to the slot keeping the least, so that other kept prefixes survive.
+      if (best == nullptr || n > best_n || (n == best_n && s.held.size() < best->held.size())) {
+        best = &s;
+        best_n = n;
+      }
+    }
+    return best;
   }
 
   // One decoding step over every active sequence.
@@ -279,22 +359,16 @@ class LlamaBackend final : public Backend, public Generator {
     std::vector<std::shared_ptr<Job>> dropped;
     {
       std::lock_guard lock(wake_->mu);
-      for (Slot& s : slots_) {
-        while (!s.job && !queue_.empty()) {
-          std::shared_ptr<Job> job = std::move(queue_.front());
+      while (!queue_.empty()) {
+        if (queue_.front()->cancelled) {
+          dropped.push_back(std::move(queue_.front()));
           queue_.pop_front();
-          if (job->cancelled) {
-            dropped.push_back(std::move(job));
-            continue;
-          }
-          s.job = std::move(job);
-          s.sampler = make_sampler(s.job->request.sampling);
-          s.fed = 0;
-          s.pos = 0;
-          s.last = -1;
-          s.generated = 0;
-          s.filter = StopFilter(s.job->request.stop);
+          continue;
         }
+        Slot* s = free_slot(queue_.front()->tokens);
+        if (s == nullptr) break;
+        admit(*s, std::move(queue_.front()));
+        queue_.pop_front();
       }
     }
     for (auto& job : dropped) finish(*job, "cancelled", 0, {});
@@ -308,6 +382,7 @@ class LlamaBackend final : public Backend, public Generator {
       batch_.seq_id[i][0] = s.seq;
       batch_.logits[i] = logits;
       if (logits) s.logits_index = i;
+      s.held.push_back(t);
     };
     const int32_t capacity = static_cast<int32_t>(options_.batch);
     for (Slot& s : slots_) {
@@ -326,8 +401,10 @@ class LlamaBackend final : public Backend, public Generator {
     const int32_t rc = llama_decode(ctx_.get(), batch_);
     if (rc != 0) {
       Status err(Code::kInternal, fmt::format("llama_decode failed ({})", rc));
-      for (Slot& s : slots_)
+      for (Slot& s : slots_) {
         if (s.job) release(s, "error", err);
+        forget(s);  // what a failed step left in the cache is unknown
+      }
       return;
     }
     for (Slot& s : slots_) {
@@ -360,6 +437,7 @@ class LlamaBackend final : public Backend, public Generator {
     }
   }
 
+  std::unique_ptr<ForwardOrderRead> reader_;  // the weights' read in progress; gone after warm_up()
   std::unique_ptr<llama_model, ModelDeleter> model_;
   std::unique_ptr<llama_context, ContextDeleter> ctx_;
   const llama_vocab* vocab_;
@@ -399,8 +477,16 @@ Result<std::unique_ptr<Backend>> create_llama_backend(const std::string& path, u
   llama_model_params mp = llama_model_default_params();
   mp.n_gpu_layers = 0;
   mp.load_mode = LLAMA_LOAD_MODE_MMAP;  // the weights stay the bundle's pages, shared by every fork
-  std::unique_ptr<llama_model, ModelDeleter> model(llama_model_load_from_file_ptr(file.get(), mp));
+  std::unique_ptr<llama_model, ModelDeleter> model;
+  {
+    LazyMappingScope lazy(!options.populate);
+    model.reset(llama_model_load_from_file_ptr(file.get(), mp));
+  }
   if (!model) return make_error(Code::kInvalidArgument, "llama.cpp cannot load the GGUF model in {}", path);
+  // Started once llama.cpp has read the header (its small reads would otherwise wait behind the
+  // weights' queued reads); the weights are read while the context is built and the first request
+  // computes.
+  auto reader = options.populate ? nullptr : std::make_unique<ForwardOrderRead>(path, offset);
 
   GeneratorInfo info = options.defaults;
   char arch[64] = {0};
@@ -427,7 +513,7 @@ Result<std::unique_ptr<Backend>> create_llama_backend(const std::string& path, u
   if (!ctx)
     return make_error(Code::kResourceExhausted, "llama.cpp cannot create a context of {} tokens", cp.n_ctx);
   return std::unique_ptr<Backend>(
-      new LlamaBackend(std::move(model), std::move(ctx), options, std::move(info)));
+      new LlamaBackend(std::move(model), std::move(ctx), options, std::move(info), std::move(reader)));
 }
 
 }  // namespace thaw::engine

@@ -3,6 +3,13 @@
 // sequences; a single decoding thread (started on the first submit, never before, so a loaded
 // generator may be forked) builds one llama_batch per step from every active sequence: prompt
 // chunks of new ones and the last sampled token of the others.
+//
+// Prompt cache: a sequence keeps its KV cache after its request ends (as llama-server's slots do).
+// A new request goes to the free slot whose kept tokens share the longest prefix with its prompt,
+// or has the longest such prefix copied in from any other slot, and prefills only the rest. The
+// warm-up prompts are kept the same way, so a zygote's children inherit their KV: a deployment
+// whose warm-up prompt is its chat template rendered with its system prompt prefills only each
+// request's own messages.
 #pragma once
 
 #include <cstdio>
@@ -24,6 +31,8 @@ struct LlamaOptions {
   uint32_t queue = 64;                      // requests waiting for a slot beyond `slots`
   std::vector<std::string> warmup_prompts;  // raw prompts (no chat template) run before ready
   uint32_t warmup_tokens = 1;
+  bool prompt_cache = true;                 // reuse kept KV for a shared prompt prefix
+  bool populate = false;                    // map the GGUF with MAP_POPULATE (lazy_mapping.h)
   GeneratorInfo defaults;  // default_max_tokens and sampling defaults from the manifest
 };
 

@@ -144,6 +144,8 @@ class LlmPlugin final : public Plugin {
     o.threads = static_cast<uint32_t>(options.integer("threads"));
     o.batch = static_cast<uint32_t>(options.integer("batch"));
     o.queue = static_cast<uint32_t>(options.integer("queue"));
+    o.prompt_cache = options.integer("prompt_cache") != 0;
+    o.populate = options.integer("populate") != 0;
     const nlohmann::json& llm = bundle.manifest().metadata.value("llm", nlohmann::json::object());
     if (llm.contains("generation") && llm["generation"].is_object()) {
       const nlohmann::json& g = llm["generation"];
@@ -209,6 +211,16 @@ class LlmPlugin final : public Plugin {
        .help = "requests that may wait for a free slot; more get 429",
        .default_value = "64",
        .range = std::pair<int64_t, int64_t>{0, 1 << 20}},
+      {.key = "prompt_cache",
+       .help = "1: a slot keeps its KV cache after a request and a new request reuses the longest "
+               "shared prompt prefix (and the warm-up prompts'); 0: every prompt is prefilled whole",
+       .default_value = "1",
+       .range = std::pair<int64_t, int64_t>{0, 1}},
+      {.key = "populate",
+       .help = "1: read every weight before ready (MAP_POPULATE); 0: read in the background while "
+               "the first request computes",
+       .default_value = "0",
+       .range = std::pair<int64_t, int64_t>{0, 1}},
   };
 };
 

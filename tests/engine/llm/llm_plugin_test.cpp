@@ -62,7 +62,7 @@ class LlmPluginTest : public ::testing::Test {
 // Runs one generation to its end and returns (text, finish reason, completion tokens).
 struct Outcome {
   std::string text, reason;
-  uint32_t tokens = 0;
+  uint32_t tokens = 0, cached = 0;
 };
 Outcome generate(Generator& g, GenerateRequest r) {
   std::mutex mu;
@@ -75,6 +75,7 @@ Outcome generate(Generator& g, GenerateRequest r) {
     if (e.done) {
       out.reason = e.finish_reason;
       out.tokens = e.completion_tokens;
+      out.cached = e.cached_tokens;
       done = true;
       cv.notify_all();
     }
@@ -130,6 +131,71 @@ TEST_F(LlmPluginTest, GeneratesInPlaceAndFromACompressedBundleAlike) {
   }
   EXPECT_FALSE(texts[0].empty());
   EXPECT_EQ(texts[0], texts[1]);
+}
+
+// The prompt cache reuses kept KV (the same slot's, another slot's by copy, the warm-up prompt's)
+// and the greedy text stays what a full prefill gives, token for token.
+TEST_F(LlmPluginTest, PromptCacheReusesSharedPrefixesWithTheSameGreedyText) {
+  loader::LoadOptions lo;
+  auto loaded = loader::load_file(pack(bundle::Compression::kNone), lo);
+  ASSERT_TRUE(loaded.is_ok()) << loaded.status().to_string();
+  auto cached = create(*loaded, {"threads=1", "slots=2"});
+  auto plain = create(*loaded, {"threads=1", "slots=2", "prompt_cache=0"});
+  ASSERT_NE(cached, nullptr);
+  ASSERT_NE(plain, nullptr);
+  Generator& a = *cached->generator();
+  Generator& b = *plain->generator();
+  ASSERT_TRUE(a.warm_up().is_ok());  // keeps the warm-up prompt ("Hello")
+  ASSERT_TRUE(b.warm_up().is_ok());
+  const auto request = [](std::string prompt, uint32_t max_tokens = 10) {
+    GenerateRequest r;
+    r.prompt = std::move(prompt);
+    r.max_tokens = max_tokens;
+    r.ignore_eos = true;
+    r.sampling.temperature = 0;
+    return r;
+  };
+  const std::string shared = "the cold start of a model that answers from a warm template, ";
+  // In order: the warm-up's prefix, a new prompt, one sharing its prefix (same slot), the same
+  // prompt again (all but its last token), a different one, then the shared one again.
+  const std::vector<std::string> prompts = {"Hello, the model", shared + "first", shared + "second",
+                                            shared + "second", "zz top", shared + "third"};
+  std::vector<uint32_t> reused;
+  for (const std::string& p : prompts) {
+    Outcome with = generate(a, request(p));
+    Outcome without = generate(b, request(p));
+    EXPECT_EQ(with.text, without.text) << p;
+    EXPECT_EQ(with.tokens, without.tokens) << p;
+    EXPECT_EQ(without.cached, 0u) << p;
+    reused.push_back(with.cached);
+  }
+  EXPECT_GT(reused[0], 0u);             // the warm-up prompt's tokens
+  EXPECT_EQ(reused[1], 0u);             // nothing kept shares its start
+  EXPECT_GT(reused[2], 5u);             // the shared part
+  EXPECT_GT(reused[3], reused[2]);      // all but the last token
+  EXPECT_GT(reused[5], 5u);             // kept in the other slot while "zz top" ran
+  // Another slot's prefix while that slot is busy: copied into the free slot.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool long_done = false;
+  std::string long_text;
+  auto busy = a.submit(request(shared + "busy", 200), [&](GenerationEvent e) {
+    std::lock_guard lock(mu);
+    long_text += e.text;
+    if (e.done) {
+      long_done = true;
+      cv.notify_all();
+    }
+  });
+  ASSERT_TRUE(busy.is_ok());
+  Outcome copy = generate(a, request(shared + "copied"));
+  Outcome full = generate(b, request(shared + "copied"));
+  EXPECT_EQ(copy.text, full.text);
+  EXPECT_GT(copy.cached, 5u);
+  std::unique_lock lock(mu);
+  ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return long_done; }));
+  lock.unlock();
+  EXPECT_EQ(long_text, generate(b, request(shared + "busy", 200)).text);
 }
 
 TEST_F(LlmPluginTest, RefusesWhatDoesNotFitAndTensorRequests) {
