@@ -293,3 +293,65 @@ def test_a_canary_takes_its_share_then_is_promoted(registry, bundle, serve):
     assert promoted.status_code == 200 and promoted.json()["version"] == "2", promoted.text
     gw.wait_until(lambda: len(gw.models()["can"]["instances"]) == 1, 30, "version 1 drained")
     assert gw.models()["can"]["canary"] is None
+
+
+def first_file_chunk(bundle):
+    """The file offset of the chunk holding the bundle's first file: an ONNX start with graph.ort reads
+    the files, not the tensors before them (docs/registry.md, Start while fetching)."""
+    import subprocess
+    from serve_harness import THAW_BIN
+    m = json.loads(subprocess.run([THAW_BIN, "inspect", "--json", str(bundle)], check=True, capture_output=True,
+                                  text=True).stdout)
+    start = m["data_offset"] + min(f["offset"] for f in m["files"])
+    return max(c["file_offset"] for c in m["chunks"] if c["file_offset"] <= start)
+
+
+def test_an_instance_starts_and_answers_while_its_tensors_still_arrive(registry, bundle, serve, tmp_path):
+    root, up = registry
+    publish(root, bundle, "early", "1")
+    publish(root, bundle, "late", "1")
+    files_at = first_file_chunk(bundle)
+    up.control("/_reset")
+    # The tensors' ranges (the second phase) are held back 5 s; the files' ranges come at once.
+    up.fault("delay", count=1000, delay_ms=5000, min_offset=1, max_offset=files_at)
+    gw = serve([{"name": "early", "source": source(up, "early", "1")}])
+    r = infer(gw, "early", [0, 1], timeout=120)
+    assert r.status_code == 200, r.text
+    assert_reference(r.json(), [0, 1])
+    assert not (tmp_path / "store" / "early" / "1.thaw").exists(), "answered before the fetch ended"
+    stored = lambda: next(m for m in gw.get("/admin/models").json()["store"]["models"] if m["name"] == "early")
+    gw.wait_until(lambda: stored()["present"], 60, "the copy renamed into the store")
+    assert (tmp_path / "store" / "early" / "1.thaw").read_bytes() == bundle.read_bytes()
+    assert 0 < stored()["last_fetch"]["first_phase_seconds"] < 5
+    r = infer(gw, "early", [1], timeout=60)
+    assert r.status_code == 200, r.text
+    assert_reference(r.json(), [1])
+    # Turned off: the first answer waits for the whole fetch.
+    up.control("/_reset")
+    up.fault("delay", count=1000, delay_ms=2000, min_offset=1, max_offset=files_at)
+    gw2 = serve([{"name": "late", "source": source(up, "late", "1")}],
+                extra={"store": {"dir": str(tmp_path / "store2"), "start_while_fetching": False}})
+    r = infer(gw2, "late", [0], timeout=120)
+    assert r.status_code == 200, r.text
+    assert (tmp_path / "store2" / "late" / "1.thaw").exists(), "off: answered after the fetch"
+    up.control("/_reset")
+
+
+def test_a_failed_second_phase_fails_the_start_and_leaves_nothing(registry, bundle, serve, tmp_path):
+    root, up = registry
+    publish(root, bundle, "half", "1")
+    files_at = first_file_chunk(bundle)
+    up.control("/_reset")
+    up.fault("status", count=1000, status=404, min_offset=1, max_offset=files_at)
+    gw = serve([{"name": "half", "source": source(up, "half", "1")}])
+    r = infer(gw, "half", [0], timeout=120)
+    assert r.status_code == 502, r.text
+    assert "no such bundle" in json_error(r) and "half" in json_error(r)
+    assert store_files(tmp_path / "store") == []
+    up.control("/_reset")
+    import time
+    time.sleep(2.2)  # the start back-off after a failed start
+    r = infer(gw, "half", [0], timeout=120)
+    assert r.status_code == 200, r.text
+    assert_reference(r.json(), [0])
+    assert store_files(tmp_path / "store") == ["half/1.thaw"]
