@@ -1,8 +1,13 @@
 #include "manager/fetching_launcher.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <mutex>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -12,10 +17,16 @@ namespace thaw::manager {
 // the rest of the fetch. The instance is reported as soon as it is ready (it has read only bytes
 // that arrived, each checked against its chunk's id); a fetch that then fails kills it (its handle
 // reports it dead at once), and a start not reported yet fails with the fetch's error. The copy's
-// lease, once the fetch ends, is held here, so by the instance's handle. Thread-safe.
+// lease, once the fetch ends, is held here, so by the instance's handle. A start that fails is
+// reported once the fetch ends, with the fetch's error when that failed too (the root cause: the
+// worker found its file gone). Thread-safe.
 struct FetchingLauncher::EarlyStart {
   std::mutex mu;
   InstanceDone done;                      // cleared once called
+  // The worker's own name for the arriving copy (a hard link: the fetch may rename or delete its
+  // temp file before the worker opens it), removed once the instance started or failed.
+  std::string link;
+  std::optional<Status> instance_error;   // a failed start, waiting for the fetch's end
   bool fetch_done = false;
   Status fetch_status;
   std::shared_ptr<StoreLease> lease;      // from the fetch's end
@@ -86,10 +97,18 @@ void FetchingLauncher::start_instance(const StartSpec& spec, std::shared_ptr<Zyg
     if (may_begin) {
       on_first_phase = [&](const std::string& temp) {
         if (early) return;  // a second fetch (the budget took the first copy at once): one start
+        // "NAME/VERSION.thaw.PID-N-start.tmp": a ".tmp" name, so a crash leaves what open() removes.
+        const std::string link = temp.substr(0, temp.size() - 4) + "-start.tmp";
+        if (::link(temp.c_str(), link.c_str()) != 0) {
+          spdlog::warn("model store: cannot link {} for a start while fetching ({}): starting after the fetch", temp,
+                       std::strerror(errno));
+          return;
+        }
         early = std::make_shared<EarlyStart>();
         early->done = done;
+        early->link = link;
         StartSpec s = spec;
-        s.bundle = temp;
+        s.bundle = link;
         // Every byte it reads was checked against its chunk's id on arrival (the store records the
         // finished copy verified for later starts the same way).
         s.args.insert(s.args.end(), {"--verify", "never"});
@@ -108,6 +127,13 @@ void FetchingLauncher::start_instance(const StartSpec& spec, std::shared_ptr<Zyg
   });
 }
 
+namespace {
+void remove_link_locked(FetchingLauncher::EarlyStart& early) {
+  if (!early.link.empty()) ::unlink(early.link.c_str());
+  early.link.clear();
+}
+}  // namespace
+
 void FetchingLauncher::early_instance_ready(const std::shared_ptr<EarlyStart>& early,
                                             Result<std::shared_ptr<WorkerHandle>> r) {
   InstanceDone done;
@@ -115,13 +141,18 @@ void FetchingLauncher::early_instance_ready(const std::shared_ptr<EarlyStart>& e
   std::shared_ptr<WorkerHandle> to_kill;
   {
     std::lock_guard lock(early->mu);
+    remove_link_locked(*early);  // started (its mapping holds the inode) or failed
+    if (!r.is_ok() && !early->fetch_done) {
+      early->instance_error = r.status();  // reported when the fetch ends
+      return;
+    }
     done = std::move(early->done);
     early->done = nullptr;
-    if (!r.is_ok()) {
-      report = r.status();
-    } else if (early->fetch_done && !early->fetch_status.is_ok()) {
-      to_kill = *r;
+    if (early->fetch_done && !early->fetch_status.is_ok()) {
+      if (r.is_ok()) to_kill = *r;
       report = early->fetch_status;
+    } else if (!r.is_ok()) {
+      report = r.status();
     } else {
       early->worker = *r;
       report = std::shared_ptr<WorkerHandle>(std::make_shared<LeasedWorker>(std::move(r).value(), nullptr, early));
@@ -134,23 +165,31 @@ void FetchingLauncher::early_instance_ready(const std::shared_ptr<EarlyStart>& e
 void FetchingLauncher::early_fetch_done(const std::shared_ptr<EarlyStart>& early,
                                         Result<std::shared_ptr<StoreLease>> lease) {
   InstanceDone done;
+  Status failed_start;
   std::shared_ptr<WorkerHandle> to_kill;
   {
     std::lock_guard lock(early->mu);
     early->fetch_done = true;
     if (lease.is_ok()) {
       early->lease = std::move(lease).value();
-      return;
+    } else {
+      early->fetch_status = lease.status();
+      early->failed.store(true);
+      remove_link_locked(*early);  // nothing partial stays in the store
+      to_kill = std::move(early->worker);  // reported already: it dies, and the manager replaces it
     }
-    early->fetch_status = lease.status();
-    early->failed.store(true);
-    to_kill = std::move(early->worker);  // reported already: it dies, and the manager replaces it
+    if (early->instance_error) {
+      done = std::move(early->done);
+      early->done = nullptr;
+      failed_start = lease.is_ok() ? *early->instance_error : lease.status();
+    }
   }
   if (to_kill) {
     spdlog::warn("model store: stopping instance pid {} (started while fetching its bundle): {}", to_kill->pid(),
                  lease.status().to_string());
     inner_->kill(std::move(to_kill));
   }
+  if (done) done(failed_start);
 }
 
 void FetchingLauncher::start_zygote(const StartSpec& spec, ZygoteDone done) {
