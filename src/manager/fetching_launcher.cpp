@@ -91,7 +91,9 @@ void FetchingLauncher::start_instance(const StartSpec& spec, std::shared_ptr<Zyg
   pool_.submit_continuation([this, spec, zygote = unwrap(std::move(zygote)), done = std::move(done)] {
     // A fresh instance may start on the copy while it arrives, unless its flags ask the worker to
     // verify the whole file (which has not all arrived).
-    const bool may_begin = !zygote && std::find(spec.args.begin(), spec.args.end(), "--verify") == spec.args.end();
+    const bool may_begin = !zygote && std::none_of(spec.args.begin(), spec.args.end(), [](const std::string& a) {
+      return a == "--verify" || a.starts_with("--verify=");
+    });
     std::shared_ptr<EarlyStart> early;
     std::function<void(const std::string&)> on_first_phase;
     if (may_begin) {
