@@ -42,6 +42,13 @@ def publish(root, bundle, name, version):
     return dest
 
 
+def wait_stored(gw, name):
+    """Waits for the model's copy to be in the store: a start while fetching answers before the
+    fetch ends (docs/registry.md)."""
+    entry = lambda: next(m for m in gw.get("/admin/models").json()["store"]["models"] if m["name"] == name)
+    gw.wait_until(lambda: entry()["present"], 60, f"{name}'s copy in the store")
+
+
 def store_files(store):
     """The store's files but the durability markers (NAME/VERSION.thaw.durable, docs/registry.md)."""
     return sorted(str(p.relative_to(store)) for p in pathlib.Path(store).rglob("*")
@@ -127,6 +134,7 @@ def test_bad_sources_fail_clearly_leave_nothing_and_retry(registry, bundle, serv
     time.sleep(2.2)  # the start back-off after a failed start
     r = infer(gw, "later", [0], timeout=120)
     assert r.status_code == 200, r.text
+    wait_stored(gw, "later")
     assert store_files(tmp_path / "store") == ["later/1.thaw"]
     # Served before its fsync; recorded durable once the store's background sync is done.
     stored = lambda: next(m for m in gw.get("/admin/models").json()["store"]["models"] if m["name"] == "later")
@@ -145,9 +153,11 @@ def test_budget_evicts_unused_copies_to_the_registry_rung(registry, bundle, serv
                 {"name": "b", "source": source(up, "b", "1")}], store_budget_mb=int(size_mb * 2.5))
     gw.wait_until(lambda: gw.models()["p"]["rung"] != "registry", 60, "prefetch of p")
     assert infer(gw, "a", [0], timeout=120).status_code == 200
+    wait_stored(gw, "a")
     # a's instance holds its copy: the budget cannot take it while it runs.
     assert gw.post("/admin/models/a/drain", json={"rung": "disk"}).status_code == 200
     assert infer(gw, "b", [0], timeout=120).status_code == 200
+    wait_stored(gw, "b")
     gw.wait_until(lambda: gw.models()["a"]["rung"] == "registry", 30, "a evicted to the registry rung")
     assert sorted(store_files(tmp_path / "store")) == ["b/1.thaw", "p/1.thaw"]
     store = {m["name"]: m for m in gw.get("/admin/models").json()["store"]["models"]}
@@ -160,6 +170,7 @@ def test_budget_evicts_unused_copies_to_the_registry_rung(registry, bundle, serv
     # Once b stops, a is back from the registry rung on its next request (b's copy makes room).
     assert gw.post("/admin/models/b/drain", json={"rung": "disk"}).status_code == 200
     gw.wait_until(lambda: infer(gw, "a", [0], timeout=120).status_code == 200, 30, "a served again")
+    wait_stored(gw, "a")
     assert sorted(store_files(tmp_path / "store")) == ["a/1.thaw", "p/1.thaw"]
 
 
@@ -319,8 +330,8 @@ def test_an_instance_starts_and_answers_while_its_tensors_still_arrive(registry,
     assert r.status_code == 200, r.text
     assert_reference(r.json(), [0, 1])
     assert not (tmp_path / "store" / "early" / "1.thaw").exists(), "answered before the fetch ended"
+    wait_stored(gw, "early")
     stored = lambda: next(m for m in gw.get("/admin/models").json()["store"]["models"] if m["name"] == "early")
-    gw.wait_until(lambda: stored()["present"], 60, "the copy renamed into the store")
     assert (tmp_path / "store" / "early" / "1.thaw").read_bytes() == bundle.read_bytes()
     assert 0 < stored()["last_fetch"]["first_phase_seconds"] < 5
     r = infer(gw, "early", [1], timeout=60)
@@ -354,4 +365,5 @@ def test_a_failed_second_phase_fails_the_start_and_leaves_nothing(registry, bund
     r = infer(gw, "half", [0], timeout=120)
     assert r.status_code == 200, r.text
     assert_reference(r.json(), [0])
+    wait_stored(gw, "half")  # (the answer may come before the rest of the fetch)
     assert store_files(tmp_path / "store") == ["half/1.thaw"]
