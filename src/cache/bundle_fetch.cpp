@@ -243,108 +243,134 @@ Result<BundleFetchReport> fetch_bundle(Upstream& source, const std::string& path
     }
     to_fetch.push_back(i);
   }
-  std::sort(to_fetch.begin(), to_fetch.end(),
-            [&](size_t a, size_t b) { return rc.chunks[a].file_offset < rc.chunks[b].file_offset; });
-  // Runs of adjacent chunks, one request each, sized so the requests in flight share the bytes.
-  uint64_t fetch_total = 0;
-  for (size_t i : to_fetch) fetch_total += rc.chunks[i].stored_length;
-  const uint64_t per_request = std::clamp<uint64_t>(
-      (fetch_total + options.parallel - 1) / std::max(1, options.parallel), uint64_t{4} << 20,
-      std::max<uint64_t>(options.piece_bytes, 1));
-  std::vector<Run> runs;
-  for (size_t i : to_fetch) {
-    const RecipeChunk& c = rc.chunks[i];
-    if (!runs.empty()) {
-      Run& r = runs.back();
-      const uint64_t end = r.offset + r.length;
-      // Adjacent chunks (or a small literal gap between them) share one request.
-      if (c.file_offset >= end && c.file_offset - end <= (64 << 10) && r.length < per_request) {
-        r.length = c.file_offset + c.stored_length - r.offset;
-        r.chunks.push_back(i);
-        continue;
+  // Fetches the chunks `to_fetch` (indices into rc.chunks) from the source.
+  auto fetch_chunks = [&](std::vector<size_t> to_fetch) -> Status {
+    std::sort(to_fetch.begin(), to_fetch.end(),
+              [&](size_t a, size_t b) { return rc.chunks[a].file_offset < rc.chunks[b].file_offset; });
+    // Runs of adjacent chunks, one request each, sized so the requests in flight share the bytes.
+    uint64_t fetch_total = 0;
+    for (size_t i : to_fetch) fetch_total += rc.chunks[i].stored_length;
+    const uint64_t per_request = std::clamp<uint64_t>(
+        (fetch_total + options.parallel - 1) / std::max(1, options.parallel), uint64_t{4} << 20,
+        std::max<uint64_t>(options.piece_bytes, 1));
+    std::vector<Run> runs;
+    for (size_t i : to_fetch) {
+      const RecipeChunk& c = rc.chunks[i];
+      if (!runs.empty()) {
+        Run& r = runs.back();
+        const uint64_t end = r.offset + r.length;
+        // Adjacent chunks (or a small literal gap between them) share one request.
+        if (c.file_offset >= end && c.file_offset - end <= (64 << 10) && r.length < per_request) {
+          r.length = c.file_offset + c.stored_length - r.offset;
+          r.chunks.push_back(i);
+          continue;
+        }
       }
+      runs.push_back(Run{c.file_offset, c.stored_length, {i}});
     }
-    runs.push_back(Run{c.file_offset, c.stored_length, {i}});
-  }
 
-  std::atomic<size_t> next{0};
-  std::mutex err_mu;
-  Status failed;
-  std::atomic<bool> stop{false};
-  // Each worker streams its runs chunk by chunk through one buffer: a chunk is checked against its
-  // id and written while the next one is still arriving (the socket's buffer holds it), so memory is
-  // one chunk per request in flight, and no byte is copied more than into the buffer and the file.
-  auto work = [&] {
-    std::vector<std::byte> buf;
-    for (size_t k; !stop.load() && (k = next.fetch_add(1)) < runs.size();) {
-      const Run& run = runs[k];
-      size_t done = 0;  // chunks of the run written (a retry resumes after them)
-      Status write_failed;
-      Backoff backoff = source.backoff();
-      auto got = retry<int>(
-          backoff, clock, source.sleeper(),
-          [&](int) -> Result<int> {
-            const uint64_t from = rc.chunks[run.chunks[done]].file_offset, end = run.offset + run.length;
-            THAW_ASSIGN_OR_RETURN(std::unique_ptr<RangeStream> in, source.open_range_once(path, from, end - from));
-            if (in->length() != end - from)
-              return make_error(Code::kCorrupt, "{} bytes of {} at offset {}", in->length(), end - from, from);
-            uint64_t pos = from;
-            for (; done < run.chunks.size(); ++done) {
-              if (stop.load()) return make_error(Code::kCancelled, "another part of the fetch failed");
-              const RecipeChunk& c = rc.chunks[run.chunks[done]];
-              if (c.file_offset > pos) THAW_TRY(in->skip(c.file_offset - pos));
-              if (c.encoding == ChunkEncoding::kRaw) {
-                // In cache-sized pieces, each hashed and written while it is hot; the chunk's id
-                // is checked at its end (a chunk that fails is written again on the retry, and
-                // the file is renamed into place only once every chunk passed).
-                if (c.length != c.stored_length)
-                  return make_error(Code::kCorrupt, "chunk {}: {} bytes stored for {}", c.id, c.stored_length, c.length);
-                if (buf.size() < kStreamPiece) buf.resize(kStreamPiece);
-                bundle::Xxh3Stream128 hash;
-                for (uint64_t off = 0; off < c.stored_length;) {
-                  auto piece = std::span(buf).first(std::min<uint64_t>(kStreamPiece, c.stored_length - off));
+    std::atomic<size_t> next{0};
+    std::mutex err_mu;
+    Status failed;
+    std::atomic<bool> stop{false};
+    // Each worker streams its runs chunk by chunk through one buffer: a chunk is checked against its
+    // id and written while the next one is still arriving (the socket's buffer holds it), so memory is
+    // one chunk per request in flight, and no byte is copied more than into the buffer and the file.
+    auto work = [&] {
+      std::vector<std::byte> buf;
+      for (size_t k; !stop.load() && (k = next.fetch_add(1)) < runs.size();) {
+        const Run& run = runs[k];
+        size_t done = 0;  // chunks of the run written (a retry resumes after them)
+        Status write_failed;
+        Backoff backoff = source.backoff();
+        auto got = retry<int>(
+            backoff, clock, source.sleeper(),
+            [&](int) -> Result<int> {
+              const uint64_t from = rc.chunks[run.chunks[done]].file_offset, end = run.offset + run.length;
+              THAW_ASSIGN_OR_RETURN(std::unique_ptr<RangeStream> in, source.open_range_once(path, from, end - from));
+              if (in->length() != end - from)
+                return make_error(Code::kCorrupt, "{} bytes of {} at offset {}", in->length(), end - from, from);
+              uint64_t pos = from;
+              for (; done < run.chunks.size(); ++done) {
+                if (stop.load()) return make_error(Code::kCancelled, "another part of the fetch failed");
+                const RecipeChunk& c = rc.chunks[run.chunks[done]];
+                if (c.file_offset > pos) THAW_TRY(in->skip(c.file_offset - pos));
+                if (c.encoding == ChunkEncoding::kRaw) {
+                  // In cache-sized pieces, each hashed and written while it is hot; the chunk's id
+                  // is checked at its end (a chunk that fails is written again on the retry, and
+                  // the file is renamed into place only once every chunk passed).
+                  if (c.length != c.stored_length)
+                    return make_error(Code::kCorrupt, "chunk {}: {} bytes stored for {}", c.id, c.stored_length, c.length);
+                  if (buf.size() < kStreamPiece) buf.resize(kStreamPiece);
+                  bundle::Xxh3Stream128 hash;
+                  for (uint64_t off = 0; off < c.stored_length;) {
+                    auto piece = std::span(buf).first(std::min<uint64_t>(kStreamPiece, c.stored_length - off));
+                    THAW_TRY(in->read(piece));
+                    hash.update(piece);
+                    write_failed = pwrite_all(file.fd(), piece, c.file_offset + off, what);
+                    // Not transient: ends the retries (reported below as it is).
+                    if (!write_failed.is_ok()) return make_error(Code::kCancelled, "writing failed");
+                    off += piece.size();
+                  }
+                  if (std::string got = hash.hex_digest(); got != c.id)
+                    return make_error(Code::kCorrupt, "chunk {}: bytes hash to {}", c.id, got);
+                } else {
+                  // Compressed: decoded whole to be checked.
+                  if (buf.size() < c.stored_length) buf.resize(c.stored_length);
+                  auto piece = std::span(buf).first(c.stored_length);
                   THAW_TRY(in->read(piece));
-                  hash.update(piece);
-                  write_failed = pwrite_all(file.fd(), piece, c.file_offset + off, what);
-                  // Not transient: ends the retries (reported below as it is).
+                  THAW_TRY(verify_chunk(c.id, c.encoding, c.length, piece));
+                  write_failed = pwrite_all(file.fd(), piece, c.file_offset, what);
                   if (!write_failed.is_ok()) return make_error(Code::kCancelled, "writing failed");
-                  off += piece.size();
                 }
-                if (std::string got = hash.hex_digest(); got != c.id)
-                  return make_error(Code::kCorrupt, "chunk {}: bytes hash to {}", c.id, got);
-              } else {
-                // Compressed: decoded whole to be checked.
-                if (buf.size() < c.stored_length) buf.resize(c.stored_length);
-                auto piece = std::span(buf).first(c.stored_length);
-                THAW_TRY(in->read(piece));
-                THAW_TRY(verify_chunk(c.id, c.encoding, c.length, piece));
-                write_failed = pwrite_all(file.fd(), piece, c.file_offset, what);
-                if (!write_failed.is_ok()) return make_error(Code::kCancelled, "writing failed");
+                // Start writing it back now, so a later fsync waits only for the last pieces.
+                (void)::sync_file_range(file.fd(), static_cast<off_t>(c.file_offset), static_cast<off_t>(c.stored_length),
+                                        SYNC_FILE_RANGE_WRITE);
+                pos = c.file_offset + c.stored_length;
               }
-              // Start writing it back now, so a later fsync waits only for the last pieces.
-              (void)::sync_file_range(file.fd(), static_cast<off_t>(c.file_offset), static_cast<off_t>(c.stored_length),
-                                      SYNC_FILE_RANGE_WRITE);
-              pos = c.file_offset + c.stored_length;
-            }
-            return 0;
-          },
-          [&](const Status&) { source.count_retry(); });
-      Status s = !write_failed.is_ok() ? write_failed : got.is_ok() ? Status::ok() : source_error(got.status(), url);
-      if (!s.is_ok()) {
-        std::lock_guard lock(err_mu);
-        if (failed.is_ok()) failed = s;
-        stop.store(true);
+              return 0;
+            },
+            [&](const Status&) { source.count_retry(); });
+        Status s = !write_failed.is_ok() ? write_failed : got.is_ok() ? Status::ok() : source_error(got.status(), url);
+        if (!s.is_ok()) {
+          std::lock_guard lock(err_mu);
+          if (failed.is_ok()) failed = s;
+          stop.store(true);
+        }
       }
+    };
+    {
+      std::vector<std::thread> threads;
+      const int n = std::max(1, std::min<int>(options.parallel, static_cast<int>(runs.size())));
+      for (int t = 1; t < n; ++t) threads.emplace_back(work);
+      work();
+      for (auto& t : threads) t.join();
     }
+    return failed;
   };
-  {
-    std::vector<std::thread> threads;
-    const int n = std::max(1, std::min<int>(options.parallel, static_cast<int>(runs.size())));
-    for (int t = 1; t < n; ++t) threads.emplace_back(work);
-    work();
-    for (auto& t : threads) t.join();
+
+  // Start while fetching: the chunks a start needs first, then the caller's callback, then the rest.
+  std::vector<size_t> needed_first;
+  if (options.first_ranges && options.on_first_phase) {
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    if (auto reader = bundle::Reader::open(file.path()); reader.is_ok()) ranges = options.first_ranges(reader->manifest());
+    if (!ranges.empty()) {
+      std::vector<size_t> rest;
+      for (size_t i : to_fetch) {
+        const RecipeChunk& c = rc.chunks[i];
+        const bool needed = std::any_of(ranges.begin(), ranges.end(), [&](const auto& r) {
+          return r.second > 0 && r.first < c.file_offset + c.stored_length && c.file_offset < r.first + r.second;
+        });
+        (needed ? needed_first : rest).push_back(i);
+      }
+      to_fetch = std::move(rest);
+      THAW_TRY(fetch_chunks(needed_first));
+      for (size_t i : needed_first) report.first_phase_bytes += rc.chunks[i].stored_length;
+      report.first_phase_seconds = to_seconds(clock.now() - t0);
+      options.on_first_phase(file.path());
+    }
   }
-  if (!failed.is_ok()) return failed;
+  THAW_TRY(fetch_chunks(std::move(to_fetch)));
 
   // 5. Checked, then visible (durable first unless the caller syncs later).
   if (options.durable && ::fsync(file.fd()) != 0) return write_error(what, errno);

@@ -17,8 +17,10 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "bundle/bundle.h"
 #include "cache/upstream.h"
 #include "common/status.h"
 
@@ -50,6 +52,14 @@ struct BundleFetchOptions {
   // Called once the bundle's size is known, before any byte is written (so before the download):
   // an error ends the fetch with that error (a disk budget that cannot make room). Optional.
   std::function<Status(uint64_t file_bytes)> reserve;
+  // Start while fetching (optional, both): `first_ranges` gets the bundle's manifest once the head
+  // and literal bytes are written, and names the byte ranges of the file (offset, length) a start
+  // needs. When it names any, the chunks covering them are fetched first (checked and written like
+  // every chunk); then `on_first_phase` is called with the temp file's path, on the fetch's thread,
+  // before the rest is fetched. The temp file keeps its inode when renamed into place; on a failure
+  // it is deleted. Neither is called when the fetch fails first.
+  std::function<std::vector<std::pair<uint64_t, uint64_t>>(const bundle::Manifest&)> first_ranges;
+  std::function<void(const std::string& temp_path)> on_first_phase;
 };
 
 struct BundleFetchReport {
@@ -60,6 +70,8 @@ struct BundleFetchReport {
   uint64_t requests = 0;       // range reads sent to the source
   double head_seconds = 0.0;   // the first read: the source's latency
   double seconds = 0.0;        // the whole fetch
+  double first_phase_seconds = 0.0;  // to on_first_phase (0: not called)
+  uint64_t first_phase_bytes = 0;    // chunk bytes fetched before it
 };
 
 // Fetches `path` on `source` into `dest` (replaced atomically if present).

@@ -209,7 +209,7 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
   std::unique_ptr<manager::ModelStore> store;
   std::unique_ptr<manager::Launcher> launcher;
   if (has_sources(c)) {
-    auto opened = open_model_store(c, clock);
+    auto opened = open_model_store(c, clock, backends);
     if (!opened.is_ok()) {
       spdlog::error("model store: {}", opened.status().to_string());
       return 2;

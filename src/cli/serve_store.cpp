@@ -33,8 +33,11 @@ bool has_sources(const manager::ServeConfig& config) {
   return false;
 }
 
-Result<std::unique_ptr<manager::ModelStore>> open_model_store(const manager::ServeConfig& config, const Clock& clock) {
+Result<std::unique_ptr<manager::ModelStore>> open_model_store(const manager::ServeConfig& config, const Clock& clock,
+                                                              const engine::Registry& backends) {
   manager::StoreOptions so;
+  so.start_while_fetching = config.store_start_while_fetching;
+  so.start_ranges = [&backends](const bundle::Manifest& m) { return backends.start_ranges(m); };
   so.dir = config.store_dir;
   so.budget_bytes = config.store_budget_bytes;
   so.verify_cache_dir = bundle::VerifiedCache::default_dir();  // where the workers' `thaw run` marks

@@ -10,6 +10,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "engine/registry.h"
 #include "manager/manager.h"
 #include "manager/model_store.h"
 #include "manager/serve_config.h"
@@ -21,8 +22,10 @@ namespace thaw::cli {
 Status assign_store_paths(manager::ServeConfig& config);
 bool has_sources(const manager::ServeConfig& config);
 
-// Opens the store and registers every model with a source.
-Result<std::unique_ptr<manager::ModelStore>> open_model_store(const manager::ServeConfig& config, const Clock& clock);
+// Opens the store and registers every model with a source. `backends` (which must outlive the
+// store) say what a start reads, for starting while fetching.
+Result<std::unique_ptr<manager::ModelStore>> open_model_store(const manager::ServeConfig& config, const Clock& clock,
+                                                              const engine::Registry& backends);
 
 // What the manager calls to register a new version's source (Manager::publish_version).
 std::function<Result<manager::ManagerOptions::SourceVersion>(const std::string&, const std::string&, const std::string&)>

@@ -42,6 +42,10 @@ struct LoadPlan {
   // With fault_in empty: map the bundle lazily and fault in nothing, because the backend's runtime
   // maps and reads the file itself (llama.cpp). Only for uncompressed bundles.
   bool runtime_maps_file = false;
+  // Whether a start reads only the bundle's files (the manifest's `files`: graph, tokenizer, warm-up
+  // inputs, config), never a tensor's bytes, so it may begin while the tensors are still arriving
+  // (the model store's start while fetching). False: a start may read anything.
+  bool reads_only_files = false;
   // Memory a fresh instance adds before it can be measured: what it loads plus its runtime's own.
   uint64_t start_bytes = 0;
   // Whether instances may be forked from a loaded template (the zygote rung). False for runtimes

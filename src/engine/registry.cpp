@@ -52,6 +52,15 @@ Result<LoadPlan> Registry::load_plan(const std::string& path) const {
   return plugin->load_plan(reader.manifest());
 }
 
+std::vector<std::pair<uint64_t, uint64_t>> Registry::start_ranges(const bundle::Manifest& manifest) const {
+  auto plugin = find(manifest.backend);
+  if (!plugin.is_ok() || manifest.compression != bundle::Compression::kNone) return {};
+  if (!(*plugin)->load_plan(manifest).reads_only_files) return {};
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  for (const bundle::FileEntry& f : manifest.files) out.emplace_back(manifest.data_offset + f.offset, f.length);
+  return out;
+}
+
 std::vector<const Plugin*> Registry::plugins() const {
   std::vector<const Plugin*> out;
   for (const auto& p : plugins_) out.push_back(p.get());

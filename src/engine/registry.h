@@ -29,6 +29,10 @@ class Registry {
   const Plugin* claim(const std::string& input) const;
   // The load plan of the bundle at `path`, from its manifest (opens the file, reads no data).
   Result<LoadPlan> load_plan(const std::string& path) const;
+  // The byte ranges of the bundle file (offset, length) a start reads, when its plugin's plan says
+  // it reads only files (LoadPlan::reads_only_files) and the bundle is uncompressed; empty when a
+  // start may read anything (or the backend is unknown).
+  std::vector<std::pair<uint64_t, uint64_t>> start_ranges(const bundle::Manifest& manifest) const;
 
   // In the order added.
   std::vector<const Plugin*> plugins() const;

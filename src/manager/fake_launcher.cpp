@@ -124,6 +124,7 @@ std::vector<std::shared_ptr<FakeZygote>> FakeLauncher::zygotes() const {
 void FakeLauncher::start_instance(const StartSpec& spec, std::shared_ptr<ZygoteHandle> zygote, InstanceDone done) {
   std::lock_guard lock(mu_);
   ++instance_starts_;
+  last_instance_spec_ = spec;
   const FakeCosts& c = costs_for(spec.bundle);
   const bool fork = zygote && zygote->alive();
   const Rung from = fork ? Rung::kZygote : (storage_.count(spec.bundle) ? storage_[spec.bundle] : Rung::kDisk);

@@ -96,6 +96,11 @@ class FakeLauncher final : public Launcher {
   std::vector<std::shared_ptr<FakeWorker>> workers() const;  // every worker started, alive or not
   std::vector<std::shared_ptr<FakeZygote>> zygotes() const;
   int instance_starts() const { return instance_starts_; }
+  // The spec of the last instance start asked for.
+  StartSpec last_instance_spec() const {
+    std::lock_guard lock(mu_);
+    return last_instance_spec_;
+  }
   int zygote_starts() const { return zygote_starts_; }
   int stops() const { return stops_; }
   void set_storage(const std::string& bundle, policy::Rung rung);
@@ -144,6 +149,7 @@ class FakeLauncher final : public Launcher {
   int fail_starts_ = 0;
   Status fail_why_;
   int instance_starts_ = 0, zygote_starts_ = 0, stops_ = 0;
+  StartSpec last_instance_spec_;
   pid_t next_pid_ = 1000;
   std::function<void(const std::string&)> on_work_;
   bool forget_dead_ = false;

@@ -1,24 +1,58 @@
 #include "manager/fetching_launcher.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <optional>
+
+#include <spdlog/spdlog.h>
+
 namespace thaw::manager {
+
+// A start begun on a copy still arriving (start while fetching): joins the instance's start with
+// the rest of the fetch. The instance is reported as soon as it is ready (it has read only bytes
+// that arrived, each checked against its chunk's id); a fetch that then fails kills it (its handle
+// reports it dead at once), and a start not reported yet fails with the fetch's error. The copy's
+// lease, once the fetch ends, is held here, so by the instance's handle. A start that fails is
+// reported once the fetch ends, with the fetch's error when that failed too (the root cause: the
+// worker found its file gone). Thread-safe.
+struct FetchingLauncher::EarlyStart {
+  std::mutex mu;
+  InstanceDone done;                      // cleared once called
+  // The worker's own name for the arriving copy (a hard link: the fetch may rename or delete its
+  // temp file before the worker opens it), removed once the instance started or failed.
+  std::string link;
+  std::optional<Status> instance_error;   // a failed start, waiting for the fetch's end
+  bool fetch_done = false;
+  Status fetch_status;
+  std::shared_ptr<StoreLease> lease;      // from the fetch's end
+  std::shared_ptr<WorkerHandle> worker;   // the inner instance, once ready
+  std::atomic<bool> failed{false};        // the fetch failed: the instance is (being) killed
+};
 
 namespace {
 
 // A handle that holds its bundle's store lease for as long as the manager keeps the handle.
 class LeasedWorker final : public WorkerHandle {
  public:
-  LeasedWorker(std::shared_ptr<WorkerHandle> inner, std::shared_ptr<StoreLease> lease)
-      : inner_(std::move(inner)), lease_(std::move(lease)) {}
+  LeasedWorker(std::shared_ptr<WorkerHandle> inner, std::shared_ptr<StoreLease> lease,
+               std::shared_ptr<FetchingLauncher::EarlyStart> early = nullptr)
+      : inner_(std::move(inner)), lease_(std::move(lease)), early_(std::move(early)) {}
   pid_t pid() const override { return inner_->pid(); }
   const http::Endpoint& endpoint() const override { return inner_->endpoint(); }
   bool forked() const override { return inner_->forked(); }
-  bool alive() override { return inner_->alive(); }
+  bool alive() override { return !(early_ && early_->failed.load()) && inner_->alive(); }
   uint64_t memory_bytes() override { return inner_->memory_bytes(); }
   const std::shared_ptr<WorkerHandle>& inner() const { return inner_; }
 
  private:
   std::shared_ptr<WorkerHandle> inner_;
   std::shared_ptr<StoreLease> lease_;
+  std::shared_ptr<FetchingLauncher::EarlyStart> early_;  // a start while fetching: holds its lease
 };
 
 class LeasedZygote final : public ZygoteHandle {
@@ -55,13 +89,109 @@ void FetchingLauncher::start_instance(const StartSpec& spec, std::shared_ptr<Zyg
   if (!store_.knows(spec.bundle)) return inner_->start_instance(spec, unwrap(std::move(zygote)), std::move(done));
   // The number of starts in flight is bounded by the models' max_instances: never refused.
   pool_.submit_continuation([this, spec, zygote = unwrap(std::move(zygote)), done = std::move(done)] {
-    auto lease = store_.ensure(spec.bundle);
+    // A fresh instance may start on the copy while it arrives, unless its flags ask the worker to
+    // verify the whole file (which has not all arrived).
+    const bool may_begin = !zygote && std::none_of(spec.args.begin(), spec.args.end(), [](const std::string& a) {
+      return a == "--verify" || a.starts_with("--verify=");
+    });
+    std::shared_ptr<EarlyStart> early;
+    std::function<void(const std::string&)> on_first_phase;
+    if (may_begin) {
+      on_first_phase = [&](const std::string& temp) {
+        if (early) return;  // a second fetch (the budget took the first copy at once): one start
+        // "NAME/VERSION.thaw.PID-N-start.tmp": a ".tmp" name, so a crash leaves what open() removes.
+        const std::string link = temp.substr(0, temp.size() - 4) + "-start.tmp";
+        if (::link(temp.c_str(), link.c_str()) != 0) {
+          spdlog::warn("model store: cannot link {} for a start while fetching ({}): starting after the fetch", temp,
+                       std::strerror(errno));
+          return;
+        }
+        early = std::make_shared<EarlyStart>();
+        early->done = done;
+        early->link = link;
+        StartSpec s = spec;
+        s.bundle = link;
+        // Every byte it reads was checked against its chunk's id on arrival (the store records the
+        // finished copy verified for later starts the same way).
+        s.args.insert(s.args.end(), {"--verify", "never"});
+        inner_->start_instance(s, nullptr, [this, early](Result<std::shared_ptr<WorkerHandle>> r) {
+          early_instance_ready(early, std::move(r));
+        });
+      };
+    }
+    auto lease = store_.ensure(spec.bundle, on_first_phase);
+    if (early) return early_fetch_done(early, std::move(lease));
     if (!lease.is_ok()) return done(lease.status());
     inner_->start_instance(spec, zygote, [done, lease = *lease](Result<std::shared_ptr<WorkerHandle>> r) {
       if (!r.is_ok()) return done(r.status());
       done(std::shared_ptr<WorkerHandle>(std::make_shared<LeasedWorker>(std::move(r).value(), lease)));
     });
   });
+}
+
+namespace {
+void remove_link_locked(FetchingLauncher::EarlyStart& early) {
+  if (!early.link.empty()) ::unlink(early.link.c_str());
+  early.link.clear();
+}
+}  // namespace
+
+void FetchingLauncher::early_instance_ready(const std::shared_ptr<EarlyStart>& early,
+                                            Result<std::shared_ptr<WorkerHandle>> r) {
+  InstanceDone done;
+  Result<std::shared_ptr<WorkerHandle>> report = make_error(Code::kInternal, "unset");
+  std::shared_ptr<WorkerHandle> to_kill;
+  {
+    std::lock_guard lock(early->mu);
+    remove_link_locked(*early);  // started (its mapping holds the inode) or failed
+    if (!r.is_ok() && !early->fetch_done) {
+      early->instance_error = r.status();  // reported when the fetch ends
+      return;
+    }
+    done = std::move(early->done);
+    early->done = nullptr;
+    if (early->fetch_done && !early->fetch_status.is_ok()) {
+      if (r.is_ok()) to_kill = *r;
+      report = early->fetch_status;
+    } else if (!r.is_ok()) {
+      report = r.status();
+    } else {
+      early->worker = *r;
+      report = std::shared_ptr<WorkerHandle>(std::make_shared<LeasedWorker>(std::move(r).value(), nullptr, early));
+    }
+  }
+  if (to_kill) inner_->kill(std::move(to_kill));
+  if (done) done(std::move(report));
+}
+
+void FetchingLauncher::early_fetch_done(const std::shared_ptr<EarlyStart>& early,
+                                        Result<std::shared_ptr<StoreLease>> lease) {
+  InstanceDone done;
+  Status failed_start;
+  std::shared_ptr<WorkerHandle> to_kill;
+  {
+    std::lock_guard lock(early->mu);
+    early->fetch_done = true;
+    if (lease.is_ok()) {
+      early->lease = std::move(lease).value();
+    } else {
+      early->fetch_status = lease.status();
+      early->failed.store(true);
+      remove_link_locked(*early);  // nothing partial stays in the store
+      to_kill = std::move(early->worker);  // reported already: it dies, and the manager replaces it
+    }
+    if (early->instance_error) {
+      done = std::move(early->done);
+      early->done = nullptr;
+      failed_start = lease.is_ok() ? *early->instance_error : lease.status();
+    }
+  }
+  if (to_kill) {
+    spdlog::warn("model store: stopping instance pid {} (started while fetching its bundle): {}", to_kill->pid(),
+                 lease.status().to_string());
+    inner_->kill(std::move(to_kill));
+  }
+  if (done) done(failed_start);
 }
 
 void FetchingLauncher::start_zygote(const StartSpec& spec, ZygoteDone done) {

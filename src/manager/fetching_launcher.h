@@ -6,6 +6,12 @@
 //
 // A failed fetch fails the start with the fetch's error (502/503/507 at the client, naming the
 // cause); the next start fetches again.
+//
+// Start while fetching: a fresh instance (not forked, no --verify in its flags) of a bundle being
+// fetched starts on the arriving copy as soon as what it reads has arrived (ModelStore::ensure's
+// on_first_phase), with the worker's own verify off, and is reported once ready, maybe before the
+// fetch ends. If the rest of the fetch fails, the instance is killed (a start not yet reported
+// fails with the fetch's error); nothing partial stays in the store.
 #pragma once
 
 #include <memory>
@@ -39,7 +45,12 @@ class FetchingLauncher final : public Launcher {
 
   Launcher& inner() { return *inner_; }
 
+  struct EarlyStart;  // a start while fetching (docs/registry.md)
+
  private:
+  void early_instance_ready(const std::shared_ptr<EarlyStart>& early, Result<std::shared_ptr<WorkerHandle>> r);
+  void early_fetch_done(const std::shared_ptr<EarlyStart>& early, Result<std::shared_ptr<StoreLease>> lease);
+
   std::unique_ptr<Launcher> inner_;
   ModelStore& store_;
   cache::WorkerPool pool_;  // fetches (and the starts they lead to); last, so it stops first

@@ -176,7 +176,8 @@ double ModelStore::fetch_cost_ms(const std::string& path) const {
   return lat + static_cast<double>(it->second.size) / (bw * 1e6) * 1000.0;
 }
 
-Result<std::shared_ptr<StoreLease>> ModelStore::ensure(const std::string& path) {
+Result<std::shared_ptr<StoreLease>> ModelStore::ensure(const std::string& path,
+                                                       const std::function<void(const std::string&)>& on_first_phase) {
   for (int attempt = 0; attempt < 3; ++attempt) {
     {
       std::lock_guard lock(mu_);
@@ -190,7 +191,7 @@ Result<std::shared_ptr<StoreLease>> ModelStore::ensure(const std::string& path) 
       }
     }
     auto r = flight_.run(path, options_.wait_timeout, [&]() -> Result<int> {
-      THAW_TRY(fetch(path));
+      THAW_TRY(fetch(path, on_first_phase));
       return 0;
     });
     if (!r.is_ok()) return r.status();
@@ -199,7 +200,7 @@ Result<std::shared_ptr<StoreLease>> ModelStore::ensure(const std::string& path) 
   return make_error(Code::kNoSpace, "the model store's budget keeps evicting {} before it can start", path);
 }
 
-Status ModelStore::fetch(const std::string& path) {
+Status ModelStore::fetch(const std::string& path, const std::function<void(const std::string&)>& on_first_phase) {
   StoredModel model;
   std::string base, url_path;
   cache::BundleFetchOptions fo;
@@ -247,12 +248,26 @@ Status ModelStore::fetch(const std::string& path) {
     remove_files(trash);
     return s;
   };
+  // Start while fetching: only a whole-file hash, checked at the end, would vouch for more than the
+  // chunk ids the first phase checked, so a model with sha256 waits for it.
+  bool first_phase_called = false;
+  if (on_first_phase && options_.start_while_fetching && options_.start_ranges && fo.sha256.empty()) {
+    fo.first_ranges = options_.start_ranges;
+    fo.on_first_phase = [&](const std::string& temp) {
+      first_phase_called = true;
+      spdlog::info("model store: {} version {}: what a start reads has arrived; starting while the rest is fetched",
+                   model.name, model.version);
+      on_first_phase(temp);
+    };
+  }
   // Not waiting for the disk: the copy is synced and recorded durable in the background (below).
   fo.durable = false;
   forget_durable(path);
   Result<cache::BundleFetchReport> r = cache::fetch_bundle(**source, url_path, path, fo);
   // A full disk: make room from copies nobody uses, least recently used first, and try again.
-  for (int tries = 0; !r.is_ok() && r.status().code() == Code::kNoSpace && tries < 8; ++tries) {
+  // (Not once a start began on the first attempt's temp file: that start fails with this error.)
+  for (int tries = 0; !r.is_ok() && r.status().code() == Code::kNoSpace && !first_phase_called && tries < 8;
+       ++tries) {
     std::vector<std::string> victims;
     {
       std::lock_guard lock(mu_);
@@ -427,7 +442,9 @@ nlohmann::json ModelStore::describe() const {
     if (e.last_fetch)
       j["last_fetch"] = {{"seconds", e.last_fetch->seconds}, {"fetched_bytes", e.last_fetch->fetched_bytes},
                          {"reused_bytes", e.last_fetch->reused_bytes}, {"requests", e.last_fetch->requests},
-                         {"chunks", e.last_fetch->chunks}, {"chunks_reused", e.last_fetch->chunks_reused}};
+                         {"chunks", e.last_fetch->chunks}, {"chunks_reused", e.last_fetch->chunks_reused},
+                         {"first_phase_seconds", e.last_fetch->first_phase_seconds},
+                         {"first_phase_bytes", e.last_fetch->first_phase_bytes}};
     models.push_back(std::move(j));
   }
   return {{"dir", options_.dir},

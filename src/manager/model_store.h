@@ -59,6 +59,11 @@ struct StoreOptions {
   // Called for each evicted copy (its path), outside the store's lock, after the copy left the
   // store and before its bytes are deleted. Optional.
   std::function<void(const std::string& path)> on_evicted;
+  // Start while fetching (docs/registry.md): the byte ranges of a bundle a start reads, from its
+  // manifest (engine::Registry::start_ranges); empty: everything, so no start before the whole
+  // fetch. Unset, or start_while_fetching false (thaw.yaml store.start_while_fetching): never.
+  std::function<std::vector<std::pair<uint64_t, uint64_t>>(const bundle::Manifest&)> start_ranges;
+  bool start_while_fetching = true;
 };
 
 // A model version the store fetches.
@@ -98,7 +103,13 @@ class ModelStore {
   bool present(const std::string& path) const;
   // Makes the copy local (one fetch however many callers; the next call retries a failed one) and
   // holds it until the lease goes.
-  Result<std::shared_ptr<StoreLease>> ensure(const std::string& path);
+  //
+  // `on_first_phase` (optional): when this call runs the fetch, the start ranges are known, and the
+  // model has no sha256 to check first, it is called on this thread with the temp file's path once
+  // the bytes a start reads have arrived (each checked against its chunk's id), while the rest is
+  // still to come; ensure() then returns when the whole fetch ends, as without it. At most once.
+  Result<std::shared_ptr<StoreLease>> ensure(const std::string& path,
+                                             const std::function<void(const std::string&)>& on_first_phase = {});
   // The source's size of the bundle, when known (from a fetch or probe()).
   uint64_t size_of(const std::string& path) const;
   // Learns the bundle's size from the source (one small range read) so fetch_cost_ms can price it.
@@ -135,7 +146,7 @@ class ModelStore {
     uint64_t fetches = 0, failures = 0, evictions = 0;
   };
   Result<cache::Upstream*> source_for(const std::string& base);
-  Status fetch(const std::string& path);
+  Status fetch(const std::string& path, const std::function<void(const std::string&)>& on_first_phase);
   void release(const std::string& path);
   // With mu_ held: drops copies beyond the budget (all_unused: the least recently used one nobody
   // holds), moving each file aside; returns the moved files, for remove_files() after the lock.

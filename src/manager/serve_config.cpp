@@ -39,7 +39,8 @@ T as(const YAML::Node& node, const char* key, const char* what) {
 
 template <typename T>
 constexpr const char* kind_of() {
-  if constexpr (std::is_same_v<T, std::string>) return "a string";
+  if constexpr (std::is_same_v<T, bool>) return "true or false";
+  else if constexpr (std::is_same_v<T, std::string>) return "a string";
   else if constexpr (std::is_same_v<T, std::vector<std::string>>) return "a list of strings";
   else if constexpr (std::is_floating_point_v<T>) return "a number";
   else if constexpr (std::is_unsigned_v<T>) return "a non-negative integer";
@@ -173,7 +174,8 @@ Result<ServeConfig> parse_node(const YAML::Node& root, const std::string& base_d
   c.models_dir = resolve(base_dir, c.models_dir);
   c.store_dir = resolve(base_dir, c.store_dir);
   if (auto st = root["store"]) {
-    THAW_TRY(check_keys(st, "store", {"dir", "budget_mb"}));
+    THAW_TRY(check_keys(st, "store", {"dir", "budget_mb", "start_while_fetching"}));
+    read(st, "start_while_fetching", c.store_start_while_fetching);
     read(st, "dir", c.store_dir);
     c.store_dir = resolve(base_dir, c.store_dir);
     if (st["budget_mb"]) c.store_budget_bytes = read_mb(st, "budget_mb");

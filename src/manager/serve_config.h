@@ -109,6 +109,8 @@ struct ServeConfig {
   // Where models with a `source` are kept, and the disk they may use there (0: no budget).
   std::string store_dir = "./thaw-store";
   uint64_t store_budget_bytes = 0;
+  // Start an instance while its bundle is fetched, once what it reads has arrived (docs/registry.md).
+  bool store_start_while_fetching = true;
   // Refuse to start when any model's bundle is bad; else the good ones are served and the bad
   // ones listed (refused).
   bool strict = false;

@@ -162,6 +162,79 @@ TEST_F(BundleFetchTest, AnUnreachableSourceIsUnavailable) {
   EXPECT_TRUE(files().empty());
 }
 
+// Start while fetching: the byte ranges of the last tensor stand for what a start reads.
+std::pair<uint64_t, uint64_t> last_tensor(const bundle::Manifest& m) {
+  const bundle::TensorEntry& t = m.tensors.back();
+  return {m.data_offset + t.offset, t.length};
+}
+
+TEST_F(BundleFetchTest, TheBytesAStartNeedsArriveFirstThenTheCallbackThenTheRest) {
+  const std::string v1 = make_bundle("m", 4, 1 << 20, 1, 256 << 10);
+  registry_.put("m", "1", v1);
+  const std::string dest = (dir_ / "1.thaw").string();
+  std::pair<uint64_t, uint64_t> need, first_tensor;
+  int calls = 0;
+  BundleFetchOptions o;
+  o.first_ranges = [&](const bundle::Manifest& m) {
+    need = last_tensor(m);
+    first_tensor = {m.data_offset + m.tensors.front().offset, m.tensors.front().length};
+    return std::vector{need};
+  };
+  o.on_first_phase = [&](const std::string& temp) {
+    ++calls;
+    EXPECT_NE(temp, dest);
+    EXPECT_FALSE(fs::exists(dest)) << "called before the rename";
+    auto bytes = read_whole_file(temp);
+    ASSERT_TRUE(bytes.is_ok());
+    ASSERT_EQ(bytes->size(), v1.size());
+    EXPECT_EQ(bytes->substr(need.first, need.second), v1.substr(need.first, need.second)) << "needed bytes all there";
+    EXPECT_EQ(bytes->substr(0, 4096), v1.substr(0, 4096)) << "the head is written first";
+    EXPECT_EQ(bytes->substr(first_tensor.first, first_tensor.second), std::string(first_tensor.second, '\0'))
+        << "the rest is not fetched yet";
+  };
+  auto r = fetch_bundle(*upstream_, "/m/1.thaw", dest, o);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(*read_whole_file(dest), v1);
+  EXPECT_EQ(r->first_phase_bytes, need.second);  // the last tensor is 4 whole chunks
+  EXPECT_GT(r->first_phase_seconds, 0.0);
+  EXPECT_EQ(files(), std::vector<std::string>{"1.thaw"});
+}
+
+TEST_F(BundleFetchTest, WithoutRangesThereIsNoFirstPhase) {
+  registry_.put("m", "1", make_bundle("m", 2, 1 << 20, 1, 256 << 10));
+  int calls = 0;
+  BundleFetchOptions o;
+  o.first_ranges = [](const bundle::Manifest&) { return std::vector<std::pair<uint64_t, uint64_t>>{}; };
+  o.on_first_phase = [&](const std::string&) { ++calls; };
+  auto r = fetch_bundle(*upstream_, "/m/1.thaw", (dir_ / "1.thaw").string(), o);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(r->first_phase_seconds, 0.0);
+}
+
+TEST_F(BundleFetchTest, ARestThatNeverVerifiesFailsAfterTheFirstPhaseAndLeavesNothing) {
+  std::string v1 = make_bundle("m", 4, 1 << 20, 1, 256 << 10);
+  std::pair<uint64_t, uint64_t> need;
+  {
+    auto reader = bundle::Reader::from_memory(std::as_bytes(std::span(v1)));
+    ASSERT_TRUE(reader.is_ok());
+    need = last_tensor(reader->manifest());
+    v1[reader->manifest().data_offset + 10] ^= 0x5a;  // a byte of the first tensor: the rest
+  }
+  registry_.put("m", "1", v1);
+  std::string temp;
+  BundleFetchOptions o;
+  o.first_ranges = [&](const bundle::Manifest&) { return std::vector{need}; };
+  o.on_first_phase = [&](const std::string& t) { temp = t; };
+  auto r = fetch_bundle(*upstream_, "/m/1.thaw", (dir_ / "1.thaw").string(), o);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().code(), Code::kUpstream);
+  EXPECT_FALSE(temp.empty()) << "the first phase passed";
+  EXPECT_FALSE(fs::exists(temp));
+  EXPECT_TRUE(files().empty());
+}
+
 TEST(SourceUrlTest, SplitsAndRefuses) {
   auto u = parse_source_url("http://127.0.0.1:8090/models/minilm/3");
   ASSERT_TRUE(u.is_ok());

@@ -42,6 +42,13 @@ def publish(root, bundle, name, version):
     return dest
 
 
+def wait_stored(gw, name):
+    """Waits for the model's copy to be in the store: a start while fetching answers before the
+    fetch ends (docs/registry.md)."""
+    entry = lambda: next(m for m in gw.get("/admin/models").json()["store"]["models"] if m["name"] == name)
+    gw.wait_until(lambda: entry()["present"], 60, f"{name}'s copy in the store")
+
+
 def store_files(store):
     """The store's files but the durability markers (NAME/VERSION.thaw.durable, docs/registry.md)."""
     return sorted(str(p.relative_to(store)) for p in pathlib.Path(store).rglob("*")
@@ -127,6 +134,7 @@ def test_bad_sources_fail_clearly_leave_nothing_and_retry(registry, bundle, serv
     time.sleep(2.2)  # the start back-off after a failed start
     r = infer(gw, "later", [0], timeout=120)
     assert r.status_code == 200, r.text
+    wait_stored(gw, "later")
     assert store_files(tmp_path / "store") == ["later/1.thaw"]
     # Served before its fsync; recorded durable once the store's background sync is done.
     stored = lambda: next(m for m in gw.get("/admin/models").json()["store"]["models"] if m["name"] == "later")
@@ -145,9 +153,11 @@ def test_budget_evicts_unused_copies_to_the_registry_rung(registry, bundle, serv
                 {"name": "b", "source": source(up, "b", "1")}], store_budget_mb=int(size_mb * 2.5))
     gw.wait_until(lambda: gw.models()["p"]["rung"] != "registry", 60, "prefetch of p")
     assert infer(gw, "a", [0], timeout=120).status_code == 200
+    wait_stored(gw, "a")
     # a's instance holds its copy: the budget cannot take it while it runs.
     assert gw.post("/admin/models/a/drain", json={"rung": "disk"}).status_code == 200
     assert infer(gw, "b", [0], timeout=120).status_code == 200
+    wait_stored(gw, "b")
     gw.wait_until(lambda: gw.models()["a"]["rung"] == "registry", 30, "a evicted to the registry rung")
     assert sorted(store_files(tmp_path / "store")) == ["b/1.thaw", "p/1.thaw"]
     store = {m["name"]: m for m in gw.get("/admin/models").json()["store"]["models"]}
@@ -160,6 +170,7 @@ def test_budget_evicts_unused_copies_to_the_registry_rung(registry, bundle, serv
     # Once b stops, a is back from the registry rung on its next request (b's copy makes room).
     assert gw.post("/admin/models/b/drain", json={"rung": "disk"}).status_code == 200
     gw.wait_until(lambda: infer(gw, "a", [0], timeout=120).status_code == 200, 30, "a served again")
+    wait_stored(gw, "a")
     assert sorted(store_files(tmp_path / "store")) == ["a/1.thaw", "p/1.thaw"]
 
 
@@ -293,3 +304,66 @@ def test_a_canary_takes_its_share_then_is_promoted(registry, bundle, serve):
     assert promoted.status_code == 200 and promoted.json()["version"] == "2", promoted.text
     gw.wait_until(lambda: len(gw.models()["can"]["instances"]) == 1, 30, "version 1 drained")
     assert gw.models()["can"]["canary"] is None
+
+
+def first_file_chunk(bundle):
+    """The file offset of the chunk holding the bundle's first file: an ONNX start with graph.ort reads
+    the files, not the tensors before them (docs/registry.md, Start while fetching)."""
+    import subprocess
+    from serve_harness import THAW_BIN
+    m = json.loads(subprocess.run([THAW_BIN, "inspect", "--json", str(bundle)], check=True, capture_output=True,
+                                  text=True).stdout)
+    start = m["data_offset"] + min(f["offset"] for f in m["files"])
+    return max(c["file_offset"] for c in m["chunks"] if c["file_offset"] <= start)
+
+
+def test_an_instance_starts_and_answers_while_its_tensors_still_arrive(registry, bundle, serve, tmp_path):
+    root, up = registry
+    publish(root, bundle, "early", "1")
+    publish(root, bundle, "late", "1")
+    files_at = first_file_chunk(bundle)
+    up.control("/_reset")
+    # The tensors' ranges (the second phase) are held back 5 s; the files' ranges come at once.
+    up.fault("delay", count=1000, delay_ms=5000, min_offset=1, max_offset=files_at)
+    gw = serve([{"name": "early", "source": source(up, "early", "1")}])
+    r = infer(gw, "early", [0, 1], timeout=120)
+    assert r.status_code == 200, r.text
+    assert_reference(r.json(), [0, 1])
+    assert not (tmp_path / "store" / "early" / "1.thaw").exists(), "answered before the fetch ended"
+    wait_stored(gw, "early")
+    stored = lambda: next(m for m in gw.get("/admin/models").json()["store"]["models"] if m["name"] == "early")
+    assert (tmp_path / "store" / "early" / "1.thaw").read_bytes() == bundle.read_bytes()
+    assert 0 < stored()["last_fetch"]["first_phase_seconds"] < 5
+    r = infer(gw, "early", [1], timeout=60)
+    assert r.status_code == 200, r.text
+    assert_reference(r.json(), [1])
+    # Turned off: the first answer waits for the whole fetch.
+    up.control("/_reset")
+    up.fault("delay", count=1000, delay_ms=2000, min_offset=1, max_offset=files_at)
+    gw2 = serve([{"name": "late", "source": source(up, "late", "1")}],
+                extra={"store": {"dir": str(tmp_path / "store2"), "start_while_fetching": False}})
+    r = infer(gw2, "late", [0], timeout=120)
+    assert r.status_code == 200, r.text
+    assert (tmp_path / "store2" / "late" / "1.thaw").exists(), "off: answered after the fetch"
+    up.control("/_reset")
+
+
+def test_a_failed_second_phase_fails_the_start_and_leaves_nothing(registry, bundle, serve, tmp_path):
+    root, up = registry
+    publish(root, bundle, "half", "1")
+    files_at = first_file_chunk(bundle)
+    up.control("/_reset")
+    up.fault("status", count=1000, status=404, min_offset=1, max_offset=files_at)
+    gw = serve([{"name": "half", "source": source(up, "half", "1")}])
+    r = infer(gw, "half", [0], timeout=120)
+    assert r.status_code == 502, r.text
+    assert "no such bundle" in json_error(r) and "half" in json_error(r)
+    assert store_files(tmp_path / "store") == []
+    up.control("/_reset")
+    import time
+    time.sleep(2.2)  # the start back-off after a failed start
+    r = infer(gw, "half", [0], timeout=120)
+    assert r.status_code == 200, r.text
+    assert_reference(r.json(), [0])
+    wait_stored(gw, "half")  # (the answer may come before the rest of the fetch)
+    assert store_files(tmp_path / "store") == ["half/1.thaw"]

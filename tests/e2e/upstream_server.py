@@ -6,8 +6,10 @@ faults injected through a control API.
 
 Prints {"event": "ready", "port": N} on stdout. Control (JSON):
     POST /_faults  {"kind": "status"|"drop"|"truncate"|"corrupt"|"delay", "count": N,
-                    "status": 503, "delay_ms": 2000, "path_contains": "...", "after": K}
-                                queue a fault for N matching requests after the next K
+                    "status": 503, "delay_ms": 2000, "path_contains": "...", "after": K,
+                    "min_offset": A, "max_offset": B}
+                                queue a fault for N matching requests after the next K (with
+                                min/max_offset: only ranges starting in [A, B))
     POST /_config  {"mbps": 0, "rtt_ms": 0}   change throttling (0: none)
     GET  /_stats   {"requests": N, "bytes": N, "by_path": {...}}
     POST /_reset   clear stats and faults
@@ -39,9 +41,11 @@ class State:
         self.bytes = 0
         self.by_path = {}
 
-    def take_fault(self, path):
+    def take_fault(self, path, start):
         with self.lock:
             for f in self.faults:
+                if not f.get("min_offset", 0) <= start < f.get("max_offset", float("inf")):
+                    continue
                 if f["count"] > 0 and f.get("path_contains", "") in path:
                     if f.get("after", 0) > 0:  # let this many matching requests through first
                         f["after"] -= 1
@@ -113,7 +117,8 @@ class Handler(BaseHTTPRequestHandler):
             st.by_path[self.path] = st.by_path.get(self.path, 0) + 1
         if st.rtt_ms:
             time.sleep(st.rtt_ms / 1000.0)
-        fault = self.state.take_fault(self.path)
+        m = RANGE_RE.match((self.headers.get("Range") or "").strip())
+        fault = self.state.take_fault(self.path, int(m.group(1)) if m and m.group(1) else 0)
         if fault and fault["kind"] == "delay":
             time.sleep(fault.get("delay_ms", 1000) / 1000.0)
         if fault and fault["kind"] == "status":

@@ -1,6 +1,7 @@
 // The registry rung's launcher on the fake launcher and a real in-process registry: a start of a
 // bundle without a local copy fetches it first, the handle holds the copy against the budget, and a
-// failed fetch fails the start with the fetch's error.
+// failed fetch fails the start with the fetch's error. Start while fetching: the instance starts on
+// the arriving copy once what it reads is in, and is killed when the rest fails.
 #include "manager/fetching_launcher.h"
 
 #include <unistd.h>
@@ -11,8 +12,11 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "../cache/test_bundle.h"
 #include "../cache/test_registry.h"
+#include "cache/chunk_store.h"
 #include "manager/fake_launcher.h"
 
 namespace thaw::manager {
@@ -106,6 +110,102 @@ TEST_F(FetchingLauncherTest, AFailedFetchFailsTheStartWithItsCause) {
   EXPECT_EQ(worker.status().code(), Code::kUpstream);
   EXPECT_EQ(fake_->instance_starts(), 0);
   EXPECT_EQ(launcher_->storage_rung(gone), Rung::kRegistry);
+}
+
+// Start while fetching: the store's start ranges name the first tensor (standing for the files an
+// ONNX start reads); the registry holds back every range from the second tensor on.
+class StartWhileFetchingTest : public FetchingLauncherTest {
+ protected:
+  void SetUp() override {
+    FetchingLauncherTest::SetUp();
+    launcher_.reset();
+    bundle_ = cache::testing::make_bundle("m", 3, 1 << 20, 1, 256 << 10);
+    auto reader = bundle::Reader::from_memory(std::as_bytes(std::span(bundle_)));
+    const bundle::Manifest& m = reader->manifest();
+    first_ = {m.data_offset + m.tensors[0].offset, m.tensors[0].length};
+    rest_ = m.data_offset + m.tensors[1].offset;
+    StoreOptions o;
+    o.dir = dir_.string();
+    o.start_ranges = [this](const bundle::Manifest&) { return std::vector{first_}; };
+    store_ = std::move(ModelStore::open(o, clock_)).value();
+    auto fake = std::make_unique<FakeLauncher>(clock_, FakeCosts{});
+    fake_ = fake.get();
+    launcher_ = std::make_unique<FetchingLauncher>(std::move(fake), *store_, 2);
+  }
+  std::pair<uint64_t, uint64_t> first_;
+  uint64_t rest_ = 0;
+};
+
+TEST_F(StartWhileFetchingTest, TheInstanceStartsOnTheArrivingCopyAndHoldsItOnceFetched) {
+  registry_.put("a", "1", bundle_);
+  const std::string a = add("a");
+  registry_.hold_from(rest_);
+  auto worker = start(a);  // reported while the rest is held back
+  ASSERT_TRUE(worker.is_ok()) << worker.status().to_string();
+  EXPECT_TRUE(registry_.wait_held(1));
+  EXPECT_FALSE(store_->present(a));
+  const StartSpec spec = fake_->last_instance_spec();
+  EXPECT_NE(spec.bundle, a);
+  EXPECT_EQ(spec.bundle.rfind(a + ".", 0), 0u) << spec.bundle << ": the copy's temp file";
+  EXPECT_EQ(spec.args, (std::vector<std::string>{"--verify", "never"}));
+  EXPECT_TRUE((*worker)->alive());
+  registry_.release();
+  for (int i = 0; i < 2000 && !store_->present(a); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(store_->present(a));
+  EXPECT_EQ(*cache::read_whole_file(a), bundle_);
+  EXPECT_TRUE((*worker)->alive());
+  // The instance holds the copy's lease (the store's budget cannot take it while it lives).
+  for (int i = 0; i < 2000 && store_->describe()["models"][0]["in_use"] != 1; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(store_->describe()["models"][0]["in_use"], 1);
+  worker->reset();
+  for (int i = 0; i < 2000 && store_->describe()["models"][0]["in_use"] != 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(store_->describe()["models"][0]["in_use"], 0);
+  EXPECT_EQ(fake_->instance_starts(), 1);
+}
+
+TEST_F(StartWhileFetchingTest, ARestThatFailsKillsTheInstanceAndLeavesNothing) {
+  std::string bad = bundle_;
+  bad[rest_ + 10] ^= 0x5a;  // the second tensor never verifies
+  registry_.put("a", "1", bad);
+  const std::string a = add("a");
+  registry_.hold_from(rest_);
+  auto worker = start(a);
+  ASSERT_TRUE(worker.is_ok()) << worker.status().to_string();
+  EXPECT_TRUE(registry_.wait_held(1));
+  registry_.release();
+  for (int i = 0; i < 2000 && (*worker)->alive(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_FALSE((*worker)->alive()) << "killed once the fetch failed";
+  EXPECT_FALSE(store_->present(a));
+  for (int i = 0; i < 2000 && !fs::is_empty(fs::path(a).parent_path()); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_TRUE(fs::is_empty(fs::path(a).parent_path())) << "nothing partial in the store";
+  EXPECT_NE(store_->describe()["models"][0].value("last_error", "").find("corrupt"), std::string::npos)
+      << store_->describe().dump();
+}
+
+TEST_F(StartWhileFetchingTest, AStartThatCannotBeginEarlyWaitsForTheWholeFetch) {
+  registry_.put("a", "1", bundle_);
+  const std::string a = add("a");
+  auto promise = std::make_shared<std::promise<Result<std::shared_ptr<WorkerHandle>>>>();
+  auto future = promise->get_future();
+  StartSpec spec;
+  spec.model = "m";
+  spec.bundle = a;
+  spec.args = {"--verify", "always"};  // the worker would read every byte
+  launcher_->start_instance(spec, nullptr, [promise](auto r) { promise->set_value(std::move(r)); });
+  for (int i = 0; i < 2000 && future.wait_for(std::chrono::milliseconds(5)) != std::future_status::ready; ++i)
+    if (auto due = fake_->next_due()) {
+      clock_.set(std::max(clock_.now(), *due));
+      fake_->run_due(clock_.now());
+    }
+  auto worker = future.get();
+  ASSERT_TRUE(worker.is_ok()) << worker.status().to_string();
+  EXPECT_EQ(fake_->instance_starts(), 1);
+  EXPECT_EQ(fake_->last_instance_spec().bundle, a) << "started on the finished copy";
+  EXPECT_EQ(fake_->last_instance_spec().args, spec.args);
+  EXPECT_EQ(store_->describe()["models"][0]["last_fetch"]["first_phase_seconds"], 0.0);
 }
 
 TEST_F(FetchingLauncherTest, BundlesOutsideTheStorePassStraightThrough) {

@@ -274,6 +274,14 @@ models:
   EXPECT_FALSE(parse_serve_config("models: [{name: m, bundle: a.thaw, prefetch: true}]", dir_.string()).is_ok());
   EXPECT_FALSE(parse_serve_config("store: {size: 3}", dir_.string()).is_ok());
   EXPECT_FALSE(parse_serve_config("store: {budget_mb: -1}", dir_.string()).is_ok());
+  // Start while fetching: on unless turned off.
+  EXPECT_TRUE(c->store_start_while_fetching);
+  auto off = parse_serve_config("store: {start_while_fetching: false}", dir_.string());
+  ASSERT_TRUE(off.is_ok()) << off.status().to_string();
+  EXPECT_FALSE(off->store_start_while_fetching);
+  auto bad = parse_serve_config("store: {start_while_fetching: maybe}", dir_.string());
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("true or false"), std::string::npos) << bad.status().to_string();
 }
 
 }  // namespace

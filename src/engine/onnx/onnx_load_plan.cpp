@@ -13,6 +13,7 @@ LoadPlan onnx_load_plan(const bundle::Manifest& manifest) {
   if (const bundle::FileEntry* ort = engine::in_place_ort_graph(manifest)) {
     plan.fault_in.emplace_back(kOrtModelFile);
     plan.start_bytes = ort->length + kOnnxRuntimeBytes;
+    plan.reads_only_files = true;  // graph.ort's initializers are its weights; graph.onnx is not read
   } else {
     plan.start_bytes = manifest.data_length + kOnnxRuntimeBytes;
   }
