@@ -28,6 +28,16 @@ class Gateway(EventLines):
         self.runtime_dir = pathlib.Path(ev["runtime_dir"])
         self.session = requests.Session()
 
+    @classmethod
+    def over_bundles(cls, tmp_path, bundles):
+        """`thaw serve` on its default models folder (tmp_path/models), holding a link to each bundle
+        under the model name given: {"name": path}."""
+        models = pathlib.Path(tmp_path) / "models"
+        models.mkdir()
+        for name, path in bundles.items():
+            (models / f"{name}.thaw").symlink_to(path)
+        return cls(cwd=tmp_path, log_path=pathlib.Path(tmp_path) / "serve.log")
+
     def failure_detail(self):
         return "log=" + self.log_tail()
 

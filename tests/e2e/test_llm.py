@@ -237,10 +237,7 @@ def test_zygote_forks_children_that_generate(bundle, reference, tmp_path):
 def test_serve_routes_openai_requests_by_the_body_model(bundle, reference, tmp_path):
     from serve_harness import Gateway
     _, ref = reference
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "tiny.thaw").symlink_to(bundle)
-    g = Gateway(cwd=tmp_path, log_path=tmp_path / "serve.log")
+    g = Gateway.over_bundles(tmp_path, {"tiny": bundle})
     try:
         c = openai.OpenAI(base_url=f"{g.base}/v1", api_key="unused", max_retries=0, timeout=120)
         assert [m.id for m in c.models.list().data] == ["tiny"]

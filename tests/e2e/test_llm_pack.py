@@ -96,15 +96,12 @@ def test_q4_bundle_serves_greedy_tokens_equal_to_llama_cpps_own(q4, tmp_path):
 
 def test_q4_bundle_through_thaw_serve(q4, tmp_path):
     from serve_harness import Gateway
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "tiny-q4.thaw").symlink_to(q4)
     ref = Worker(q4, "--port", "0", "--backend-opt", "threads=1")
     try:
         expected = complete(ref.url, "the model", 12)["choices"][0]["text"]
     finally:
         assert ref.stop() == 0
-    g = Gateway(cwd=tmp_path, log_path=tmp_path / "serve.log")
+    g = Gateway.over_bundles(tmp_path, {"tiny-q4": q4})
     try:
         r = g.post("/v1/completions", json={"model": "tiny-q4", "prompt": "the model", "max_tokens": 12,
                                             "temperature": 0})

@@ -51,10 +51,7 @@ def test_worker_embeddings_match_the_reference(bundle):
 
 
 def test_serve_routes_embeddings_by_the_body_model(bundle, tmp_path):
-    models = tmp_path / "models"
-    models.mkdir()
-    (models / "minilm.thaw").symlink_to(bundle)
-    g = Gateway(cwd=tmp_path, log_path=tmp_path / "serve.log")
+    g = Gateway.over_bundles(tmp_path, {"minilm": bundle})
     try:
         c = openai.OpenAI(base_url=f"{g.base}/v1", api_key="unused", max_retries=0, timeout=120)
         r = c.embeddings.create(model="minilm", input=REFERENCE["sentences"][0])
