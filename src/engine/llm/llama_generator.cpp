@@ -311,16 +311,20 @@ class LlamaBackend final : public Backend, public Generator {
     size_t reuse = 0;
     if (options_.prompt_cache) {
       reuse = common_prefix(s.held, prompt);
+      // Another slot's prefix is copied only when it is longer by more than kCopyThreshold.
       Slot* source = nullptr;
+      size_t source_n = reuse + kCopyThreshold;
       for (Slot& other : slots_) {
-        const size_t n = &other == &s ? 0 : common_prefix(other.held, prompt);
-        if (n > reuse + kCopyThreshold && (source == nullptr || n > common_prefix(source->held, prompt)))
+        if (&other == &s) continue;
+        if (const size_t n = common_prefix(other.held, prompt); n > source_n) {
           source = &other;
+          source_n = n;
+        }
       }
       if (source != nullptr) {  // a whole-sequence copy (per-sequence KV streams), trimmed below
         llama_memory_seq_cp(llama_get_memory(ctx_.get()), source->seq, s.seq, -1, -1);
         s.held = source->held;
-        reuse = common_prefix(s.held, prompt);
+        reuse = source_n;
       }
       // The last prompt token is always fed again: its logits give the first token.
       reuse = std::min(reuse, prompt.size() - 1);
