@@ -42,10 +42,11 @@ def publish(root, bundle, name, version):
     return dest
 
 
-def wait_stored(gw, name):
+def wait_stored(gw, name, headers=None):
     """Waits for the model's copy to be in the store: a start while fetching answers before the
     fetch ends (docs/registry.md)."""
-    entry = lambda: next(m for m in gw.get("/admin/models").json()["store"]["models"] if m["name"] == name)
+    entry = lambda: next(m for m in gw.get("/admin/models", headers=headers).json()["store"]["models"]
+                         if m["name"] == name)
     gw.wait_until(lambda: entry()["present"], 60, f"{name}'s copy in the store")
 
 
@@ -211,6 +212,9 @@ def test_a_new_version_switches_without_failures_and_rolls_back(registry, bundle
     gw = serve([{"name": "ver", "source": source(up, "ver", "1")}],
                extra={"security": {"admin_token_file": str(token)}})
     assert infer(gw, "ver", [0], timeout=120).status_code == 200
+    # Version 2's chunks come from version 1's copy once that is whole (the answer above may come
+    # while the rest of it is still fetched).
+    wait_stored(gw, "ver", headers=auth)
     # Nobody without the token changes what is served.
     assert gw.post("/admin/models/ver/versions", json={"source": source(up, "ver", "2")}).status_code in (401, 403)
     # A version that cannot be fetched: 502 naming why; version 1 keeps serving.
