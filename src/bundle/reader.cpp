@@ -14,6 +14,7 @@
 #include "bundle/hash.h"
 #include "bundle/manifest_codec.h"
 #include "bundle/shuffle.h"
+#include "common/usable_cores.h"
 
 namespace thaw::bundle {
 
@@ -204,7 +205,7 @@ Status Reader::verify(const std::function<void(uint64_t)>& progress) const {
   std::erase_if(items, [](const CheckedItem& it) { return it.length == 0; });
 
   // Chunks are decoded and id-checked in parallel windows; item checksums stream in order after each.
-  const size_t threads = std::max<size_t>(1, std::min<size_t>(std::thread::hardware_concurrency(), 8));
+  const size_t threads = std::max<size_t>(1, std::min<size_t>(usable_cores(), 8));
   const size_t window = threads;
   std::vector<ChunkScratch> scratch(window);
   std::vector<std::span<const std::byte>> bytes(window);

@@ -20,6 +20,7 @@
 #include "bundle/layout.h"
 #include "bundle/manifest_codec.h"
 #include "bundle/shuffle.h"
+#include "common/usable_cores.h"
 
 namespace thaw::bundle {
 
@@ -221,7 +222,7 @@ std::vector<uint64_t> plan_tensor_offsets(const std::vector<WriterTensor>& tenso
 Status write(const std::string& path, const BundleContents& contents, const WriteOptions& options) {
   THAW_TRY(check_contents(contents, options));
   const bool zstd = options.compression == Compression::kZstd;
-  const int threads = options.threads > 0 ? options.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int threads = options.threads > 0 ? options.threads : std::max(1, static_cast<int>(usable_cores()));
 
   std::vector<Item> items;
   for (const auto& t : contents.tensors) items.push_back({fmt::format("tensor '{}'", t.name), t.data});

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "cache/version_body.h"
+#include "common/usable_cores.h"
 #include "http/credentials.h"
 #include "http/prometheus.h"
 #include "http/range.h"
@@ -78,7 +79,7 @@ http::ServerOptions cache_server_options(http::Endpoint listen, std::chrono::mil
   o.idle_timeout = 60s;
   // Handlers never block (waits go to the routes' pool), so a loop per thread costs nothing and
   // keeps each stream's pieces on one thread; the extra thread only accepts.
-  o.threads = static_cast<int>(std::max(2u, std::thread::hardware_concurrency())) + 1;
+  o.threads = static_cast<int>(std::max(2u, usable_cores())) + 1;
   o.loop_per_thread = true;
   return o;
 }

@@ -24,6 +24,7 @@
 #include "cli/serve_store.h"
 #include "cli/write_file.h"
 #include "common/clock.h"
+#include "common/usable_cores.h"
 #include "engine/registry.h"
 #include "gateway/gateway.h"
 #include "grpc/grpc_module.h"
@@ -236,7 +237,7 @@ int serve(const ServeFlags& f, const engine::Registry& backends) {
   so.listen = http::Endpoint::tcp(c.host, static_cast<uint16_t>(c.port));
   // One event loop per thread, each connection pinned to one: no hand-off between threads per
   // request, and no handler ever blocks (waiting requests are state), so a few loops carry all.
-  so.threads = c.threads > 0 ? c.threads : static_cast<int>(std::max(2u, std::thread::hardware_concurrency())) + 1;
+  so.threads = c.threads > 0 ? c.threads : static_cast<int>(std::max(2u, usable_cores())) + 1;
   so.loop_per_thread = true;
   so.max_body_bytes = c.max_body_bytes;
   so.max_connections = c.max_connections;

@@ -12,6 +12,7 @@
 #include <random>
 #include <thread>
 
+#include "common/usable_cores.h"
 #include "engine/llm/forward_order_read.h"
 #include "engine/llm/lazy_mapping.h"
 #include "engine/llm/stop_filter.h"
@@ -509,7 +510,7 @@ Result<std::unique_ptr<Backend>> create_llama_backend(const std::string& path, u
   cp.n_ubatch = std::min<uint32_t>(options.batch, 512);
   cp.kv_unified = false;  // every sequence its own share of the cache: one long prompt cannot starve the rest
   const uint32_t threads =
-      options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+      options.threads ? options.threads : std::max(1u, usable_cores());
   cp.n_threads = static_cast<int32_t>(threads);
   cp.n_threads_batch = static_cast<int32_t>(threads);
   cp.no_perf = true;

@@ -200,7 +200,7 @@ class LlmPlugin final : public Plugin {
        .default_value = "0",
        .range = std::pair<int64_t, int64_t>{0, 1 << 20}},
       {.key = "threads",
-       .help = "compute threads per decoding step; 0: every core",
+       .help = "compute threads per decoding step; 0: every core this process may use (its CPU affinity and cgroup quota)",
        .default_value = "0",
        .range = std::pair<int64_t, int64_t>{0, 1024}},
       {.key = "batch",

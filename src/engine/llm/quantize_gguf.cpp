@@ -13,6 +13,8 @@
 
 #include <fmt/format.h>
 
+#include "common/usable_cores.h"
+
 namespace thaw::engine {
 namespace {
 
@@ -72,7 +74,7 @@ Status quantize_gguf(const std::string& in, const std::string& out, std::string_
                       fmt::join(kNames, ", "));
   llama_backend_init();
   llama_model_quantize_params p = llama_model_quantize_default_params();
-  p.nthread = threads;
+  p.nthread = threads > 0 ? threads : static_cast<int>(usable_cores());
   p.ftype = found->second;
   p.allow_requantize = false;
   LogSink sink;

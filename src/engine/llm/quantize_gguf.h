@@ -15,7 +15,7 @@ namespace thaw::engine {
 std::span<const std::string_view> gguf_quantize_types();
 
 // Writes `out`, the model in `in` quantised to `type` (one of gguf_quantize_types()), with
-// `threads` threads (0: every core). Draws a progress bar on stderr when it is a terminal.
+// `threads` threads (0: every core this process may use). Draws a progress bar on stderr when it is a terminal.
 // kInvalidArgument for an unknown type or an input llama.cpp cannot quantize (not a model GGUF, or
 // already quantised: requantising loses quality, so it is refused), with llama.cpp's reason;
 // kUnsupported in a build without llama.cpp.
