@@ -56,8 +56,9 @@ struct BundleFetchOptions {
   // and literal bytes are written, and names the byte ranges of the file (offset, length) a start
   // needs. When it names any, the chunks covering them are fetched first (checked and written like
   // every chunk); then `on_first_phase` is called with the temp file's path, on the fetch's thread,
-  // before the rest is fetched. The temp file keeps its inode when renamed into place; on a failure
-  // it is deleted. Neither is called when the fetch fails first.
+  // and the rest is fetched once it returns (it may wait for what it started). The temp file keeps
+  // its inode when renamed into place; on a failure it is deleted. Neither is called when the fetch
+  // fails first.
   std::function<std::vector<std::pair<uint64_t, uint64_t>>(const bundle::Manifest&)> first_ranges;
   std::function<void(const std::string& temp_path)> on_first_phase;
 };

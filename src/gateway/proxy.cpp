@@ -227,6 +227,13 @@ void ProxyCall::on_done(Status status) {
     record(502);
     return;
   }
+  // Killed for a cause of its own (the rest of a bundle it started on failed to arrive): the client
+  // hears that cause, as for a failed start, and the next request starts afresh.
+  if (Status killed = lease_->instance_killed_because(); !killed.is_ok()) {
+    answer(Response::error(http::http_status_for(killed.code()),
+                           "model '" + model + "': its instance was stopped mid-request: " + killed.to_string()));
+    return;
+  }
   if (broke && attempt_ == 0 && retry(status.message())) return;
   const std::string detail = show_internals ? " (" + status.message() + ")" : std::string();
   answer(broke ? Response::error(502, "model '" + model + "': the instance failed mid-request twice" + detail)

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -32,9 +33,16 @@ struct FetchingLauncher::EarlyStart {
   std::shared_ptr<StoreLease> lease;      // from the fetch's end
   std::shared_ptr<WorkerHandle> worker;   // the inner instance, once ready
   std::atomic<bool> failed{false};        // the fetch failed: the instance is (being) killed
+  std::condition_variable start_ended_cv;  // the rest of the fetch waits on it
+  bool start_ended = false;               // ready or failed
 };
 
 namespace {
+
+// The rest of a fetch waits this long at most for a start while fetching to end: on two cores the
+// rest's hashing and writing would take CPU and disk from the start the first request waits for,
+// and the start reads nothing the rest brings. (Bounded: a start that hangs delays the copy only so long.)
+constexpr auto kRestWaitsForTheStartAtMost = std::chrono::seconds(3);
 
 // A handle that holds its bundle's store lease for as long as the manager keeps the handle.
 class LeasedWorker final : public WorkerHandle {
@@ -47,6 +55,11 @@ class LeasedWorker final : public WorkerHandle {
   bool forked() const override { return inner_->forked(); }
   bool alive() override { return !(early_ && early_->failed.load()) && inner_->alive(); }
   uint64_t memory_bytes() override { return inner_->memory_bytes(); }
+  Status killed_because() override {
+    if (!early_ || !early_->failed.load()) return inner_->killed_because();
+    std::lock_guard lock(early_->mu);
+    return early_->fetch_status;
+  }
   const std::shared_ptr<WorkerHandle>& inner() const { return inner_; }
 
  private:
@@ -117,6 +130,8 @@ void FetchingLauncher::start_instance(const StartSpec& spec, std::shared_ptr<Zyg
         inner_->start_instance(s, nullptr, [this, early](Result<std::shared_ptr<WorkerHandle>> r) {
           early_instance_ready(early, std::move(r));
         });
+        std::unique_lock lock(early->mu);
+        early->start_ended_cv.wait_for(lock, kRestWaitsForTheStartAtMost, [&] { return early->start_ended; });
       };
     }
     auto lease = store_.ensure(spec.bundle, on_first_phase);
@@ -144,6 +159,8 @@ void FetchingLauncher::early_instance_ready(const std::shared_ptr<EarlyStart>& e
   {
     std::lock_guard lock(early->mu);
     remove_link_locked(*early);  // started (its mapping holds the inode) or failed
+    early->start_ended = true;
+    early->start_ended_cv.notify_all();
     if (!r.is_ok() && !early->fetch_done) {
       early->instance_error = r.status();  // reported when the fetch ends
       return;

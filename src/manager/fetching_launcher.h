@@ -10,7 +10,8 @@
 // Start while fetching: a fresh instance (not forked, no --verify in its flags) of a bundle being
 // fetched starts on the arriving copy as soon as what it reads has arrived (ModelStore::ensure's
 // on_first_phase), with the worker's own verify off, and is reported once ready, maybe before the
-// fetch ends. If the rest of the fetch fails, the instance is killed (a start not yet reported
+// fetch ends. The rest of the fetch waits (bounded) until that start has ended, so the two do not
+// share the cores and the disk. If the rest of the fetch fails, the instance is killed (a start not yet reported
 // fails with the fetch's error); nothing partial stays in the store.
 #pragma once
 

@@ -45,6 +45,7 @@ void Lease::release() {
 
 const http::Endpoint& Lease::endpoint() const { return instance_->worker->endpoint(); }
 uint64_t Lease::instance_id() const { return instance_->id; }
+Status Lease::instance_killed_because() const { return instance_->worker->killed_because(); }
 std::weak_ptr<const void> Lease::instance_token() const { return std::shared_ptr<const void>(instance_); }
 std::chrono::milliseconds Lease::request_timeout() const { return model_->config.request_timeout; }
 

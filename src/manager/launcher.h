@@ -33,6 +33,10 @@ class WorkerHandle {
   virtual bool alive() = 0;
   // Proportional set size in bytes, 0 when unknown. Called about once a second.
   virtual uint64_t memory_bytes() = 0;
+  // Why its launcher killed it, when it did so for a cause a client should hear (a start while
+  // fetching whose rest of the bundle failed: 502/503/507 as for a failed start); ok otherwise.
+  // Any thread.
+  virtual Status killed_because() { return Status::ok(); }
 };
 
 // A loaded template that forks instances.

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "common/clock.h"
+#include "common/status.h"
 #include "http/endpoint.h"
 #include "policy/rung.h"
 
@@ -34,6 +35,8 @@ class Lease {
   // The rung this request had to climb from (nullopt: it found a warm instance).
   std::optional<policy::Rung> cold_from() const { return cold_from_; }
   void mark_failed() { failed_ = true; }
+  // Why the instance's launcher killed it (WorkerHandle::killed_because); ok when it did not.
+  Status instance_killed_because() const;
   bool failed() const { return failed_; }
 
  private:

@@ -61,6 +61,10 @@ class TestRegistry {
     std::lock_guard lock(mu_);
     corrupt_at_ = offset;
   }
+  size_t held() {
+    std::lock_guard lock(mu_);
+    return held_.size();
+  }
   size_t requests() {
     std::lock_guard lock(mu_);
     return requests_;

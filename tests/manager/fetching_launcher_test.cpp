@@ -149,6 +149,7 @@ TEST_F(StartWhileFetchingTest, TheInstanceStartsOnTheArrivingCopyAndHoldsItOnceF
   EXPECT_EQ(spec.bundle.rfind(a + ".", 0), 0u) << spec.bundle << ": the copy's temp file";
   EXPECT_EQ(spec.args, (std::vector<std::string>{"--verify", "never"}));
   EXPECT_TRUE((*worker)->alive());
+  EXPECT_TRUE((*worker)->killed_because().is_ok());
   registry_.release();
   for (int i = 0; i < 2000 && !store_->present(a); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   ASSERT_TRUE(store_->present(a));
@@ -165,6 +166,31 @@ TEST_F(StartWhileFetchingTest, TheInstanceStartsOnTheArrivingCopyAndHoldsItOnceF
   EXPECT_EQ(fake_->instance_starts(), 1);
 }
 
+TEST_F(StartWhileFetchingTest, TheRestWaitsUntilTheEarlyStartEnds) {
+  registry_.put("a", "1", bundle_);
+  const std::string a = add("a");
+  registry_.hold_from(rest_);  // counts (and holds) the rest's reads
+  auto promise = std::make_shared<std::promise<Result<std::shared_ptr<WorkerHandle>>>>();
+  auto future = promise->get_future();
+  StartSpec spec;
+  spec.model = "m";
+  spec.bundle = a;
+  launcher_->start_instance(spec, nullptr, [promise](auto r) { promise->set_value(std::move(r)); });
+  for (int i = 0; i < 2000 && !fake_->next_due(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(fake_->next_due()) << "the early start began";
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_EQ(registry_.held(), 0u) << "the rest was asked for while the start was still under way";
+  // Once the instance is ready, the rest arrives.
+  clock_.set(std::max(clock_.now(), *fake_->next_due()));
+  fake_->run_due(clock_.now());
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(registry_.wait_held(1));
+  registry_.release();
+  for (int i = 0; i < 2000 && !store_->present(a); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_TRUE(store_->present(a));
+  EXPECT_TRUE(future.get().is_ok());
+}
+
 TEST_F(StartWhileFetchingTest, ARestThatFailsKillsTheInstanceAndLeavesNothing) {
   std::string bad = bundle_;
   bad[rest_ + 10] ^= 0x5a;  // the second tensor never verifies
@@ -177,6 +203,10 @@ TEST_F(StartWhileFetchingTest, ARestThatFailsKillsTheInstanceAndLeavesNothing) {
   registry_.release();
   for (int i = 0; i < 2000 && (*worker)->alive(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_FALSE((*worker)->alive()) << "killed once the fetch failed";
+  // The clients of its requests in flight hear why (502, as for a failed start).
+  const Status why = (*worker)->killed_because();
+  EXPECT_EQ(why.code(), Code::kUpstream) << why.to_string();
+  EXPECT_NE(why.message().find("corrupt"), std::string::npos) << why.to_string();
   EXPECT_FALSE(store_->present(a));
   for (int i = 0; i < 2000 && !fs::is_empty(fs::path(a).parent_path()); ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
