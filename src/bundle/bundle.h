@@ -133,9 +133,15 @@ struct WriterTensor {
   std::vector<int64_t> shape;
   std::span<const std::byte> data;
 };
+// A file's bytes are `data`, or, when `borrowed` is set, bytes kept alive elsewhere until write()
+// returns (a large input mapped, not copied: PackedModel::mappings).
 struct WriterFile {
   std::string name;
   std::string data;
+  std::span<const std::byte> borrowed;
+  std::span<const std::byte> bytes() const {
+    return borrowed.data() != nullptr ? borrowed : std::as_bytes(std::span(data));
+  }
 };
 struct WriteOptions {
   Compression compression = Compression::kNone;

@@ -152,9 +152,9 @@ Status check_contents(const BundleContents& c, const WriteOptions& o) {
         return make_error(Code::kInvalidArgument, "warm-up input '{}' names file '{}', which is not in the bundle",
                           in.tensor_name, in.file);
       THAW_ASSIGN_OR_RETURN(uint64_t bytes, shape_bytes(in.shape, in.dtype, fmt::format("warm-up input '{}'", in.tensor_name)));
-      if (bytes != f->data.size())
+      if (bytes != f->bytes().size())
         return make_error(Code::kInvalidArgument, "warm-up input '{}': file '{}' has {} bytes, its shape needs {}",
-                          in.tensor_name, in.file, f->data.size(), bytes);
+                          in.tensor_name, in.file, f->bytes().size(), bytes);
     }
   }
   return Status::ok();
@@ -226,7 +226,7 @@ Status write(const std::string& path, const BundleContents& contents, const Writ
 
   std::vector<Item> items;
   for (const auto& t : contents.tensors) items.push_back({fmt::format("tensor '{}'", t.name), t.data});
-  for (const auto& f : contents.files) items.push_back({fmt::format("file '{}'", f.name), std::as_bytes(std::span(f.data))});
+  for (const auto& f : contents.files) items.push_back({fmt::format("file '{}'", f.name), f.bytes()});
   std::vector<uint64_t> lengths;
   for (const auto& i : items) lengths.push_back(i.data.size());
   Manifest m;
@@ -313,7 +313,7 @@ Status write(const std::string& path, const BundleContents& contents, const Writ
   }
   for (size_t i = 0; i < contents.files.size(); ++i) {
     const size_t k = contents.tensors.size() + i;
-    m.files.push_back({contents.files[i].name, items[k].offset, contents.files[i].data.size(), checksums[k]});
+    m.files.push_back({contents.files[i].name, items[k].offset, contents.files[i].bytes().size(), checksums[k]});
   }
 
   // The data section starts on the first page after the manifest; chunk file offsets depend on it,

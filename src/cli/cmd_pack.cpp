@@ -126,7 +126,7 @@ int run_pack(const engine::Registry& backends, const PackArgs& a) {
     total += align_up(t.data.size(), kAlignment);
     tensor_bytes += t.data.size();
   }
-  for (const auto& f : c.files) total += align_up(f.data.size(), kAlignment);
+  for (const auto& f : c.files) total += align_up(f.bytes().size(), kAlignment);
   const auto t1 = std::chrono::steady_clock::now();
   {
     ProgressBar bar("pack", total, ProgressBar::stderr_is_tty() && !a.json);

@@ -17,9 +17,9 @@ Result<std::unique_ptr<bundle::PackedModel>> pack_gguf(const std::string& path,
   bundle::BundleContents& c = model->contents;
   c.backend = std::string(kLlmBackendName);
   c.name = std::filesystem::path(path).stem().string();
-  const auto bytes = map.bytes();
-  c.files.push_back(
-      {std::string(kGgufFile), std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size())});
+  // Written from the mapping: a copy would hold the whole GGUF (gigabytes) in memory a second time.
+  model->mappings.push_back(std::move(map));
+  c.files.push_back({std::string(kGgufFile), {}, model->mappings.back().bytes()});
 
   nlohmann::json prompts = nlohmann::json::array();
   for (const std::string& p : options.warmup_prompts) prompts.push_back(p);

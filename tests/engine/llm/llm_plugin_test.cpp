@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 
 #include "engine/builtin_registry.h"
@@ -105,6 +106,27 @@ TEST_F(LlmPluginTest, PacksTheGgufWholeAndPageAlignedWithItsManifest) {
   EXPECT_TRUE(plan.fault_in.empty());
   EXPECT_TRUE(plan.runtime_maps_file);
   EXPECT_TRUE(plan.zygote_safe);
+}
+
+TEST_F(LlmPluginTest, PacksFromTheMappedGgufWithoutACopy) {
+  auto opts = BackendOptions::parse(std::vector<std::string>{}, plugin_->pack_options(), "test");
+  ASSERT_TRUE(opts.is_ok());
+  auto packed = plugin_->pack(kGguf.string(), *opts);
+  ASSERT_TRUE(packed.is_ok()) << packed.status().to_string();
+  const bundle::BundleContents& c = (*packed)->contents;
+  ASSERT_EQ(c.files.size(), 1u);
+  // The file's bytes are the input's mapping, not a copy of it (a 7 B F16 GGUF is 14 GiB).
+  ASSERT_EQ((*packed)->mappings.size(), 1u);
+  EXPECT_TRUE(c.files[0].data.empty());
+  EXPECT_EQ(c.files[0].bytes().data(), (*packed)->mappings.front().bytes().data());
+  EXPECT_EQ(c.files[0].bytes().size(), fs::file_size(kGguf));
+  const std::string out = (dir_ / "mapped.thaw").string();
+  ASSERT_TRUE(bundle::write(out, c, {}).is_ok());
+  auto reader = bundle::Reader::open(out);
+  ASSERT_TRUE(reader.is_ok());
+  std::ifstream in(kGguf, std::ios::binary);
+  const std::string gguf((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(*reader->read_file(kGgufFile), gguf);
 }
 
 TEST_F(LlmPluginTest, GeneratesInPlaceAndFromACompressedBundleAlike) {
