@@ -371,3 +371,35 @@ def test_a_failed_second_phase_fails_the_start_and_leaves_nothing(registry, bund
     assert_reference(r.json(), [0])
     wait_stored(gw, "half")  # (the answer may come before the rest of the fetch)
     assert store_files(tmp_path / "store") == ["half/1.thaw"]
+
+
+LLM_TINY = pathlib.Path(__file__).resolve().parents[2] / "models" / "src" / "llm-tiny" / "model-f16.gguf"
+
+
+@pytest.mark.skipif(not LLM_TINY.exists(), reason="scripts/setup.sh makes models/src/llm-tiny")
+def test_a_generative_model_from_the_registry_streams_its_answer(registry, serve, tmp_path):
+    """A GGUF bundle by reference: fetched whole (its start maps the weights, so nothing starts early),
+    then a streamed chat completion through the OpenAI endpoint, and the copy kept for the next start."""
+    import subprocess
+    import requests
+    from serve_harness import THAW_BIN
+    root, up = registry
+    llm = tmp_path / "tiny.thaw"
+    subprocess.run([THAW_BIN, "pack", str(LLM_TINY), "-o", str(llm)], check=True, capture_output=True, timeout=120)
+    publish(root, llm, "tiny-llm", "1")
+    gw = serve([{"name": "tiny-llm", "source": source(up, "tiny-llm", "1"),
+                 "worker_args": ["--backend-opt", "threads=1", "--backend-opt", "context=256"]}])
+    assert gw.models()["tiny-llm"]["rung"] == "registry"
+    with requests.post(f"{gw.base}/v1/chat/completions", stream=True, timeout=120,
+                       json={"model": "tiny-llm", "messages": [{"role": "user", "content": "Say hello."}],
+                             "max_tokens": 6, "temperature": 0, "stream": True}) as r:
+        assert r.status_code == 200, r.text
+        events = [line[6:] for line in r.iter_lines(decode_unicode=True) if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert all(c["model"] == "tiny-llm" for c in chunks)
+    assert any(c["choices"][0]["delta"].get("content") for c in chunks if c["choices"]), chunks
+    assert (tmp_path / "store" / "tiny-llm" / "1.thaw").read_bytes() == llm.read_bytes()
+    entry = next(m for m in gw.get("/admin/models").json()["store"]["models"] if m["name"] == "tiny-llm")
+    assert entry["present"] and entry["last_fetch"]["first_phase_bytes"] == 0
+    assert gw.models()["tiny-llm"]["cold_starts"]["registry"] == 1
