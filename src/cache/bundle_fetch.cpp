@@ -10,16 +10,14 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
-#include <mutex>
-#include <thread>
 
 #include <openssl/evp.h>
 
-#include "bundle/hash.h"
+#include "cache/chunk_runs.h"
 #include "cache/chunk_store.h"
+#include "cache/fetch_io.h"
 #include "cache/recipe.h"
 #include "cache/recipe_reader.h"
-#include "cache/retry.h"
 #include "common/unique_fd.h"
 
 namespace thaw::cache {
@@ -106,67 +104,63 @@ class TempFile {
   bool committed_ = false;
 };
 
-Status write_error(const std::string& what, int err) {
-  if (err == ENOSPC || err == EDQUOT)
-    return make_error(Code::kNoSpace, "the model store's disk is full writing {} ({})", what, std::strerror(err));
-  return make_error(Code::kIo, "cannot write {}: {}", what, std::strerror(err));
-}
-
-Status pwrite_all(int fd, std::span<const std::byte> bytes, uint64_t offset, const std::string& what) {
-  uint64_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return write_error(what, errno);
-    done += static_cast<uint64_t>(n);
-  }
-  return Status::ok();
-}
-
-Status pread_all(int fd, std::string& out, uint64_t offset, uint64_t length) {
-  out.resize(length);
-  uint64_t done = 0;
-  while (done < length) {
-    ssize_t n = ::pread(fd, out.data() + done, length - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return make_error(Code::kIo, "short read");
-    done += static_cast<uint64_t>(n);
-  }
-  return Status::ok();
-}
-
-// A source failure as the caller should report it.
-Status source_error(const Status& s, const std::string& url) {
-  switch (s.code()) {
-    case Code::kNotFound: return make_error(Code::kUpstream, "source {} has no such bundle (404)", url);
-    case Code::kCorrupt:
-    case Code::kInvalidArgument:
-    case Code::kUnsupported:
-      return make_error(Code::kUpstream, "source {} sent a truncated or corrupt bundle: {}", url, s.message());
-    case Code::kUnavailable:
-    case Code::kDeadlineExceeded:
-    case Code::kIo: return make_error(Code::kUnavailable, "source {} is unreachable: {}", url, s.message());
-    default: return s.with_context(fmt::format("source {}", url));
-  }
-}
-
 struct LocalChunk {
   std::string path;
   uint64_t offset = 0;
   uint64_t stored_length = 0;
 };
+using LocalChunks = std::map<std::string, LocalChunk>;  // by chunk key
 
-// A raw chunk streams through the buffer in pieces of this size (hot in the core's cache between
-// the socket, the hash and the file).
-// (thaw serve's CPU up to its first answer, MiniLM from a thaw cache: 0.13-0.15 s at 128-256 KiB, 0.19 s at 512 KiB,
-// 0.31 s a whole 4 MiB chunk at a time.)
-constexpr uint64_t kStreamPiece = 256 << 10;
+// What the local bundles `paths` hold, by chunk key (`dest` counts only if it exists already).
+LocalChunks index_local_chunks(const std::vector<std::string>& paths, const std::string& dest) {
+  LocalChunks local;
+  for (const std::string& lp : paths) {
+    if (lp == dest && !fs::exists(lp)) continue;
+    auto lr = read_local_recipe(lp, "local", "copy");
+    if (!lr.is_ok()) continue;  // not a bundle any more: nothing to reuse from it
+    for (const RecipeChunk& c : lr->chunks) local.emplace(c.key(), LocalChunk{lp, c.file_offset, c.stored_length});
+  }
+  return local;
+}
 
-// A range of the source file holding one or more chunks to fetch (indices into recipe.chunks).
-struct Run {
-  uint64_t offset = 0, length = 0;
-  std::vector<size_t> chunks;
-};
+// Copies the chunks a local bundle holds (and that still verify there) into the file; returns the
+// indices of the rest, to fetch.
+Result<std::vector<size_t>> copy_local_chunks(const Recipe& rc, const LocalChunks& local, int fd,
+                                              const std::string& what, BundleFetchReport& report) {
+  std::vector<size_t> to_fetch;
+  for (size_t i = 0; i < rc.chunks.size(); ++i) {
+    const RecipeChunk& c = rc.chunks[i];
+    auto it = local.find(c.key());
+    if (it != local.end() && it->second.stored_length == c.stored_length) {
+      UniqueFd in(::open(it->second.path.c_str(), O_RDONLY | O_CLOEXEC));
+      std::string bytes;
+      if (in.valid() && pread_all(in.get(), bytes, it->second.offset, c.stored_length).is_ok() &&
+          verify_chunk(c.id, c.encoding, c.length, std::as_bytes(std::span(bytes))).is_ok()) {
+        THAW_TRY(pwrite_all(fd, std::as_bytes(std::span(bytes)), c.file_offset, what));
+        report.reused_bytes += c.stored_length;
+        ++report.chunks_reused;
+        continue;
+      }
+    }
+    to_fetch.push_back(i);
+  }
+  return to_fetch;
+}
+
+// Moves the chunks of `chunks` that overlap any of `ranges` (offset, length) out into the result.
+std::vector<size_t> take_chunks_in(const Recipe& rc, std::vector<size_t>& chunks,
+                                   const std::vector<std::pair<uint64_t, uint64_t>>& ranges) {
+  std::vector<size_t> taken, rest;
+  for (size_t i : chunks) {
+    const RecipeChunk& c = rc.chunks[i];
+    const bool needed = std::any_of(ranges.begin(), ranges.end(), [&](const auto& r) {
+      return r.second > 0 && r.first < c.file_offset + c.stored_length && c.file_offset < r.first + r.second;
+    });
+    (needed ? taken : rest).push_back(i);
+  }
+  chunks = std::move(rest);
+  return taken;
+}
 
 }  // namespace
 
@@ -195,14 +189,8 @@ Result<BundleFetchReport> fetch_bundle(Upstream& source, const std::string& path
   report.file_bytes = rc.file_size;
   report.chunks = rc.chunks.size();
 
-  // 2. What local bundles already hold, by chunk key.
-  std::map<std::string, LocalChunk> local;
-  for (const std::string& lp : options.local) {
-    if (lp == dest && !fs::exists(lp)) continue;
-    auto lr = read_local_recipe(lp, "local", "copy");
-    if (!lr.is_ok()) continue;  // not a bundle any more: nothing to reuse from it
-    for (const RecipeChunk& c : lr->chunks) local.emplace(c.key(), LocalChunk{lp, c.file_offset, c.stored_length});
-  }
+  // 2. What local bundles already hold.
+  const LocalChunks local = index_local_chunks(options.local, dest);
 
   if (options.reserve) THAW_TRY(options.reserve(rc.file_size));
 
@@ -226,144 +214,20 @@ Result<BundleFetchReport> fetch_bundle(Upstream& source, const std::string& path
   }
 
   // 4. Chunks: copied from a local bundle when one holds them (and they still verify), else fetched.
-  std::vector<size_t> to_fetch;
-  for (size_t i = 0; i < rc.chunks.size(); ++i) {
-    const RecipeChunk& c = rc.chunks[i];
-    auto it = local.find(c.key());
-    if (it != local.end() && it->second.stored_length == c.stored_length) {
-      UniqueFd in(::open(it->second.path.c_str(), O_RDONLY | O_CLOEXEC));
-      std::string bytes;
-      if (in.valid() && pread_all(in.get(), bytes, it->second.offset, c.stored_length).is_ok() &&
-          verify_chunk(c.id, c.encoding, c.length, std::as_bytes(std::span(bytes))).is_ok()) {
-        THAW_TRY(pwrite_all(file.fd(), std::as_bytes(std::span(bytes)), c.file_offset, what));
-        report.reused_bytes += c.stored_length;
-        ++report.chunks_reused;
-        continue;
-      }
-    }
-    to_fetch.push_back(i);
-  }
-  // Fetches the chunks `to_fetch` (indices into rc.chunks) from the source.
-  auto fetch_chunks = [&](std::vector<size_t> to_fetch) -> Status {
-    std::sort(to_fetch.begin(), to_fetch.end(),
-              [&](size_t a, size_t b) { return rc.chunks[a].file_offset < rc.chunks[b].file_offset; });
-    // Runs of adjacent chunks, one request each, sized so the requests in flight share the bytes.
-    uint64_t fetch_total = 0;
-    for (size_t i : to_fetch) fetch_total += rc.chunks[i].stored_length;
-    const uint64_t per_request = std::clamp<uint64_t>(
-        (fetch_total + options.parallel - 1) / std::max(1, options.parallel), uint64_t{4} << 20,
-        std::max<uint64_t>(options.piece_bytes, 1));
-    std::vector<Run> runs;
-    for (size_t i : to_fetch) {
-      const RecipeChunk& c = rc.chunks[i];
-      if (!runs.empty()) {
-        Run& r = runs.back();
-        const uint64_t end = r.offset + r.length;
-        // Adjacent chunks (or a small literal gap between them) share one request.
-        if (c.file_offset >= end && c.file_offset - end <= (64 << 10) && r.length < per_request) {
-          r.length = c.file_offset + c.stored_length - r.offset;
-          r.chunks.push_back(i);
-          continue;
-        }
-      }
-      runs.push_back(Run{c.file_offset, c.stored_length, {i}});
-    }
-
-    std::atomic<size_t> next{0};
-    std::mutex err_mu;
-    Status failed;
-    std::atomic<bool> stop{false};
-    // Each worker streams its runs chunk by chunk through one buffer: a chunk is checked against its
-    // id and written while the next one is still arriving (the socket's buffer holds it), so memory is
-    // one chunk per request in flight, and no byte is copied more than into the buffer and the file.
-    auto work = [&] {
-      std::vector<std::byte> buf;
-      for (size_t k; !stop.load() && (k = next.fetch_add(1)) < runs.size();) {
-        const Run& run = runs[k];
-        size_t done = 0;  // chunks of the run written (a retry resumes after them)
-        Status write_failed;
-        Backoff backoff = source.backoff();
-        auto got = retry<int>(
-            backoff, clock, source.sleeper(),
-            [&](int) -> Result<int> {
-              const uint64_t from = rc.chunks[run.chunks[done]].file_offset, end = run.offset + run.length;
-              THAW_ASSIGN_OR_RETURN(std::unique_ptr<RangeStream> in, source.open_range_once(path, from, end - from));
-              if (in->length() != end - from)
-                return make_error(Code::kCorrupt, "{} bytes of {} at offset {}", in->length(), end - from, from);
-              uint64_t pos = from;
-              for (; done < run.chunks.size(); ++done) {
-                if (stop.load()) return make_error(Code::kCancelled, "another part of the fetch failed");
-                const RecipeChunk& c = rc.chunks[run.chunks[done]];
-                if (c.file_offset > pos) THAW_TRY(in->skip(c.file_offset - pos));
-                if (c.encoding == ChunkEncoding::kRaw) {
-                  // In cache-sized pieces, each hashed and written while it is hot; the chunk's id
-                  // is checked at its end (a chunk that fails is written again on the retry, and
-                  // the file is renamed into place only once every chunk passed).
-                  if (c.length != c.stored_length)
-                    return make_error(Code::kCorrupt, "chunk {}: {} bytes stored for {}", c.id, c.stored_length, c.length);
-                  if (buf.size() < kStreamPiece) buf.resize(kStreamPiece);
-                  bundle::Xxh3Stream128 hash;
-                  for (uint64_t off = 0; off < c.stored_length;) {
-                    auto piece = std::span(buf).first(std::min<uint64_t>(kStreamPiece, c.stored_length - off));
-                    THAW_TRY(in->read(piece));
-                    hash.update(piece);
-                    write_failed = pwrite_all(file.fd(), piece, c.file_offset + off, what);
-                    // Not transient: ends the retries (reported below as it is).
-                    if (!write_failed.is_ok()) return make_error(Code::kCancelled, "writing failed");
-                    off += piece.size();
-                  }
-                  if (std::string got = hash.hex_digest(); got != c.id)
-                    return make_error(Code::kCorrupt, "chunk {}: bytes hash to {}", c.id, got);
-                } else {
-                  // Compressed: decoded whole to be checked.
-                  if (buf.size() < c.stored_length) buf.resize(c.stored_length);
-                  auto piece = std::span(buf).first(c.stored_length);
-                  THAW_TRY(in->read(piece));
-                  THAW_TRY(verify_chunk(c.id, c.encoding, c.length, piece));
-                  write_failed = pwrite_all(file.fd(), piece, c.file_offset, what);
-                  if (!write_failed.is_ok()) return make_error(Code::kCancelled, "writing failed");
-                }
-                // Start writing it back now, so a later fsync waits only for the last pieces.
-                (void)::sync_file_range(file.fd(), static_cast<off_t>(c.file_offset), static_cast<off_t>(c.stored_length),
-                                        SYNC_FILE_RANGE_WRITE);
-                pos = c.file_offset + c.stored_length;
-              }
-              return 0;
-            },
-            [&](const Status&) { source.count_retry(); });
-        Status s = !write_failed.is_ok() ? write_failed : got.is_ok() ? Status::ok() : source_error(got.status(), url);
-        if (!s.is_ok()) {
-          std::lock_guard lock(err_mu);
-          if (failed.is_ok()) failed = s;
-          stop.store(true);
-        }
-      }
-    };
-    {
-      std::vector<std::thread> threads;
-      const int n = std::max(1, std::min<int>(options.parallel, static_cast<int>(runs.size())));
-      for (int t = 1; t < n; ++t) threads.emplace_back(work);
-      work();
-      for (auto& t : threads) t.join();
-    }
-    return failed;
+  THAW_ASSIGN_OR_RETURN(std::vector<size_t> to_fetch, copy_local_chunks(rc, local, file.fd(), what, report));
+  // Fetches the chunks `chunks` (indices into rc.chunks) from the source.
+  const ChunkRunTarget target{source, path, url, file.fd(), what};
+  auto fetch_chunks = [&](std::vector<size_t> chunks) -> Status {
+    return fetch_chunk_runs(target, rc, plan_chunk_runs(rc, std::move(chunks), options.parallel, options.piece_bytes),
+                            options.parallel);
   };
 
   // Start while fetching: the chunks a start needs first, then the caller's callback, then the rest.
-  std::vector<size_t> needed_first;
   if (options.first_ranges && options.on_first_phase) {
     std::vector<std::pair<uint64_t, uint64_t>> ranges;
     if (auto reader = bundle::Reader::open(file.path()); reader.is_ok()) ranges = options.first_ranges(reader->manifest());
     if (!ranges.empty()) {
-      std::vector<size_t> rest;
-      for (size_t i : to_fetch) {
-        const RecipeChunk& c = rc.chunks[i];
-        const bool needed = std::any_of(ranges.begin(), ranges.end(), [&](const auto& r) {
-          return r.second > 0 && r.first < c.file_offset + c.stored_length && c.file_offset < r.first + r.second;
-        });
-        (needed ? needed_first : rest).push_back(i);
-      }
-      to_fetch = std::move(rest);
+      const std::vector<size_t> needed_first = take_chunks_in(rc, to_fetch, ranges);
       THAW_TRY(fetch_chunks(needed_first));
       for (size_t i : needed_first) report.first_phase_bytes += rc.chunks[i].stored_length;
       report.first_phase_seconds = to_seconds(clock.now() - t0);
