@@ -24,7 +24,7 @@ if [ ! -f "$build/CMakeCache.txt" ]; then
 fi
 targets=(bundle_reader_fuzz safetensors_fuzz fuzz_kserve_request fuzz_json_bounded fuzz_http_router
          fuzz_http_request_parser tokenizer_fuzz serve_config_fuzz fuzz_grpc_infer fuzz_handler_path
-         source_url_fuzz fuzz_openai_request fuzz_llm_memory_estimate)
+         source_url_fuzz recipe_fuzz fuzz_openai_request fuzz_llm_memory_estimate)
 cmake --build "$build" -j "$(nproc)" --target "${targets[@]}" bundle_fuzz_seeds
 "$build/fuzz/bundle_fuzz_seeds" "$build/seeds"
 status=0
@@ -35,6 +35,7 @@ for t in "${targets[@]}"; do
     tokenizer_fuzz) seeds="$root/fuzz/tokenizer/corpus" ;;
     serve_config_fuzz) seeds="$root/fuzz/manager/corpus" ;;
     source_url_fuzz) seeds="$root/fuzz/cache/corpus" ;;
+    recipe_fuzz) seeds="$build/seeds/bundle_reader" ;;
     fuzz_grpc_infer) seeds="$root/fuzz/grpc/corpus" ;;
     fuzz_http_request_parser) seeds="$root/fuzz/http/corpus" ;;
     fuzz_handler_path) seeds="$root/fuzz/engine/corpus" ;;
