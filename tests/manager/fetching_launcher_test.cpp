@@ -40,6 +40,7 @@ class FetchingLauncherTest : public ::testing::Test {
   }
   void TearDown() override {
     launcher_.reset();
+    store_.reset();  // joins its background sync, which may still be writing in dir_
     fs::remove_all(dir_);
   }
   std::string add(const std::string& name) {

@@ -158,6 +158,7 @@ TEST_F(ModelStoreTest, AFetchRightAfterAnEvictionKeepsItsNewCopy) {
   o.budget_bytes = bundle_.size() * 5 / 2;  // room for two
   ModelStore* self = nullptr;
   std::string a;
+  std::unique_ptr<ModelStore> store;   // declared first: destroyed after the lease it gave
   std::shared_ptr<StoreLease> again;
   o.on_evicted = [&](const std::string& path) {
     if (path != a || again) return;
@@ -165,7 +166,7 @@ TEST_F(ModelStoreTest, AFetchRightAfterAnEvictionKeepsItsNewCopy) {
     ASSERT_TRUE(r.is_ok()) << r.status().to_string();
     again = *r;
   };
-  auto store = std::move(ModelStore::open(o, clock_)).value();
+  store = std::move(ModelStore::open(o, clock_)).value();
   self = store.get();
   a = add(*store, "a");
   const std::string b = add(*store, "b"), c = add(*store, "c");
