@@ -230,8 +230,10 @@ Result<BundleFetchReport> fetch_bundle(Upstream& source, const std::string& path
       const std::vector<size_t> needed_first = take_chunks_in(rc, to_fetch, ranges);
       THAW_TRY(fetch_chunks(needed_first));
       for (size_t i : needed_first) report.first_phase_bytes += rc.chunks[i].stored_length;
-      report.first_phase_seconds = to_seconds(clock.now() - t0);
+      const Nanos t1 = clock.now();
+      report.first_phase_seconds = to_seconds(t1 - t0);
       options.on_first_phase(file.path());
+      report.first_phase_wait_seconds = to_seconds(clock.now() - t1);
     }
   }
   THAW_TRY(fetch_chunks(std::move(to_fetch)));

@@ -72,6 +72,7 @@ struct BundleFetchReport {
   double head_seconds = 0.0;   // the first read: the source's latency
   double seconds = 0.0;        // the whole fetch
   double first_phase_seconds = 0.0;  // to on_first_phase (0: not called)
+  double first_phase_wait_seconds = 0.0;  // inside on_first_phase (no byte moved: not the source's speed)
   uint64_t first_phase_bytes = 0;    // chunk bytes fetched before it
 };
 

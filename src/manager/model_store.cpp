@@ -308,8 +308,10 @@ Status ModelStore::fetch(const std::string& path, const std::function<void(const
     index_.add(model.name, model.version, 0, {{path, r->file_bytes}});
     if (model.pinned) (void)index_.set_pinned(model.name, model.version, true);
     // The source's speed, for pricing the next fetch (a fetch mostly from local chunks says little).
-    if (r->fetched_bytes >= (4u << 20) && r->seconds > r->head_seconds) {
-      const double bw = static_cast<double>(r->fetched_bytes) / 1e6 / (r->seconds - r->head_seconds);
+    // (Not counting the wait for a start begun on the first phase: no byte moved then.)
+    const double moving = r->seconds - r->head_seconds - r->first_phase_wait_seconds;
+    if (r->fetched_bytes >= (4u << 20) && moving > 0) {
+      const double bw = static_cast<double>(r->fetched_bytes) / 1e6 / moving;
       bandwidth_mb_s_ = bandwidth_mb_s_ > 0 ? 0.5 * bandwidth_mb_s_ + 0.5 * bw : bw;
     }
     const double lat = 1000.0 * r->head_seconds;
@@ -444,7 +446,8 @@ nlohmann::json ModelStore::describe() const {
                          {"reused_bytes", e.last_fetch->reused_bytes}, {"requests", e.last_fetch->requests},
                          {"chunks", e.last_fetch->chunks}, {"chunks_reused", e.last_fetch->chunks_reused},
                          {"first_phase_seconds", e.last_fetch->first_phase_seconds},
-                         {"first_phase_bytes", e.last_fetch->first_phase_bytes}};
+                         {"first_phase_bytes", e.last_fetch->first_phase_bytes},
+                         {"first_phase_wait_seconds", e.last_fetch->first_phase_wait_seconds}};
     models.push_back(std::move(j));
   }
   return {{"dir", options_.dir},

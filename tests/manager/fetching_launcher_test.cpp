@@ -190,6 +190,10 @@ TEST_F(StartWhileFetchingTest, TheRestWaitsUntilTheEarlyStartEnds) {
   for (int i = 0; i < 2000 && !store_->present(a); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_TRUE(store_->present(a));
   EXPECT_TRUE(future.get().is_ok());
+  // The wait is the start's (on the test's clock), and is not counted as the source's time.
+  const auto fetch = store_->describe()["models"][0]["last_fetch"];
+  EXPECT_GT(fetch["first_phase_wait_seconds"].get<double>(), 0.0) << fetch.dump();
+  EXPECT_LE(fetch["first_phase_wait_seconds"].get<double>(), fetch["seconds"].get<double>()) << fetch.dump();
 }
 
 TEST_F(StartWhileFetchingTest, ARestThatFailsKillsTheInstanceAndLeavesNothing) {
