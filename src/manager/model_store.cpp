@@ -173,7 +173,12 @@ double ModelStore::fetch_cost_ms(const std::string& path) const {
   if (it == entries_.end() || it->second.present) return 0.0;
   const double bw = bandwidth_mb_s_ > 0 ? bandwidth_mb_s_ : options_.default_bandwidth_mb_s;
   const double lat = latency_ms_ > 0 ? latency_ms_ : options_.default_latency_ms;
-  return lat + static_cast<double>(it->second.size) / (bw * 1e6) * 1000.0;
+  // A model whose last fetch started an instance on its first phase will again: a start waits for
+  // that phase, not for the whole bundle.
+  uint64_t bytes = it->second.size;
+  if (const auto& last = it->second.last_fetch; last && last->first_phase_bytes > 0 && options_.start_while_fetching)
+    bytes = std::min(bytes, last->first_phase_bytes);
+  return lat + static_cast<double>(bytes) / (bw * 1e6) * 1000.0;
 }
 
 Result<std::shared_ptr<StoreLease>> ModelStore::ensure(const std::string& path,

@@ -114,7 +114,8 @@ class ModelStore {
   uint64_t size_of(const std::string& path) const;
   // Learns the bundle's size from the source (one small range read) so fetch_cost_ms can price it.
   Status probe(const std::string& path);
-  // What a fetch of `path` costs now, ms: 0 when present; bytes / measured bandwidth + latency.
+  // What a fetch of `path` costs a start now, ms: 0 when present; bytes / measured bandwidth +
+  // latency, the bytes being the first phase's when the last fetch started an instance on it.
   double fetch_cost_ms(const std::string& path) const;
   // Whether the copy's bytes are known to be on disk (its background fsync finished).
   bool durable(const std::string& path) const;

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "../cache/test_bundle.h"
+#include "bundle/bundle.h"
 #include "bundle/verified_cache.h"
 #include "../cache/test_registry.h"
 
@@ -68,6 +69,36 @@ TEST_F(ModelStoreTest, FetchesOnFirstNeedAndPricesTheRegistryRung) {
   EXPECT_TRUE(store->present(a));
   EXPECT_EQ(store->fetch_cost_ms(a), 0.0);
   EXPECT_EQ(*cache::read_whole_file(a), bundle_);
+}
+
+TEST_F(ModelStoreTest, AModelThatStartedOnItsFirstPhaseIsPricedByThatPhase) {
+  registry_.put("a", "1", bundle_);
+  registry_.put("b", "1", bundle_);
+  auto reader = bundle::Reader::from_memory(std::as_bytes(std::span(bundle_)));
+  const bundle::Manifest& m = reader->manifest();
+  StoreOptions o;
+  o.dir = dir_.string();
+  o.budget_bytes = bundle_.size() * 3 / 2;  // room for one copy
+  o.start_ranges = [&](const bundle::Manifest&) {
+    return std::vector<std::pair<uint64_t, uint64_t>>{{m.data_offset + m.tensors[0].offset, m.tensors[0].length}};
+  };
+  auto store = std::move(ModelStore::open(o, clock_)).value();
+  const std::string a = add(*store, "a"), b = add(*store, "b");
+  ASSERT_TRUE(store->probe(a).is_ok());
+  const double whole = store->fetch_cost_ms(a);
+  bool began = false;
+  ASSERT_TRUE(store->ensure(a, [&](const std::string&) { began = true; }).is_ok());
+  ASSERT_TRUE(began);
+  clock_.advance(std::chrono::seconds(1));
+  ASSERT_TRUE(store->ensure(b).is_ok());  // evicts a
+  ASSERT_FALSE(store->present(a));
+  const auto first_phase = store->describe()["models"][0]["last_fetch"]["first_phase_bytes"].get<uint64_t>();
+  ASSERT_GT(first_phase, 0u);
+  ASSERT_LT(first_phase, bundle_.size());
+  // (No time passes on the test's clock during a fetch: the defaults price it.)
+  const double lat = o.default_latency_ms, bw = o.default_bandwidth_mb_s;
+  EXPECT_DOUBLE_EQ(whole, lat + static_cast<double>(bundle_.size()) / (bw * 1e6) * 1000.0);
+  EXPECT_DOUBLE_EQ(store->fetch_cost_ms(a), lat + static_cast<double>(first_phase) / (bw * 1e6) * 1000.0);
 }
 
 TEST_F(ModelStoreTest, TheBudgetEvictsTheLeastRecentlyUsedUnpinnedUnusedCopy) {
