@@ -360,8 +360,18 @@ def test_a_failed_second_phase_fails_the_start_and_leaves_nothing(registry, bund
     up.fault("status", count=1000, status=404, min_offset=1, max_offset=files_at)
     gw = serve([{"name": "half", "source": source(up, "half", "1")}])
     r = infer(gw, "half", [0], timeout=120)
-    assert r.status_code == 502, r.text
-    assert "no such bundle" in json_error(r) and "half" in json_error(r)
+    # The instance reads none of the tensors, and the rest of the fetch waits for it to be ready: its
+    # first answer may come (right) before the rest fails; else the request hears the cause.
+    if r.status_code == 200:
+        assert_reference(r.json(), [0])
+    else:
+        assert r.status_code == 502, r.text
+        assert "no such bundle" in json_error(r) and "half" in json_error(r)
+    # Either way the fetch fails, the instance on the arriving copy is stopped, and nothing stays.
+    entry = lambda: next(m for m in gw.get("/admin/models").json()["store"]["models"] if m["name"] == "half")
+    gw.wait_until(lambda: entry()["failures"] >= 1, 30, "the failed fetch recorded")
+    assert "no such bundle" in entry()["last_error"]
+    gw.wait_until(lambda: gw.models()["half"]["instances"] == [], 30, "the instance on the arriving copy stopped")
     assert store_files(tmp_path / "store") == []
     up.control("/_reset")
     import time
