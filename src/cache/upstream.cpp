@@ -208,34 +208,36 @@ RangeStream::~RangeStream() {
   if (client_ && client_->body_left() == 0) owner_.give_client(std::move(client_));
 }
 
-Status RangeStream::read(std::span<std::byte> out) {
-  if (out.size() > left())
-    return make_error(Code::kInvalidArgument, "reading {} bytes of a range with {} left", out.size(), left());
-  if (discard_ > 0) {
-    const uint64_t n = discard_;
-    discard_ = 0;
-    std::vector<std::byte> scratch(std::min<uint64_t>(n, 1 << 20));
-    for (uint64_t left = n; left > 0;) {
-      const uint64_t k = std::min<uint64_t>(left, scratch.size());
-      THAW_TRY(client_->read_body(std::span(scratch).first(k)));
-      left -= k;
-    }
-  }
-  THAW_TRY(client_->read_body(out));
-  read_ += out.size();
-  owner_.stats_.bytes.fetch_add(out.size());
-  return Status::ok();
-}
-
-Status RangeStream::skip(uint64_t n) {
+namespace {
+// Reads and drops `n` bytes of the client's body.
+Status drain_body(http::Client& client, uint64_t n) {
   std::vector<std::byte> scratch(std::min<uint64_t>(n, 64 << 10));
   for (uint64_t left = n; left > 0;) {
     const uint64_t k = std::min<uint64_t>(left, scratch.size());
-    THAW_TRY(read(std::span(scratch).first(k)));
+    THAW_TRY(client.read_body(std::span(scratch).first(k)));
     left -= k;
   }
   return Status::ok();
 }
+}  // namespace
+
+Status RangeStream::take(uint64_t n, std::span<std::byte> out) {
+  if (n > left())
+    return make_error(Code::kInvalidArgument, "reading {} bytes of a range with {} left", n, left());
+  if (discard_ > 0) {  // a 200's leading bytes, before offset_
+    const uint64_t before = discard_;
+    discard_ = 0;
+    THAW_TRY(drain_body(*client_, before));
+  }
+  THAW_TRY(out.empty() ? drain_body(*client_, n) : client_->read_body(out));
+  read_ += n;
+  owner_.stats_.bytes.fetch_add(n);
+  return Status::ok();
+}
+
+Status RangeStream::read(std::span<std::byte> out) { return take(out.size(), out); }
+
+Status RangeStream::skip(uint64_t n) { return take(n, {}); }
 
 Result<RangeBytes> Upstream::read(const std::string& key, uint64_t offset, uint64_t length) {
   Backoff backoff(options_.retry, options_.seed + seq_.fetch_add(1));

@@ -78,6 +78,8 @@ class RangeStream {
 
  private:
   friend class Upstream;
+  // Takes the next `n` bytes into `out` (out.size() == n), or drops them (out empty).
+  Status take(uint64_t n, std::span<std::byte> out);
   RangeStream(Upstream& owner, std::unique_ptr<http::Client> client, uint64_t offset, uint64_t length,
               uint64_t total, uint64_t discard)
       : owner_(owner), client_(std::move(client)), offset_(offset), length_(length), total_(total), discard_(discard) {}

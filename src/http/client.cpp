@@ -330,17 +330,24 @@ Result<ClientResponse> Client::post(std::string_view target, std::string body,
   return request("POST", target, headers, std::move(body));
 }
 
-Result<ClientResponse> Client::get_range(std::string_view target, uint64_t offset, uint64_t length,
-                                         Headers headers) {
+namespace {
+// The Range header of bytes [offset, offset + length); kInvalidArgument for an empty range.
+Status add_range(Headers& headers, uint64_t offset, uint64_t length) {
   if (length == 0) return make_error(Code::kInvalidArgument, "empty range");
   headers.emplace_back("Range", fmt::format("bytes={}-{}", offset, offset + length - 1));
+  return Status::ok();
+}
+}  // namespace
+
+Result<ClientResponse> Client::get_range(std::string_view target, uint64_t offset, uint64_t length,
+                                         Headers headers) {
+  THAW_TRY(add_range(headers, offset, length));
   return request("GET", target, headers);
 }
 
 Result<ClientResponse> Client::get_range_head(std::string_view target, uint64_t offset, uint64_t length,
                                               Headers headers) {
-  if (length == 0) return make_error(Code::kInvalidArgument, "empty range");
-  headers.emplace_back("Range", fmt::format("bytes={}-{}", offset, offset + length - 1));
+  THAW_TRY(add_range(headers, offset, length));
   return request_head("GET", target, headers);
 }
 
