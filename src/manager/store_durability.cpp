@@ -112,7 +112,8 @@ void BackgroundSync::run() {
     struct stat st {};
     if (fd >= 0 && ::fstat(fd, &st) == 0 && bundle::VerifiedCache::key(st) == identity) {
       status = cache::sync_file_and_dir(copy);
-      if (status.is_ok() && copy_identity(copy).is_ok() && *copy_identity(copy) == identity) synced = identity;
+      // Read once: the copy may be evicted (renamed aside) at any moment, also between two reads.
+      if (auto now = copy_identity(copy); status.is_ok() && now.is_ok() && *now == identity) synced = identity;
     }
     if (fd >= 0) ::close(fd);
     done_(copy, synced, status);
